@@ -1,0 +1,55 @@
+// What a device behind a mock VFIO device fd implements: the mock kernel's
+// counterpart of the kernel's struct vfio_device_ops. The mock kernel's groups hand
+// out device fds and forward every call on them here; simulated PCI devices
+// (pci/) and, later, the vGPU core implement it. The mock kernel never imports them.
+import type { Mapping } from '../types.js';
+
+/**
+ * DMA as a device sees it: through the container's IOMMU. A transfer to an IOVA that
+ * is not mapped, or mapped without the needed permission, throws a DmaFault and
+ * touches no memory (the real IOMMU's DMAR fault).
+ */
+export interface DmaSpace {
+  read(iova: bigint, dst: Uint8Array): void;
+  write(iova: bigint, src: Uint8Array): void;
+}
+
+export class DmaFault extends Error {
+  constructor(readonly iova: bigint, readonly length: number, readonly access: 'read' | 'write', reason: string) {
+    super(`DMA ${access} of ${length} bytes at iova 0x${iova.toString(16)} faulted: ${reason}`);
+    this.name = 'DmaFault';
+  }
+}
+
+/** Signals eventfds that a user handed to SET_IRQS (or to the device by other means). */
+export interface EventfdSink {
+  /** eventfd_signal(): adds 1 to the counter. EBADF if the fd is not an open eventfd. */
+  signal(fd: number): void;
+  /** True when fd is an open eventfd of this kernel. */
+  isEventfd(fd: number): boolean;
+  /** True when fd is open at all (an fd that is open but not an eventfd gives EINVAL). */
+  isOpen(fd: number): boolean;
+}
+
+/** What a device can reach while its fd is open. */
+export interface DeviceContext {
+  /** The DMA space of the container its group is attached to. */
+  readonly dma: DmaSpace;
+  readonly eventfds: EventfdSink;
+}
+
+export interface MockVfioDevice {
+  /** The name GET_DEVICE_FD takes: a PCI address ("0000:00:04.0") or an mdev UUID. */
+  readonly name: string;
+  /** First open of a device fd (vfio_device_ops.open_device). May throw a SysError. */
+  open(ctx: DeviceContext): void;
+  /** Last close of its fds (close_device). */
+  close(): void;
+  /** ioctl on the device fd: return value, or throw a SysError (ENOTTY for unknown). */
+  ioctl(request: number, arg: number | Uint8Array | undefined): number;
+  /** pread/pwrite on the device fd: bytes done, or throw a SysError. */
+  read(buf: Uint8Array, offset: bigint): number;
+  write(buf: Uint8Array, offset: bigint): number;
+  /** mmap of the device fd (MAP_SHARED): the mapping, or throw a SysError. */
+  mmap(offset: bigint, length: number, prot: number): Mapping;
+}
