@@ -53,3 +53,19 @@ export interface MockVfioDevice {
   /** mmap of the device fd (MAP_SHARED): the mapping, or throw a SysError. */
   mmap(offset: bigint, length: number, prot: number): Mapping;
 }
+
+/** The identity a simulated PCI function shows in config space and in sysfs. */
+export interface PciIdentity {
+  vendor: number;
+  device: number;
+  subsystemVendor: number;
+  subsystemDevice: number;
+  /** 24-bit class code: base class << 16 | subclass << 8 | prog-if. */
+  classCode: number;
+  revision: number;
+}
+
+/** A simulated PCI function behind vfio-pci: registered with the mock kernel by address. */
+export interface MockPciDevice extends MockVfioDevice {
+  readonly pci: PciIdentity;
+}
