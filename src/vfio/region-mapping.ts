@@ -1,0 +1,65 @@
+// An mmap of a device region (or of one sparse area of it). It is a Mapping, so it can
+// be handed to Container.map() for peer-to-peer DMA.
+import { inspect } from 'node:util';
+import type { Mapping, SysLayer } from '../sys/types.js';
+import { formatSize, hex } from './names.js';
+
+export class RegionMapping implements Mapping {
+  private bytesView: Uint8Array | undefined;
+  private dataView: DataView | undefined;
+  private done = false;
+
+  constructor(
+    private readonly sys: SysLayer,
+    private readonly mapping: Mapping,
+    /** Which region, for inspect output. */
+    readonly regionName: string,
+    /** Where the mapping starts inside the region. */
+    readonly regionOffset: number,
+    private readonly onUnmap: (m: RegionMapping) => void,
+  ) {}
+
+  get buffer(): ArrayBuffer {
+    return this.mapping.buffer;
+  }
+
+  get address(): bigint {
+    return this.mapping.address;
+  }
+
+  get length(): number {
+    return this.mapping.length;
+  }
+
+  get unmapped(): boolean {
+    return this.done || this.mapping.buffer.byteLength === 0;
+  }
+
+  /** The mapped bytes (empty once unmapped). */
+  get bytes(): Uint8Array {
+    if (this.unmapped) return new Uint8Array(0);
+    return (this.bytesView ??= new Uint8Array(this.mapping.buffer, 0, this.mapping.length));
+  }
+
+  /** A little-endian-capable DataView over the mapping (empty once unmapped). */
+  get view(): DataView {
+    if (this.unmapped) return new DataView(new ArrayBuffer(0));
+    return (this.dataView ??= new DataView(this.mapping.buffer, 0, this.mapping.length));
+  }
+
+  /** munmap; idempotent. */
+  unmap(): void {
+    if (this.done) return;
+    this.done = true;
+    this.bytesView = undefined;
+    this.dataView = undefined;
+    this.sys.munmap(this.mapping);
+    this.onUnmap(this);
+  }
+
+  [inspect.custom](): string {
+    const where = `${this.regionName}+${hex(this.regionOffset)}`;
+    if (this.unmapped) return `RegionMapping ${where} (unmapped)`;
+    return `RegionMapping ${where} ${formatSize(this.length)} at ${hex(this.address)}`;
+  }
+}
