@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "vfio_vgpu",
+      "sources": [
+        "native/addon.cc",
+        "native/args.cc",
+        "native/errors.cc",
+        "native/fd.cc",
+        "native/ioctl.cc",
+        "native/memory.cc",
+        "native/eventfd.cc",
+        "native/watch.cc",
+        "native/constants.cc",
+        "native/vfio_table.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "cflags_cc!": ["-std=gnu++17"]
+    }
+  ]
+}

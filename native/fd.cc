@@ -1,0 +1,59 @@
+// open(2), close(2), pread(2), pwrite(2).
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "errors.h"
+#include "exports.h"
+
+namespace vfio_vgpu {
+
+static Napi::Value Open(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  uint32_t flags = BitsArg(info, 1, "flags");
+  uint32_t mode = info[2].IsUndefined() ? 0 : BitsArg(info, 2, "mode");
+  int fd;
+  do fd = open(path.c_str(), static_cast<int>(flags), static_cast<mode_t>(mode));
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) ThrowErrno(info.Env(), errno, "open");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+static Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  // No retry on EINTR: Linux has already released the fd by then.
+  if (close(fd) < 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close");
+  return info.Env().Undefined();
+}
+
+static Napi::Value Pread(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  View buf = ViewArg(info, 1, "buf");
+  int64_t offset = OffsetArg(info, 2, "offset");
+  ssize_t n;
+  do n = pread(fd, buf.data, buf.length, static_cast<off_t>(offset));
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, "pread");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+static Napi::Value Pwrite(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  View buf = ViewArg(info, 1, "buf");
+  int64_t offset = OffsetArg(info, 2, "offset");
+  ssize_t n;
+  do n = pwrite(fd, buf.data, buf.length, static_cast<off_t>(offset));
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, "pwrite");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+void InitFd(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("pread", Napi::Function::New(env, Pread, "pread"));
+  exports.Set("pwrite", Napi::Function::New(env, Pwrite, "pwrite"));
+}
+
+}  // namespace vfio_vgpu

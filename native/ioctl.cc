@@ -1,0 +1,82 @@
+// ioctl(2): the hot path (every VFIO operation, every benchmarked call), so it is raw
+// N-API with no C++ wrappers, no exceptions and no allocation on success.
+#include <errno.h>
+#include <sys/ioctl.h>
+
+#include <cmath>
+
+#include "args.h"
+#include "errors.h"
+#include "exports.h"
+
+namespace vfio_vgpu {
+
+static constexpr double kTwoTo64 = 18446744073709551616.0;
+
+// A Number argument as the C unsigned long the kernel receives: negative ints
+// sign-extend (ioctl(fd, req, -1) passes ~0UL), anything up to 2^64 - 1 passes as is.
+static bool NumberToUlong(double d, unsigned long* out) {
+  if (!(d >= -kTwoTo64 / 2 && d < kTwoTo64) || d != std::trunc(d)) return false;  // NaN fails too
+  *out = d < 0 ? static_cast<unsigned long>(static_cast<int64_t>(d)) : static_cast<unsigned long>(static_cast<uint64_t>(d));
+  return true;
+}
+
+static napi_value Ioctl(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
+
+  double fd_d = 0, request_d = 0;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &fd_d) != napi_ok || !IsIntegerIn(fd_d, INT32_MIN, INT32_MAX)) {
+    SetTypeErrorPending(env, "The \"fd\" argument must be an integer file descriptor");
+    return nullptr;
+  }
+  if (argc < 2 || napi_get_value_double(env, argv[1], &request_d) != napi_ok ||
+      !IsIntegerIn(request_d, INT32_MIN, UINT32_MAX)) {
+    SetTypeErrorPending(env, "The \"request\" argument must be a 32-bit integer");
+    return nullptr;
+  }
+  // Requests with the direction bit set are negative when built with JS bit operators.
+  unsigned long request = static_cast<uint32_t>(static_cast<int64_t>(request_d));
+
+  unsigned long arg = 0;
+  if (argc >= 3) {
+    napi_valuetype type;
+    napi_typeof(env, argv[2], &type);
+    if (type == napi_number) {
+      double d = 0;
+      napi_get_value_double(env, argv[2], &d);
+      if (!NumberToUlong(d, &arg)) {
+        SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
+        return nullptr;
+      }
+    } else if (type == napi_object) {
+      View view{nullptr, 0};
+      if (!GetView(env, argv[2], &view)) {
+        SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
+        return nullptr;
+      }
+      arg = reinterpret_cast<unsigned long>(view.data);
+    } else if (type != napi_undefined) {
+      SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
+      return nullptr;
+    }
+  }
+
+  int result = ioctl(static_cast<int>(fd_d), request, arg);
+  if (result < 0) {
+    SetErrnoPending(env, errno, "ioctl");
+    return nullptr;
+  }
+  napi_value js_result;
+  napi_create_int32(env, result, &js_result);
+  return js_result;
+}
+
+void InitIoctl(Napi::Env env, Napi::Object exports) {
+  napi_value fn;
+  napi_create_function(env, "ioctl", NAPI_AUTO_LENGTH, Ioctl, nullptr, &fn);
+  exports.Set("ioctl", Napi::Value(env, fn));
+}
+
+}  // namespace vfio_vgpu

@@ -1,0 +1,190 @@
+// watch(fd, onReadable): a uv_poll_t on the Node event loop that calls onReadable on
+// the JS thread each time fd is readable (level-triggered: until the fd is drained).
+//
+// Lifetimes: the uv handle lives in a heap PollState freed by its close callback, so a
+// watcher can close itself from inside its own callback. While open, the JS object is
+// held strongly (like any active Node handle), so an interrupt handler never stops just
+// because its watcher went out of scope. At env teardown (process exit, worker end) an
+// async cleanup hook closes the handle and the loop waits for it; a watcher collected
+// by GC while still open (only possible at teardown) closes its handle too.
+#include <uv.h>
+
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "args.h"
+#include "errors.h"
+#include "exports.h"
+
+namespace vfio_vgpu {
+
+namespace {
+
+class Watcher;
+
+struct PollState {
+  uv_poll_t handle;
+  int fd;
+  Watcher* owner;  // null once the watcher let go of this state
+  napi_async_cleanup_hook_handle cleanup_hook;
+};
+
+// One uv_poll per fd per loop: libuv misbehaves with two (see uv_poll_init's docs).
+std::mutex watched_mutex;
+std::set<std::pair<uv_loop_t*, int>> watched_fds;
+
+class Watcher : public Napi::ObjectWrap<Watcher> {
+ public:
+  static Napi::Function DefineClass(Napi::Env env) {
+    return Napi::ObjectWrap<Watcher>::DefineClass(env, "FdWatcher", {
+      InstanceMethod<&Watcher::JsClose>("close"),
+      InstanceMethod<&Watcher::JsRef>("ref"),
+      InstanceMethod<&Watcher::JsUnref>("unref"),
+    });
+  }
+
+  Watcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watcher>(info) {
+    napi_env env = info.Env();
+    int fd = FdArg(info, 0, "fd");
+    if (!info[1].IsFunction()) ThrowTypeError(env, "The \"onReadable\" argument must be a function");
+    if (fd < 0) ThrowErrno(env, EBADF, "uv_poll_init");
+
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "watch: no event loop");
+    {
+      std::lock_guard<std::mutex> lock(watched_mutex);
+      if (watched_fds.count({loop, fd})) ThrowErrno(env, EEXIST, "uv_poll_init");
+    }
+
+    auto* state = new PollState{};
+    state->fd = fd;
+    int err = uv_poll_init(loop, &state->handle, fd);
+    if (err < 0) {
+      delete state;  // uv_poll_init failed before registering the handle
+      ThrowErrno(env, -err, "uv_poll_init");
+    }
+    state->handle.data = state;
+    err = uv_poll_start(&state->handle, UV_READABLE, OnPoll);
+    if (err < 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), OnClosed);
+      ThrowErrno(env, -err, "uv_poll_start");
+    }
+    {
+      std::lock_guard<std::mutex> lock(watched_mutex);
+      watched_fds.insert({loop, fd});
+    }
+    napi_add_async_cleanup_hook(env, OnEnvCleanup, state, &state->cleanup_hook);
+    state->owner = this;
+    state_ = state;
+    loop_ = loop;
+
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    napi_value name = Napi::String::New(env, "vfio_vgpu.watch");
+    napi_async_init(env, info.This(), name, &async_context_);
+    Ref();  // keep the object (and so the callback) alive while watching
+  }
+
+  ~Watcher() override {
+    // Collected while open: only at env teardown, when JS must not be touched.
+    if (state_ != nullptr) CloseHandle();
+  }
+
+ private:
+  static void OnPoll(uv_poll_t* handle, int, int) {
+    auto* state = static_cast<PollState*>(handle->data);
+    if (state->owner != nullptr) state->owner->Fire();
+  }
+
+  void Fire() {
+    napi_env env = Env();
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value result;
+    napi_status status = napi_make_callback(env, async_context_, Value(), callback_.Value(), 0, nullptr, &result);
+    if (status == napi_pending_exception) {
+      // No JS frame below us to catch it: report it like any event-loop callback would.
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error);
+    }
+    napi_close_handle_scope(env, scope);
+  }
+
+  // Stops polling and hands the PollState to libuv, which frees it when closed.
+  void CloseHandle() {
+    PollState* state = state_;
+    state_ = nullptr;
+    state->owner = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(watched_mutex);
+      watched_fds.erase({loop_, state->fd});
+    }
+    uv_handle_t* handle = reinterpret_cast<uv_handle_t*>(&state->handle);
+    if (!uv_is_closing(handle)) uv_close(handle, OnClosed);
+  }
+
+  static void OnClosed(uv_handle_t* handle) {
+    auto* state = static_cast<PollState*>(handle->data);
+    if (state == nullptr) return;
+    if (state->cleanup_hook != nullptr) napi_remove_async_cleanup_hook(state->cleanup_hook);
+    delete state;
+  }
+
+  // The env is going away: close the handle; OnClosed removes the hook, which tells
+  // Node the cleanup is done.
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+    auto* state = static_cast<PollState*>(arg);
+    if (state->owner != nullptr) {
+      state->owner->CloseHandle();
+    } else {
+      uv_handle_t* handle = reinterpret_cast<uv_handle_t*>(&state->handle);
+      if (!uv_is_closing(handle)) uv_close(handle, OnClosed);
+    }
+  }
+
+  Napi::Value JsClose(const Napi::CallbackInfo& info) {
+    if (state_ != nullptr) {
+      CloseHandle();
+      callback_.Reset();
+      napi_async_destroy(info.Env(), async_context_);
+      async_context_ = nullptr;
+      Unref();  // now collectable
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsRef(const Napi::CallbackInfo& info) {
+    if (state_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JsUnref(const Napi::CallbackInfo& info) {
+    if (state_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+    return info.Env().Undefined();
+  }
+
+  PollState* state_ = nullptr;
+  uv_loop_t* loop_ = nullptr;
+  Napi::FunctionReference callback_;
+  napi_async_context async_context_ = nullptr;
+};
+
+struct WatchData {
+  Napi::FunctionReference constructor;
+};
+
+Napi::Value Watch(const Napi::CallbackInfo& info) {
+  auto* data = static_cast<WatchData*>(info.Data());
+  return data->constructor.New({info[0], info[1]});
+}
+
+}  // namespace
+
+void InitWatch(Napi::Env env, Napi::Object exports) {
+  auto* data = new WatchData{Napi::Persistent(Watcher::DefineClass(env))};
+  env.AddCleanupHook([data]() { delete data; });
+  exports.Set("watch", Napi::Function::New(env, Watch, "watch", data));
+}
+
+}  // namespace vfio_vgpu
