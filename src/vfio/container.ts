@@ -56,6 +56,9 @@ export interface DmaSummary {
   bytes: bigint;
 }
 
+/** Mappings listed by inspect before "... N more". */
+const INSPECT_MAPPINGS = 8;
+
 function extensionName(value: number): string {
   for (const [name, v] of Object.entries(extensions)) if (v === value) return name.replace(/^VFIO_|_IOMMU$/g, '');
   return `iommu ${value}`;
@@ -243,6 +246,9 @@ export class Container {
     const type = this.iommu === undefined ? 'no IOMMU set' : extensionName(this.iommu);
     const groups = [...this.groups].map((g) => g.number).join(', ');
     const { count, bytes } = this.dmaSummary();
-    return `Container fd ${this.fdNumber} ${type}, groups [${groups}], ${count} DMA mapping${count === 1 ? '' : 's'} (${formatSize(bytes)})`;
+    const head = `Container fd ${this.fdNumber} ${type}, groups [${groups}], ${count} DMA mapping${count === 1 ? '' : 's'} (${formatSize(bytes)})`;
+    const shown = this.mappings.slice(0, INSPECT_MAPPINGS).map((m) => `\n  ${inspect(m)}`).join('');
+    const more = count > INSPECT_MAPPINGS ? `\n  ... ${count - INSPECT_MAPPINGS} more` : '';
+    return head + shown + more;
   }
 }

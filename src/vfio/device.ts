@@ -98,15 +98,23 @@ export class Device {
   /** Stops interrupt listeners, unmaps regions, then closes the fd. Idempotent. */
   close(): void {
     if (this.fdNumber < 0) return;
-    try {
-      this.irqs.close();
-      for (const region of this.regions.values()) region.close();
-    } finally {
-      const fd = this.fdNumber;
-      this.fdNumber = -1;
-      this.sys.close(fd);
-      this.onClose();
-    }
+    // Every step runs even if an earlier one throws, so nothing is left behind; the
+    // first error is rethrown at the end.
+    const errors: unknown[] = [];
+    const step = (fn: () => void): void => {
+      try {
+        fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    step(() => this.irqs.close());
+    for (const region of this.regions.values()) step(() => region.close());
+    const fd = this.fdNumber;
+    this.fdNumber = -1;
+    step(() => this.sys.close(fd));
+    this.onClose();
+    if (errors.length > 0) throw errors[0];
   }
 
   private queryInfo(): DeviceInfo {
