@@ -5,6 +5,7 @@
 #include <linux/vfio.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "exports.h"
 
@@ -53,9 +54,16 @@ Napi::Object Ioctls(Napi::Env env) {
   return t;
 }
 
+// The header's flags are plain ints, so (1 << 31) comes out negative; the kernel stores
+// them in __u32 fields, so the table gives the unsigned 32-bit value.
+template <typename T>
+double AsU32(T value) {
+  return static_cast<double>(static_cast<uint32_t>(value));
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object t = Napi::Object::New(env);
-#define CONSTANT(name) Put(t, #name, static_cast<double>(name))
+#define CONSTANT(name) Put(t, #name, AsU32(name))
   CONSTANT(VFIO_API_VERSION);
   CONSTANT(VFIO_TYPE1_IOMMU);
   CONSTANT(VFIO_SPAPR_TCE_IOMMU);
