@@ -1,0 +1,101 @@
+// Step 3: boot a kernel and its image in QEMU (TCG, q35, emulated VT-d with interrupt
+// remapping, edu at 00:04.0) and collect the serial console. QEMU exits 0 whatever the
+// guest did, so the caller judges by the console; this only guarantees an end: a hard
+// timeout kills QEMU, and so does a guest that printed its last marker but hangs.
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { marker } from './markers.js';
+
+export interface BootOptions {
+  vmlinuz: string;
+  initrd: string;
+  /** The serial console is written here as it arrives. */
+  logPath: string;
+  timeoutSeconds: number;
+  /** Echo the console to stdout while it runs. */
+  echo: boolean;
+}
+
+export interface BootResult {
+  serial: string;
+  /** QEMU's own stderr (aborts, device errors). */
+  qemuStderr: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** QEMU could not be started at all. */
+  spawnError?: string;
+  /** From start to the guest's first marker (kernel boot + unpacking the image). */
+  bootSeconds?: number;
+  totalSeconds: number;
+}
+
+/** How long a guest that printed `done` gets to power off before it is killed. */
+const graceAfterDoneMs = 15_000;
+
+export function qemuArgs(vmlinuz: string, initrd: string): string[] {
+  return [
+    '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-m', '2G', '-smp', '2',
+    '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    '-device', 'intel-iommu,intremap=on,caching-mode=on',
+    '-device', 'edu,addr=04.0',
+    '-kernel', vmlinuz, '-initrd', initrd,
+    '-append', 'console=ttyS0 intel_iommu=on panic=-1 loglevel=4',
+  ];
+}
+
+export function boot(options: BootOptions): Promise<BootResult> {
+  const start = performance.now();
+  const elapsed = (): number => (performance.now() - start) / 1000;
+  return new Promise((resolve) => {
+    const log = createWriteStream(options.logPath);
+    const chunks: Buffer[] = [];
+    const errChunks: Buffer[] = [];
+    let timedOut = false;
+    let bootSeconds: number | undefined;
+    let tail = '';
+    let doneTimer: NodeJS.Timeout | undefined;
+    let spawnError: string | undefined;
+
+    const child = spawn('qemu-system-x86_64', qemuArgs(options.vmlinuz, options.initrd), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const kill = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, options.timeoutSeconds * 1000);
+
+    child.stdout.on('data', (b: Buffer) => {
+      chunks.push(b);
+      log.write(b);
+      if (options.echo) process.stdout.write(b.toString('utf8').replace(/\r/g, ''));
+      // Watch for markers across chunk boundaries.
+      tail = (tail + b.toString('utf8')).slice(-4096);
+      if (bootSeconds === undefined && tail.includes(marker)) bootSeconds = elapsed();
+      if (!doneTimer && tail.includes(`${marker} done`)) doneTimer = setTimeout(kill, graceAfterDoneMs);
+    });
+    child.stderr.on('data', (b: Buffer) => errChunks.push(b));
+    child.on('error', (e) => {
+      spawnError = e.message;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (doneTimer) clearTimeout(doneTimer);
+      log.end();
+      const result: BootResult = {
+        serial: Buffer.concat(chunks).toString('utf8'),
+        qemuStderr: Buffer.concat(errChunks).toString('utf8'),
+        exitCode: code,
+        signal,
+        timedOut,
+        totalSeconds: elapsed(),
+      };
+      if (spawnError !== undefined) result.spawnError = spawnError;
+      if (bootSeconds !== undefined) result.bootSeconds = bootSeconds;
+      resolve(result);
+    });
+  });
+}

@@ -1,0 +1,38 @@
+// The host programs the harness needs. When some are missing it names the one apt-get
+// command that installs them, instead of failing halfway through a build.
+import { which } from './exec.js';
+
+interface Tool {
+  program: string;
+  /** The Debian package that provides it. */
+  pkg: string;
+}
+
+const tools: readonly Tool[] = [
+  { program: 'qemu-system-x86_64', pkg: 'qemu-system-x86' },
+  { program: 'cpio', pkg: 'cpio' },
+  { program: 'modprobe', pkg: 'kmod' },
+  { program: 'depmod', pkg: 'kmod' },
+  { program: 'xz', pkg: 'xz-utils' },
+  { program: 'gzip', pkg: 'gzip' },
+  { program: 'dpkg-deb', pkg: 'dpkg' },
+  { program: 'apt-get', pkg: 'apt' },
+  { program: 'apt-cache', pkg: 'apt' },
+  { program: 'tar', pkg: 'tar' },
+  { program: 'ldd', pkg: 'libc-bin' },
+];
+
+export interface ToolCheck {
+  missing: string[];
+  /** Empty when nothing is missing. */
+  installCommand: string;
+}
+
+export function checkHostTools(): ToolCheck {
+  const missingTools = tools.filter((t) => which(t.program) === undefined);
+  const packages = [...new Set(missingTools.map((t) => t.pkg))];
+  return {
+    missing: missingTools.map((t) => t.program),
+    installCommand: packages.length ? `apt-get install -y --no-install-recommends ${packages.join(' ')}` : '',
+  };
+}

@@ -1,0 +1,39 @@
+// Command-line options of `npm run test:kernel -- [options]`.
+import { kernelSeries, type KernelSeries } from './fetch.js';
+
+export interface Options {
+  kernels: KernelSeries[];
+  timeoutSeconds: number;
+  parity: boolean;
+  echo: boolean;
+}
+
+export const usage = `usage: node dist/test/kernel/run.js [--kernel=6.1|6.12|all] [--timeout=SECONDS] [--no-parity] [--echo]
+  --kernel     which Debian kernel(s) to boot (default all: 6.1 then 6.12)
+  --timeout    hard limit for one boot, from QEMU's start to its exit (default 600)
+  --no-parity  skip the comparison with the mock kernel
+  --echo       copy the guest's serial console to stdout while it runs`;
+
+export function parseOptions(argv: readonly string[]): Options {
+  const options: Options = { kernels: [...kernelSeries], timeoutSeconds: 600, parity: true, echo: false };
+  for (const arg of argv) {
+    const [key, value] = arg.split('=', 2) as [string, string | undefined];
+    if (key === '--kernel' && value !== undefined) {
+      if (value === 'all') options.kernels = [...kernelSeries];
+      else {
+        const picked = value.split(',');
+        for (const k of picked) if (!(kernelSeries as readonly string[]).includes(k)) throw new Error(`unknown kernel ${k}\n${usage}`);
+        options.kernels = picked as KernelSeries[];
+      }
+    } else if (key === '--timeout' && value !== undefined && /^\d+$/.test(value) && Number(value) > 0) {
+      options.timeoutSeconds = Number(value);
+    } else if (arg === '--no-parity') {
+      options.parity = false;
+    } else if (arg === '--echo') {
+      options.echo = true;
+    } else {
+      throw new Error(`bad option ${arg}\n${usage}`);
+    }
+  }
+  return options;
+}

@@ -1,0 +1,164 @@
+// `npm run test:kernel`: Linux's own VFIO, in a QEMU guest per Debian kernel (6.1, then
+// 6.12), runs the project's conformance and edu end-to-end suites on a real edu device;
+// every guest test is reported here, and the conformance outcomes are compared with
+// the mock kernel's. Exits non-zero on any failure. See test/kernel/README.md.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir, repoRoot } from './paths.js';
+import { checkHostTools } from './host-tools.js';
+import { fetchBusybox, fetchKernel, type KernelSeries } from './fetch.js';
+import { addonPath, guestImage, projectLayer } from './image.js';
+import type { GuestPhase } from './guest-init.js';
+import { boot } from './boot.js';
+import { evaluateBoot, type ReportCase } from './evaluate.js';
+import { compareOutcomes, paritySummary, runMockConformance, writeParityTable } from './parity.js';
+import { parseOutcomes } from './outcomes.js';
+import { parseOptions, usage, type Options } from './options.js';
+import { log, seconds } from './log.js';
+
+const conformanceDir = 'dist/test/conformance';
+const e2eFile = 'dist/test/e2e/edu.test.js';
+/** The one IOMMU fault the e2e test provokes: edu's DMA to an unmapped IOVA. */
+const allowedFaults = { e2e: 1 };
+
+interface Totals { passed: number; failed: number; skipped: number }
+
+function conformanceFiles(): string[] {
+  const dir = join(repoRoot, conformanceDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => `${conformanceDir}/${f}`);
+}
+
+/** The guest's phases, and harness failures for the suites that are not there. */
+function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: string[] } {
+  const phases: GuestPhase[] = [{ name: 'environment', files: ['dist/test/kernel/guest/environment.js'] }];
+  const missing: ReportCase[] = [];
+  const conformance = conformanceFiles();
+  if (conformance.length) phases.push({ name: 'conformance', files: conformance });
+  else missing.push({ name: 'harness: the conformance suite is built', status: 'fail', detail: `no *.test.js in ${conformanceDir}` });
+  if (existsSync(join(repoRoot, e2eFile))) phases.push({ name: 'e2e', files: [e2eFile] });
+  else missing.push({ name: 'harness: the edu end-to-end test is built', status: 'fail', detail: `no ${e2eFile}` });
+  return { phases, missing, conformance };
+}
+
+function printCases(cases: readonly ReportCase[]): Totals {
+  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  for (const c of cases) {
+    const label = { pass: 'ok  ', fail: 'FAIL', skip: 'skip', todo: 'todo' }[c.status];
+    process.stdout.write(`  ${label} ${c.name}${c.status !== 'fail' && c.detail ? ` # ${c.detail}` : ''}\n`);
+    if (c.status === 'fail' && c.detail) process.stdout.write(c.detail.split('\n').map((l) => `         ${l}\n`).join(''));
+    if (c.status === 'pass') totals.passed++;
+    else if (c.status === 'fail') totals.failed++;
+    else totals.skipped++;
+  }
+  return totals;
+}
+
+async function runKernel(series: KernelSeries, options: Options, setup: Awaited<ReturnType<typeof prepare>>): Promise<Totals> {
+  const buildStart = performance.now();
+  const kernel = await fetchKernel(series);
+  const image = await guestImage(kernel, setup.busybox, setup.project);
+  const rebuilt = image.layers.filter((l) => l.built).map((l) => l.name);
+  log(`${series}: ${kernel.release} (${kernel.pkg}), image ready in ${seconds(buildStart)}` +
+    (rebuilt.length ? ` (built: ${rebuilt.join(', ')})` : ' (all layers cached)'));
+
+  const logPath = join(cacheDir, `serial-${kernel.release}.log`);
+  log(`${series}: booting (timeout ${options.timeoutSeconds} s, console in ${logPath})`);
+  const result = await boot({ vmlinuz: kernel.vmlinuz, initrd: image.initrd, logPath, timeoutSeconds: options.timeoutSeconds, echo: options.echo });
+  const evaluation = evaluateBoot(result, {
+    release: kernel.release, phases: setup.phases, allowedFaults, faultDevice: '00:04.0',
+  });
+  const cases = [...setup.missing, ...evaluation.cases];
+
+  if (options.parity && setup.conformance.length) {
+    const outPath = join(cacheDir, `outcomes-mock-${series}.jsonl`);
+    writeFileSync(join(cacheDir, `outcomes-${kernel.release}.jsonl`), (evaluation.outcomes?.outcomes ?? []).map((o) => JSON.stringify(o)).join('\n'));
+    const mock = await runMockConformance(series, setup.conformance, outPath);
+    const mockOutcomes = parseOutcomes(mock.outcomes);
+    const parity = compareOutcomes(mockOutcomes.outcomes, evaluation.outcomes?.outcomes ?? []);
+    const tablePath = join(cacheDir, `parity-${kernel.release}.md`);
+    writeParityTable(tablePath, `Mock kernel ${series} vs Linux ${kernel.release}: conformance outcomes`, parity);
+    const mockFailed = mock.tap.cases.filter((c) => c.status === 'fail').length;
+    log(`${series}: mock conformance run: ${mock.tap.cases.length} tests, ${mockFailed} failed (exit ${mock.exitCode})`);
+    const summary = `${paritySummary(kernel.release, parity)} (table: ${tablePath})`;
+    cases.push(parity.differing === 0 && parity.rows.length > 0 && mockOutcomes.invalid.length === 0
+      ? { name: 'harness: the mock kernel matches the real one', status: 'pass', detail: summary }
+      : { name: 'harness: the mock kernel matches the real one', status: 'fail', detail: [summary,
+        ...parity.rows.filter((r) => r.status !== 'identical' && r.status !== 'declared').slice(0, 20)
+          .map((r) => `${r.status}: ${r.case}: mock ${r.mock ?? '—'} / real ${r.real ?? '—'}`),
+        ...mockOutcomes.invalid.slice(0, 5).map((l) => `bad mock record ${l}`)].join('\n') });
+  }
+
+  const timing = result.bootSeconds !== undefined
+    ? `boot ${result.bootSeconds.toFixed(1)} s, boot to result ${result.totalSeconds.toFixed(1)} s`
+    : `QEMU ran ${result.totalSeconds.toFixed(1)} s`;
+  log(`${series}: Linux ${kernel.release}: ${timing}`);
+  const totals = printCases(cases);
+  const faults = evaluation.faults?.lines ?? [];
+  if (faults.length) {
+    log(`${series}: DMAR/IOMMU fault lines in the guest's kernel log:`);
+    for (const l of faults) process.stdout.write(`    ${l}\n`);
+  }
+  for (const [phase, lines] of evaluation.stderr) {
+    if (totals.failed) {
+      log(`${series}: stderr of the ${phase} run:`);
+      for (const l of lines.slice(-30)) process.stdout.write(`    ${l}\n`);
+    }
+  }
+  if (!evaluation.serial.done || result.timedOut || totals.failed) {
+    const tail = result.serial.replace(/\r/g, '').split('\n').slice(-60);
+    log(`${series}: last ${tail.length} lines of the serial console (${logPath}):`);
+    for (const l of tail) process.stdout.write(`  | ${l}\n`);
+  }
+  log(`${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  return totals;
+}
+
+/** What every kernel shares: the busybox binary, the project layer, the phases. */
+async function prepare() {
+  const { phases, missing, conformance } = plan();
+  if (!existsSync(addonPath)) log(`warning: ${addonPath} is missing (npm ci builds it); guest tests that need it will fail`);
+  const busybox = await fetchBusybox();
+  const project = await projectLayer(phases);
+  return { phases, missing, conformance, busybox, project };
+}
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const tools = checkHostTools();
+  if (tools.missing.length) {
+    process.stderr.write(`test:kernel needs ${tools.missing.join(', ')}. Install them with:\n  ${tools.installCommand}\n`);
+    return 2;
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  const start = performance.now();
+  const setup = await prepare();
+  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  for (const series of options.kernels) {
+    const t = await runKernel(series, options, setup);
+    totals.passed += t.passed;
+    totals.failed += t.failed;
+    totals.skipped += t.skipped;
+  }
+  log(`${options.kernels.join(' + ')} done in ${seconds(start)}`);
+  process.stdout.write(`kernel: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
+  return totals.failed === 0 ? 0 : 1;
+}
+
+main().then((code) => {
+  process.exitCode = code;
+}, (e: unknown) => {
+  process.stderr.write(`test:kernel failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stdout.write('kernel: 0 passed, 1 failed\n');
+  process.exitCode = 1;
+});
