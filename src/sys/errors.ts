@@ -3,7 +3,10 @@
 // `operation` ('VFIO_IOMMU_MAP_DMA').
 import { constants } from 'node:os';
 
-export type ErrnoCode = keyof typeof constants.errno;
+/** Linux errnos the kernel returns that Node's os.constants.errno does not list. */
+const linuxOnlyErrno = { EBADFD: 77, EUSERS: 87 } as const;
+
+export type ErrnoCode = keyof typeof constants.errno | keyof typeof linuxOnlyErrno;
 
 export interface SysError extends Error {
   code: ErrnoCode;
@@ -13,11 +16,11 @@ export interface SysError extends Error {
 }
 
 export function errnoNumber(code: ErrnoCode): number {
-  return constants.errno[code];
+  return code in linuxOnlyErrno ? linuxOnlyErrno[code as keyof typeof linuxOnlyErrno] : constants.errno[code as keyof typeof constants.errno];
 }
 
 export function errnoCode(errno: number): ErrnoCode | undefined {
-  for (const [code, n] of Object.entries(constants.errno)) if (n === errno) return code as ErrnoCode;
+  for (const [code, n] of Object.entries({ ...constants.errno, ...linuxOnlyErrno })) if (n === errno) return code as ErrnoCode;
   return undefined;
 }
 
