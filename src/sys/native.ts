@@ -1,0 +1,83 @@
+// The native fd layer: the SysLayer over the C++ addon and the real kernel (/dev/vfio,
+// /sys). The addon already throws SysError-shaped errors (code, errno, syscall), so this
+// file only supplies the defaults the interface promises and reads /sys with node:fs.
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { constants as os } from 'node:os';
+import { addon, type Addon } from './addon.js';
+import { sysError, type ErrnoCode } from './errors.js';
+import type { FdWatcher, Mapping, Sysfs, SysLayer } from './types.js';
+
+export function createNativeSys(): SysLayer {
+  const a = addon();
+  const c = a.constants;
+  const need = (name: string): number => {
+    const value = c[name];
+    if (value === undefined) throw new Error(`the addon does not export ${name}`);
+    return value;
+  };
+  const defaultOpenFlags = need('O_RDWR') | need('O_CLOEXEC');
+  const readWrite = need('PROT_READ') | need('PROT_WRITE');
+  const mapShared = need('MAP_SHARED');
+  const mapAnonymous = need('MAP_PRIVATE') | need('MAP_ANONYMOUS');
+  const eventfdFlags = need('EFD_CLOEXEC') | need('EFD_NONBLOCK');
+
+  return {
+    kind: 'native',
+    pageSize: a.pageSize,
+    open: (path, flags = defaultOpenFlags) => a.open(path, flags),
+    close: (fd) => a.close(fd),
+    ioctl: (fd, request, arg) => a.ioctl(fd, request, arg),
+    pread: (fd, buf, offset) => a.pread(fd, buf, offset),
+    pwrite: (fd, buf, offset) => a.pwrite(fd, buf, offset),
+    mmap: (fd, offset, length, prot) => mappingOf(a, a.mmap(fd, offset, length, prot, mapShared), length),
+    allocate(length) {
+      // The kernel would take 0 as EINVAL too; say so before the addon's TypeError for
+      // negative or fractional lengths, so callers see one error for any bad length.
+      if (!Number.isSafeInteger(length) || length <= 0) throw sysError('EINVAL', 'mmap', undefined, `length ${length}`);
+      return mappingOf(a, a.mmap(-1, 0n, length, readWrite, mapAnonymous), length);
+    },
+    munmap: (mapping) => a.munmap(mapping.buffer),
+    eventfd: (initval = 0) => a.eventfd(initval, eventfdFlags),
+    eventfdRead: (fd) => a.eventfdRead(fd),
+    eventfdWrite: (fd, value) => a.eventfdWrite(fd, value),
+    watch: (fd, onReadable): FdWatcher => a.watch(fd, onReadable),
+    sysfs: nativeSysfs,
+  };
+}
+
+function mappingOf(a: Addon, buffer: ArrayBuffer, length: number): Mapping {
+  return { buffer, address: a.addressOf(buffer), length };
+}
+
+/** The real /sys through node:fs, with fs errors turned into SysErrors. */
+export const nativeSysfs: Sysfs = {
+  exists: (path) => existsSync(path),
+  list: (path) => withSysError('scandir', path, () => readdirSync(path).sort()),
+  read(path) {
+    const text = withSysError('open', path, () => readFileSync(path, 'utf8'));
+    return text.endsWith('\n') ? text.slice(0, -1) : text;
+  },
+  write(path, value) {
+    // One write(2) on an fd opened write-only (libuv adds O_CLOEXEC): no O_CREAT or
+    // O_TRUNC, and no read access, which write-only attributes (an mdev type's
+    // `create`) refuse with EACCES.
+    const fd = withSysError('open', path, () => openSync(path, fsConstants.O_WRONLY));
+    try {
+      withSysError('write', path, () => writeSync(fd, value));
+    } finally {
+      closeSync(fd);
+    }
+  },
+  readlink: (path) => withSysError('readlink', path, () => readlinkSync(path)),
+};
+
+/** Runs an fs call; its error becomes a SysError with the same code and syscall. */
+function withSysError<T>(syscall: string, path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    const { code, syscall: fsSyscall } = err as { code?: unknown; syscall?: unknown };
+    if (typeof code !== 'string' || !(code in os.errno)) throw err;
+    throw sysError(code as ErrnoCode, typeof fsSyscall === 'string' ? fsSyscall : syscall, undefined, path);
+  }
+}
