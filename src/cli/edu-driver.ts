@@ -62,12 +62,19 @@ export interface EduTransfer {
   irq?: boolean;
 }
 
-/** Starts one DMA transfer and waits until the device clears the start bit. */
+/**
+ * Starts one DMA transfer and waits until the device clears the start bit. Registers
+ * are written 4 bytes at a time: vfio-pci on x86 (6.1, 6.12) splits an 8-byte pwrite
+ * into 4-byte accesses anyway, and edu ignores the upper halves at 0x84/0x8c/0x94.
+ */
 export async function eduDma(bar0: Region, t: EduTransfer, timeoutMs = 10_000): Promise<void> {
   if (t.count < 1 || t.count > EDU_DMA_MAX) throw new RangeError(`edu DMA count must be 1..${EDU_DMA_MAX}, got ${t.count}`);
-  bar0.write64(eduRegs.DMA_SRC, t.src);
-  bar0.write64(eduRegs.DMA_DST, t.dst);
-  bar0.write64(eduRegs.DMA_COUNT, BigInt(t.count));
-  bar0.write64(eduRegs.DMA_CMD, BigInt(eduDmaCmd.START | (t.toRam ? eduDmaCmd.TO_RAM : 0) | (t.irq ? eduDmaCmd.IRQ : 0)));
-  await pollUntil(() => (bar0.read64(eduRegs.DMA_CMD) & BigInt(eduDmaCmd.START)) === 0n, timeoutMs, 'the DMA transfer');
+  for (const address of [t.src, t.dst]) {
+    if (address < 0n || address >= EDU_DMA_LIMIT) throw new RangeError(`edu DMA address 0x${address.toString(16)} lies outside its 28-bit DMA mask`);
+  }
+  bar0.write32(eduRegs.DMA_SRC, Number(t.src));
+  bar0.write32(eduRegs.DMA_DST, Number(t.dst));
+  bar0.write32(eduRegs.DMA_COUNT, t.count);
+  bar0.write32(eduRegs.DMA_CMD, eduDmaCmd.START | (t.toRam ? eduDmaCmd.TO_RAM : 0) | (t.irq ? eduDmaCmd.IRQ : 0));
+  await pollUntil(() => (bar0.read32(eduRegs.DMA_CMD) & eduDmaCmd.START) === 0, timeoutMs, 'the DMA transfer');
 }
