@@ -4,8 +4,16 @@
 export interface Outcome {
   case: string;
   observed: unknown;
+  /** os.release() where it ran. */
   kernel?: unknown;
-  versionDependent?: boolean;
+  /** Why the expected value differs between kernels (the suite writes a reason). */
+  versionDependent?: string | boolean;
+}
+
+/** A case the suite declares version-dependent: a difference from the mock is allowed. */
+export function isVersionDependent(o: Outcome | undefined): boolean {
+  const v = o?.versionDependent;
+  return v !== undefined && v !== false && v !== '';
 }
 
 export interface OutcomeFile {

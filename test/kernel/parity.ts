@@ -3,7 +3,7 @@
 // outcomes the way the guest did; each case's observed outcome must be the same on
 // both, except for cases the suite marks versionDependent, which are listed apart.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { canonicalJson, type Outcome } from './outcomes.js';
+import { canonicalJson, isVersionDependent, type Outcome } from './outcomes.js';
 import { parseTap, type TapResult } from './tap.js';
 import { run } from './exec.js';
 import { repoRoot } from './paths.js';
@@ -16,6 +16,8 @@ export interface ParityRow {
   mock?: string;
   real?: string;
   versionDependent: boolean;
+  /** The suite's reason, when it gave one. */
+  reason?: string;
 }
 
 export interface Parity {
@@ -46,8 +48,10 @@ export function compareOutcomes(mock: readonly Outcome[], real: readonly Outcome
   const rows: ParityRow[] = names.map((name) => {
     const a = m.get(name);
     const b = r.get(name);
-    const versionDependent = a?.versionDependent === true || b?.versionDependent === true;
+    const versionDependent = isVersionDependent(a) || isVersionDependent(b);
     const row: ParityRow = { case: name, status: 'identical', versionDependent };
+    const reason = [a?.versionDependent, b?.versionDependent].find((v): v is string => typeof v === 'string' && v !== '');
+    if (reason !== undefined) row.reason = reason;
     if (a) row.mock = canonicalJson(a.observed);
     if (b) row.real = canonicalJson(b.observed);
     if (!a) row.status = 'only-kernel';
@@ -71,10 +75,12 @@ const cell = (s: string | undefined): string => (s === undefined ? '—' : `\`${
 
 /** The comparison as a Markdown document. */
 export function parityTable(title: string, p: Parity): string {
-  const table = (rows: ParityRow[]): string[] => [
-    '| case | mock | real kernel | status |',
-    '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.case.replace(/\|/g, '\\|')} | ${cell(r.mock)} | ${cell(r.real)} | ${r.status} |`),
+  const text = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const table = (rows: ParityRow[], withReason: boolean): string[] => [
+    `| case | mock | real kernel | status |${withReason ? ' why it may differ |' : ''}`,
+    `|---|---|---|---|${withReason ? '---|' : ''}`,
+    ...rows.map((r) => `| ${text(r.case)} | ${cell(r.mock)} | ${cell(r.real)} | ${r.status} |` +
+      (withReason ? ` ${text(r.reason ?? '')} |` : '')),
   ];
   const fixed = p.rows.filter((r) => !r.versionDependent);
   const dependent = p.rows.filter((r) => r.versionDependent);
@@ -85,11 +91,11 @@ export function parityTable(title: string, p: Parity): string {
     '',
     '## Cases that must match',
     '',
-    ...table(fixed),
+    ...table(fixed, false),
     '',
     '## Version-dependent cases (a difference is allowed)',
     '',
-    ...(dependent.length ? table(dependent) : ['(none)']),
+    ...(dependent.length ? table(dependent, true) : ['(none)']),
     '',
   ].join('\n');
 }

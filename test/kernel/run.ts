@@ -2,7 +2,7 @@
 // 6.12), runs the project's conformance and edu end-to-end suites on a real edu device;
 // every guest test is reported here, and the conformance outcomes are compared with
 // the mock kernel's. Exits non-zero on any failure. See test/kernel/README.md.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, repoRoot } from './paths.js';
 import { checkHostTools } from './host-tools.js';
@@ -15,6 +15,7 @@ import { compareOutcomes, paritySummary, runMockConformance, writeParityTable } 
 import { parseOutcomes } from './outcomes.js';
 import { parseOptions, usage, type Options } from './options.js';
 import { log, seconds } from './log.js';
+import { listTree } from './hash.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -26,7 +27,7 @@ interface Totals { passed: number; failed: number; skipped: number }
 function conformanceFiles(): string[] {
   const dir = join(repoRoot, conformanceDir);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => `${conformanceDir}/${f}`);
+  return listTree(dir, (f) => f.endsWith('.test.js')).map((f) => `${conformanceDir}/${f}`);
 }
 
 /** The guest's phases, and harness failures for the suites that are not there. */
