@@ -1,0 +1,483 @@
+// The TYPE1 / TYPE1v2 IOMMU driver of the mock kernel (vfio_iommu_type1): the ioctls a
+// container passes through once SET_IOMMU chose it, the DMA mappings, pinning and
+// locked-memory accounting, dirty-page tracking, and the groups attached to it.
+// Validation order and errnos follow drivers/vfio/vfio_iommu_type1.c.
+//
+// Groups are IOMMU-backed (a real device behind an IOMMU domain: mappings pin user
+// memory) or emulated (an mdev-style group: mappings are only recorded, no pinning,
+// no accounting, page size PAGE_SIZE, no IOVA range limit).
+import { extensions, flags } from '../../uapi/constants.js';
+import { chainCaps, dmaAvailCap, iovaRangeCap, migrationCap, type Range } from '../../uapi/caps.js';
+import { ioctls } from '../../uapi/ioctls.js';
+import {
+  vfio_bitmap, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dirty_bitmap_get, vfio_iommu_type1_dma_map,
+  vfio_iommu_type1_dma_unmap, vfio_iommu_type1_info,
+} from '../../uapi/structs.js';
+import { sysError, type ErrnoCode } from '../errors.js';
+import type { AddressSpace, Segment } from './address-space.js';
+import { accessOk, DIRTY_BITMAP_SIZE_MAX, lowestBit, verifyBitmapSize, writeUserBitmap } from './dirty-bitmap.js';
+import { DmaStore, IOMMU_READ, IOMMU_WRITE, type DmaMapping } from './dma-store.js';
+import type { LockedMemory } from './locked-memory.js';
+import type { IommuPlatform, KernelFlavour } from './options.js';
+import { requireUserBytes, userPointer } from './user-args.js';
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** What the IOMMU driver needs from the kernel around it. */
+export interface Type1Context {
+  readonly mm: AddressSpace;
+  readonly locked: LockedMemory;
+  readonly pageSize: number;
+  readonly flavour: KernelFlavour;
+  readonly dmaEntryLimit: number;
+  readonly platform: IommuPlatform;
+}
+
+/** A group as the IOMMU driver sees it. */
+export interface Type1Group {
+  readonly id: number;
+  readonly iommuBacked: boolean;
+}
+
+function fail(code: ErrnoCode, operation: string, detail?: string): never {
+  throw sysError(code, 'ioctl', operation, detail);
+}
+
+/** The valid IOVA ranges of a domain: its aperture minus its reserved regions. */
+export function validRanges(platform: IommuPlatform): Range[] {
+  let ranges: Range[] = [{ ...platform.aperture }];
+  for (const r of platform.reserved) {
+    ranges = ranges.flatMap((n) => {
+      if (r.start > n.end || r.end < n.start) return [n];
+      const out: Range[] = [];
+      if (r.start > n.start) out.push({ start: n.start, end: r.start - 1n });
+      if (r.end < n.end) out.push({ start: r.end + 1n, end: n.end });
+      return out;
+    });
+  }
+  return ranges;
+}
+
+export class Type1Iommu {
+  readonly store = new DmaStore();
+  private dmaAvail: number;
+  private readonly iommuGroups = new Set<number>();
+  private readonly emulatedGroups = new Set<number>();
+  /** Valid IOVA ranges; empty while only emulated groups were ever attached. */
+  private iovaList: Range[] = [];
+  private pgsizeBitmap: bigint;
+  private dirtyTracking = false;
+  private vaddrInvalidCount = 0;
+
+  constructor(private readonly ctx: Type1Context, readonly v2: boolean, readonly nesting = false) {
+    this.dmaAvail = ctx.dmaEntryLimit;
+    this.pgsizeBitmap = this.pageMask();
+  }
+
+  /** vfio_iommu_type1_open(): which SET_IOMMU arguments make a TYPE1 IOMMU. */
+  static open(ctx: Type1Context, type: bigint): Type1Iommu {
+    if (type === BigInt(extensions.VFIO_TYPE1_IOMMU)) return new Type1Iommu(ctx, false);
+    if (type === BigInt(extensions.VFIO_TYPE1v2_IOMMU)) return new Type1Iommu(ctx, true);
+    if (type === BigInt(extensions.VFIO_TYPE1_NESTING_IOMMU)) return new Type1Iommu(ctx, true, true);
+    throw sysError('EINVAL', 'ioctl', 'VFIO_SET_IOMMU', `IOMMU type ${type}`);
+  }
+
+  /** CHECK_EXTENSION as type1 answers it; `iommu` is undefined before SET_IOMMU. */
+  static checkExtension(iommu: Type1Iommu | undefined, ext: bigint): number {
+    switch (ext) {
+      case BigInt(extensions.VFIO_TYPE1_IOMMU):
+      case BigInt(extensions.VFIO_TYPE1v2_IOMMU):
+      case BigInt(extensions.VFIO_TYPE1_NESTING_IOMMU):
+      case BigInt(extensions.VFIO_UNMAP_ALL):
+        return 1;
+      case BigInt(extensions.VFIO_UPDATE_VADDR):
+        return iommu && iommu.emulatedGroups.size === 0 ? 1 : 0;
+      case BigInt(extensions.VFIO_DMA_CC_IOMMU):
+        // The emulated VT-d has no snoop control, so an IOMMU domain never enforces
+        // coherency; with no domain at all the kernel's loop answers 1.
+        if (!iommu) return 0;
+        return iommu.iommuGroups.size === 0 ? 1 : 0;
+      default:
+        return 0;
+    }
+  }
+
+  get hasIommuDomain(): boolean {
+    return this.iommuGroups.size > 0;
+  }
+
+  /** The smallest page size mappings must be aligned to. */
+  get minPageSize(): bigint {
+    return 1n << lowestBit(this.pgsizeBitmap);
+  }
+
+  get dirtyPageTracking(): boolean {
+    return this.dirtyTracking;
+  }
+
+  // ---- groups ----
+
+  attachGroup(group: Type1Group): void {
+    const op = 'VFIO_GROUP_SET_CONTAINER';
+    if (this.vaddrInvalidCount) fail('EBUSY', op, 'a vaddr is invalidated');
+    if (this.iommuGroups.has(group.id) || this.emulatedGroups.has(group.id)) fail('EINVAL', op, 'group already attached');
+    if (!group.iommuBacked) {
+      this.emulatedGroups.add(group.id);
+      return;
+    }
+    // The emulated VT-d cannot make a nesting domain (SET_IOMMU(NESTING) is EINVAL, notes).
+    if (this.nesting) fail('EINVAL', op, 'nesting is not supported by this IOMMU');
+    if (this.iommuGroups.size === 0) this.attachFirstDomain(op);
+    this.iommuGroups.add(group.id);
+  }
+
+  detachGroup(group: Type1Group): void {
+    if (this.emulatedGroups.delete(group.id)) {
+      if (this.emulatedGroups.size === 0 && this.iommuGroups.size === 0) this.unmapUnpinAll();
+      return;
+    }
+    if (!this.iommuGroups.delete(group.id)) return;
+    if (this.iommuGroups.size === 0) {
+      if (this.emulatedGroups.size === 0) this.unmapUnpinAll();
+      else this.unpinReaccountAll();
+      // With no domain left the aperture opens up to everything and pages are PAGE_SIZE.
+      this.iovaList = [{ start: 0n, end: U64_MAX }];
+      this.pgsizeBitmap = this.pageMask();
+    }
+    // A group that could dirty memory without pinning left: tracking now covers every page.
+    if (this.dirtyTracking) for (const m of this.store.all()) m.dirty = 'all';
+  }
+
+  /** The container dropped its last group: every mapping goes. */
+  release(): void {
+    this.unmapUnpinAll();
+  }
+
+  // ---- ioctls ----
+
+  ioctl(request: number, arg: number | Uint8Array | undefined): number {
+    switch (request) {
+      case ioctls.VFIO_IOMMU_GET_INFO: return this.getInfo(arg);
+      case ioctls.VFIO_IOMMU_MAP_DMA: return this.mapDma(arg);
+      case ioctls.VFIO_IOMMU_UNMAP_DMA: return this.unmapDma(arg);
+      case ioctls.VFIO_IOMMU_DIRTY_PAGES: return this.dirtyPages(arg);
+      default:
+        throw sysError('ENOTTY', 'ioctl', undefined, `ioctl 0x${request.toString(16)} on a TYPE1 container`);
+    }
+  }
+
+  private getInfo(arg: number | Uint8Array | undefined): number {
+    const op = 'VFIO_IOMMU_GET_INFO';
+    const buf = userPointer(arg, op);
+    const minsz = 16; // offsetofend(iova_pgsizes)
+    requireUserBytes(buf, 0, minsz, op);
+    let argsz = vfio_iommu_type1_info.decode(padTo(buf, 24)).argsz;
+    if (argsz < minsz) fail('EINVAL', op, `argsz ${argsz}`);
+    const copyOut = Math.min(argsz, vfio_iommu_type1_info.size);
+    let infoFlags = flags.VFIO_IOMMU_INFO_PGSIZES;
+    let capOffset = 0;
+    const caps = [
+      migrationCap(this.minPageSize, DIRTY_BITMAP_SIZE_MAX),
+      dmaAvailCap(this.dmaAvail),
+      ...(this.iovaList.length ? [iovaRangeCap(this.iovaList)] : []),
+    ];
+    const chain = chainCaps(caps, vfio_iommu_type1_info.size, this.ctx.flavour === '6.1' ? 1 : 8);
+    if (chain.byteLength) {
+      infoFlags |= flags.VFIO_IOMMU_INFO_CAPS;
+      const needed = vfio_iommu_type1_info.size + chain.byteLength;
+      if (argsz < needed) {
+        argsz = needed;
+      } else {
+        requireUserBytes(buf, vfio_iommu_type1_info.size, chain.byteLength, op);
+        buf.set(chain, vfio_iommu_type1_info.size);
+        capOffset = vfio_iommu_type1_info.size;
+      }
+    }
+    const info = vfio_iommu_type1_info.encode({ argsz, flags: infoFlags, iova_pgsizes: this.pgsizeBitmap, cap_offset: capOffset });
+    requireUserBytes(buf, 0, copyOut, op);
+    buf.set(info.subarray(0, copyOut), 0);
+    return 0;
+  }
+
+  private mapDma(arg: number | Uint8Array | undefined): number {
+    const op = 'VFIO_IOMMU_MAP_DMA';
+    const buf = userPointer(arg, op);
+    requireUserBytes(buf, 0, vfio_iommu_type1_dma_map.size, op);
+    const map = vfio_iommu_type1_dma_map.decode(buf);
+    const known = flags.VFIO_DMA_MAP_FLAG_READ | flags.VFIO_DMA_MAP_FLAG_WRITE | flags.VFIO_DMA_MAP_FLAG_VADDR;
+    if (map.argsz < vfio_iommu_type1_dma_map.size || (map.flags & ~known) !== 0) fail('EINVAL', op, `argsz ${map.argsz} flags 0x${map.flags.toString(16)}`);
+    const setVaddr = (map.flags & flags.VFIO_DMA_MAP_FLAG_VADDR) !== 0;
+    let prot = 0;
+    if (map.flags & flags.VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
+    if (map.flags & flags.VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
+    if ((prot !== 0) === setVaddr) fail('EINVAL', op, 'needs READ and/or WRITE, or VADDR alone');
+    const { iova, vaddr, size } = map;
+    const mask = this.minPageSize - 1n;
+    if (size === 0n || ((size | iova | vaddr) & mask) !== 0n) fail('EINVAL', op, 'size 0 or not page aligned');
+    if (iova + size - 1n > U64_MAX || vaddr + size - 1n > U64_MAX) fail('EINVAL', op, 'address wraps');
+
+    const existing = this.store.find(iova, size);
+    if (setVaddr) {
+      if (!existing) fail('ENOENT', op, 'no mapping at that iova');
+      if (!existing.vaddrInvalid || existing.iova !== iova || existing.size !== size) fail('EINVAL', op, 'not an invalidated mapping of that exact range');
+      existing.vaddr = vaddr;
+      existing.vaddrInvalid = false;
+      this.vaddrInvalidCount--;
+      return 0;
+    }
+    if (existing) fail('EEXIST', op, `overlaps the mapping at iova 0x${existing.iova.toString(16)}`);
+    if (this.dmaAvail === 0) fail('ENOSPC', op, 'no DMA entries left');
+    if (!this.iovaValid(iova, iova + size - 1n)) fail('EINVAL', op, 'outside the valid IOVA ranges');
+
+    const mapping: DmaMapping = {
+      iova, size, vaddr, prot, pinned: [], lockedPages: 0, iommuMapped: false, vaddrInvalid: false, dirty: null,
+    };
+    if (this.hasIommuDomain) this.pin(mapping, op);
+    if (this.dirtyTracking) mapping.dirty = new Set();
+    this.store.insert(mapping);
+    this.dmaAvail--;
+    return 0;
+  }
+
+  private unmapDma(arg: number | Uint8Array | undefined): number {
+    const op = 'VFIO_IOMMU_UNMAP_DMA';
+    const buf = userPointer(arg, op);
+    const minsz = vfio_iommu_type1_dma_unmap.size;
+    requireUserBytes(buf, 0, minsz, op);
+    const unmap = vfio_iommu_type1_dma_unmap.decode(buf);
+    const known = flags.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | flags.VFIO_DMA_UNMAP_FLAG_VADDR | flags.VFIO_DMA_UNMAP_FLAG_ALL;
+    if (unmap.argsz < minsz || (unmap.flags & ~known) !== 0) fail('EINVAL', op, `argsz ${unmap.argsz} flags 0x${unmap.flags.toString(16)}`);
+    const getDirty = (unmap.flags & flags.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
+    if (getDirty && (unmap.flags & (flags.VFIO_DMA_UNMAP_FLAG_ALL | flags.VFIO_DMA_UNMAP_FLAG_VADDR)) !== 0) {
+      fail('EINVAL', op, 'GET_DIRTY_BITMAP with ALL or VADDR');
+    }
+    let bitmap: { pgsize: bigint; size: bigint; data: bigint } | undefined;
+    if (getDirty) {
+      if (unmap.argsz < minsz + vfio_bitmap.size) fail('EINVAL', op, 'argsz too small for the bitmap');
+      requireUserBytes(buf, minsz, vfio_bitmap.size, op);
+      bitmap = vfio_bitmap.decode(buf, minsz);
+      if (!accessOk(bitmap.data, bitmap.size)) fail('EINVAL', op, 'bitmap outside user memory');
+      verifyBitmapSize(unmap.size >> lowestBit(bitmap.pgsize), bitmap.size, op);
+    }
+    const unmapped = this.doUnmap(unmap.iova, unmap.size, unmap.flags, bitmap, op);
+    // The kernel writes the struct back (with the size unmapped) only on success.
+    vfio_iommu_type1_dma_unmap.write(buf, { size: unmapped });
+    return 0;
+  }
+
+  private doUnmap(iova: bigint, requested: bigint, unmapFlags: number, bitmap: { pgsize: bigint; data: bigint } | undefined, op: string): bigint {
+    const unmapAll = (unmapFlags & flags.VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+    const invalidateVaddr = (unmapFlags & flags.VFIO_DMA_UNMAP_FLAG_VADDR) !== 0;
+    if (invalidateVaddr && this.emulatedGroups.size) fail('EBUSY', op, 'cannot invalidate vaddrs with emulated groups attached');
+    const pgsize = this.minPageSize;
+    if (iova & (pgsize - 1n)) fail('EINVAL', op, 'iova not page aligned');
+    let size = requested;
+    if (unmapAll) {
+      if (iova !== 0n || size !== 0n) fail('EINVAL', op, 'UNMAP_ALL needs iova and size 0');
+      size = U64_MAX;
+    } else if (size === 0n || (size & (pgsize - 1n)) !== 0n || iova + size - 1n > U64_MAX) {
+      fail('EINVAL', op, 'size 0, not page aligned, or wrapping');
+    }
+    if (bitmap && (!this.dirtyTracking || bitmap.pgsize !== pgsize)) fail('EINVAL', op, 'dirty tracking off or wrong bitmap page size');
+    const end = iova + size; // exclusive; cannot pass 2^64 here
+    if (this.v2 && !unmapAll) {
+      const first = this.store.find(iova, 1n);
+      if (first && first.iova !== iova) fail('EINVAL', op, 'the range starts inside a mapping');
+      const last = this.store.find(end - 1n, 0n);
+      if (last && last.iova + last.size !== end) fail('EINVAL', op, 'the range ends inside a mapping');
+    }
+    let unmapped = 0n;
+    let index = this.store.firstEndingAbove(iova);
+    const marked: DmaMapping[] = [];
+    for (let m = this.store.at(index); m && m.iova < end; m = this.store.at(index)) {
+      if (!this.v2 && iova > m.iova) break;
+      if (invalidateVaddr) {
+        if (m.vaddrInvalid) {
+          for (const undo of marked) { undo.vaddrInvalid = false; this.vaddrInvalidCount--; }
+          fail('EINVAL', op, 'a mapping in the range already has an invalid vaddr');
+        }
+        m.vaddrInvalid = true;
+        this.vaddrInvalidCount++;
+        marked.push(m);
+        unmapped += m.size;
+        index++;
+        continue;
+      }
+      if (bitmap) this.reportDirty(bitmap.data, m, iova, op);
+      unmapped += m.size;
+      this.removeMapping(m);
+    }
+    return unmapped;
+  }
+
+  private dirtyPages(arg: number | Uint8Array | undefined): number {
+    const op = 'VFIO_IOMMU_DIRTY_PAGES';
+    if (!this.v2) fail('EACCES', op, 'dirty page tracking needs TYPE1v2');
+    const buf = userPointer(arg, op);
+    const minsz = vfio_iommu_type1_dirty_bitmap.size;
+    requireUserBytes(buf, 0, minsz, op);
+    const dirty = vfio_iommu_type1_dirty_bitmap.decode(buf);
+    const known = flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_START | flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP | flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+    if (dirty.argsz < minsz || (dirty.flags & ~known) !== 0) fail('EINVAL', op, `argsz ${dirty.argsz} flags 0x${dirty.flags.toString(16)}`);
+    switch (dirty.flags) {
+      case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_START:
+        if (!this.dirtyTracking) {
+          for (const m of this.store.all()) m.dirty = new Set();
+          this.dirtyTracking = true;
+        }
+        return 0;
+      case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP:
+        if (this.dirtyTracking) {
+          this.dirtyTracking = false;
+          for (const m of this.store.all()) m.dirty = null;
+        }
+        return 0;
+      case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP:
+        return this.getDirtyBitmap(buf, dirty.argsz, op);
+      default:
+        fail('EINVAL', op, 'exactly one of START, STOP, GET_BITMAP');
+    }
+  }
+
+  private getDirtyBitmap(buf: Uint8Array, argsz: number, op: string): number {
+    const minsz = vfio_iommu_type1_dirty_bitmap.size;
+    if (argsz - minsz < vfio_iommu_type1_dirty_bitmap_get.size) fail('EINVAL', op, `argsz ${argsz}`);
+    requireUserBytes(buf, minsz, vfio_iommu_type1_dirty_bitmap_get.size, op);
+    const range = vfio_iommu_type1_dirty_bitmap_get.decode(buf, minsz);
+    if (range.iova + range.size > U64_MAX) fail('EINVAL', op, 'range wraps');
+    if (!accessOk(range.bitmap_data, range.bitmap_size)) fail('EINVAL', op, 'bitmap outside user memory');
+    verifyBitmapSize(range.size >> lowestBit(range.bitmap_pgsize), range.bitmap_size, op);
+    const pgsize = this.minPageSize;
+    if (range.bitmap_pgsize !== pgsize) fail('EINVAL', op, `bitmap page size ${range.bitmap_pgsize}`);
+    if (range.iova & (pgsize - 1n)) fail('EINVAL', op, 'iova not page aligned');
+    if (range.size === 0n || (range.size & (pgsize - 1n)) !== 0n) fail('EINVAL', op, 'size 0 or not page aligned');
+    if (!this.dirtyTracking) fail('EINVAL', op, 'dirty tracking is off');
+    const end = range.iova + range.size;
+    const first = this.store.find(range.iova, 1n);
+    if (first && first.iova !== range.iova) fail('EINVAL', op, 'the range starts inside a mapping');
+    const last = this.store.find(end - 1n, 0n);
+    if (last && last.iova + last.size !== end) fail('EINVAL', op, 'the range ends inside a mapping');
+    const all = this.store.all();
+    for (let i = this.store.firstEndingAbove(range.iova); i < all.length && all[i]!.iova < end; i++) {
+      const m = all[i]!;
+      this.reportDirty(range.bitmap_data, m, range.iova, op);
+      // A report starts the next interval afresh (only pinned pages stay dirty; none pin yet).
+      m.dirty = new Set();
+    }
+    return 0;
+  }
+
+  private reportDirty(bitmapAddr: bigint, m: DmaMapping, baseIova: bigint, op: string): void {
+    // A group that can write memory without pinning makes every mapped page dirty.
+    const dirty = this.iommuGroups.size > 0 && m.iommuMapped ? 'all' : (m.dirty ?? new Set<number>());
+    writeUserBitmap(this.ctx.mm, bitmapAddr, m, baseIova, lowestBit(this.minPageSize), dirty, op);
+  }
+
+  // ---- mappings, pinning, accounting ----
+
+  /** Records a device write through a mapping while tracking is on (vfio_dma_rw marks pages). */
+  markDirty(m: DmaMapping, offset: bigint, length: number): void {
+    if (!m.dirty || m.dirty === 'all' || length === 0) return;
+    const shift = lowestBit(this.minPageSize);
+    const first = Number(offset >> shift);
+    const last = Number((offset + BigInt(length) - 1n) >> shift);
+    for (let p = first; p <= last; p++) m.dirty.add(p);
+  }
+
+  private pageMask(): bigint {
+    return U64_MAX & ~(BigInt(this.ctx.pageSize) - 1n);
+  }
+
+  private iovaValid(start: bigint, last: bigint): boolean {
+    if (this.iovaList.length === 0) return true; // an mdev-only container has no limit
+    return this.iovaList.some((r) => start >= r.start && last <= r.end);
+  }
+
+  /** Pins the user memory behind a mapping and charges it to locked memory, or throws leaving nothing. */
+  private pin(m: DmaMapping, op: string): void {
+    const resolved = this.ctx.mm.resolve(m.vaddr, m.size, (m.prot & IOMMU_WRITE) !== 0);
+    const pages = countAccounted(resolved.segments, this.ctx.pageSize);
+    // Pages are pinned in order: the limit can be hit before the first bad address.
+    if (!this.ctx.locked.allows(pages)) fail('ENOMEM', op, 'RLIMIT_MEMLOCK exceeded');
+    if (!resolved.complete) fail('EFAULT', op, `vaddr 0x${m.vaddr.toString(16)} is not mapped with the needed access`);
+    for (const s of resolved.segments) this.ctx.mm.pin(s.region);
+    this.ctx.locked.charge(pages);
+    m.pinned = resolved.segments;
+    m.lockedPages = pages;
+    m.iommuMapped = true;
+  }
+
+  private unpin(m: DmaMapping): void {
+    for (const s of m.pinned) this.ctx.mm.unpin(s.region);
+    this.ctx.locked.release(m.lockedPages);
+    m.pinned = [];
+    m.lockedPages = 0;
+    m.iommuMapped = false;
+  }
+
+  private removeMapping(m: DmaMapping): void {
+    this.unpin(m);
+    if (m.vaddrInvalid) this.vaddrInvalidCount--;
+    this.store.remove(m);
+    this.dmaAvail++;
+  }
+
+  private unmapUnpinAll(): void {
+    for (const m of [...this.store.all()]) this.removeMapping(m);
+  }
+
+  private unpinReaccountAll(): void {
+    for (const m of this.store.all()) this.unpin(m);
+  }
+
+  /**
+   * The first IOMMU-backed group arrives: the domain's aperture and reserved regions
+   * must not conflict with existing mappings, and every mapping made so far (while
+   * only emulated groups were attached) is pinned now. Failure leaves nothing changed.
+   */
+  private attachFirstDomain(op: string): void {
+    const { platform } = this.ctx;
+    for (const m of this.store.all()) {
+      const last = m.iova + m.size - 1n;
+      if (m.iova < platform.aperture.start || last > platform.aperture.end) fail('EINVAL', op, 'a mapping lies outside the IOMMU aperture');
+      if (platform.reserved.some((r) => m.iova <= r.end && last >= r.start)) fail('EINVAL', op, 'a mapping overlaps a reserved region');
+    }
+    const done: DmaMapping[] = [];
+    try {
+      for (const m of this.store.all()) {
+        if (m.iommuMapped) continue;
+        this.pin(m, op);
+        done.push(m);
+      }
+    } catch (err) {
+      for (const m of done) this.unpin(m);
+      throw err;
+    }
+    this.iovaList = validRanges(platform);
+    this.pgsizeBitmap = platform.pgsizeBitmap;
+  }
+
+  /** The pinned memory behind `offset` of a mapping, or undefined when it is not pinned there. */
+  pinnedAt(m: DmaMapping, offset: number): { segment: Segment; within: number } | undefined {
+    let base = 0;
+    for (const segment of m.pinned) {
+      if (offset < base + segment.length) return { segment, within: offset - base };
+      base += segment.length;
+    }
+    return undefined;
+  }
+}
+
+function countAccounted(segments: readonly Segment[], pageSize: number): number {
+  let pages = 0;
+  for (const s of segments) if (s.region.accounted) pages += Math.ceil(s.length / pageSize);
+  return pages;
+}
+
+/** A view at least `size` bytes long for decoding a struct whose tail the kernel does not read. */
+function padTo(buf: Uint8Array, size: number): Uint8Array {
+  if (buf.byteLength >= size) return buf;
+  const out = new Uint8Array(size);
+  out.set(buf);
+  return out;
+}
