@@ -21,6 +21,32 @@ static bool NumberToUlong(double d, unsigned long* out) {
   return true;
 }
 
+static bool ArgFromTypedArray(napi_env env, napi_value value, unsigned long* arg) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data = nullptr;
+  // Fails (napi_invalid_arg) for anything but a TypedArray; data is already past byteOffset.
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
+  *arg = reinterpret_cast<unsigned long>(data);
+  return true;
+}
+
+// The rarer forms: a Number by value, undefined as 0, a DataView by pointer.
+static bool ArgFromOther(napi_env env, napi_value value, unsigned long* arg) {
+  double d;
+  if (napi_get_value_double(env, value, &d) == napi_ok) return NumberToUlong(d, arg);
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  if (type == napi_undefined) {
+    *arg = 0;
+    return true;
+  }
+  View view{nullptr, 0};
+  if (type != napi_object || !GetView(env, value, &view)) return false;
+  *arg = reinterpret_cast<unsigned long>(view.data);
+  return true;
+}
+
 static napi_value Ioctl(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 3;
   napi_value argv[3];
@@ -39,28 +65,11 @@ static napi_value Ioctl(napi_env env, napi_callback_info cbinfo) {
   // Requests with the direction bit set are negative when built with JS bit operators.
   unsigned long request = static_cast<uint32_t>(static_cast<int64_t>(request_d));
 
+  // Cheapest test first: a TypedArray (every VFIO struct) costs one N-API call.
   unsigned long arg = 0;
-  if (argc >= 3) {
-    napi_valuetype type;
-    napi_typeof(env, argv[2], &type);
-    if (type == napi_number) {
-      double d = 0;
-      napi_get_value_double(env, argv[2], &d);
-      if (!NumberToUlong(d, &arg)) {
-        SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
-        return nullptr;
-      }
-    } else if (type == napi_object) {
-      View view{nullptr, 0};
-      if (!GetView(env, argv[2], &view)) {
-        SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
-        return nullptr;
-      }
-      arg = reinterpret_cast<unsigned long>(view.data);
-    } else if (type != napi_undefined) {
-      SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
-      return nullptr;
-    }
+  if (argc >= 3 && !ArgFromTypedArray(env, argv[2], &arg) && !ArgFromOther(env, argv[2], &arg)) {
+    SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
+    return nullptr;
   }
 
   int result = ioctl(static_cast<int>(fd_d), request, arg);

@@ -1,0 +1,43 @@
+// The one way every bench prints a figure: aligned name, value and unit, and, when a
+// baseline measured in the same run is given, the ratio to it ("1.21x C").
+import { performance } from 'node:perf_hooks';
+
+const NAME_WIDTH = 44;
+const VALUE_WIDTH = 12;
+
+/** A section title before a bench's figures. */
+export function title(text: string): void {
+  console.log(`\n${text}`);
+}
+
+/** Prints one figure; with a baseline, also value / baseline. */
+export function report(name: string, value: number, unit: string, baselineName?: string, baselineValue?: number): void {
+  let line = `  ${name.padEnd(NAME_WIDTH)}${format(value).padStart(VALUE_WIDTH)} ${unit}`;
+  if (baselineName !== undefined && baselineValue !== undefined && baselineValue > 0) {
+    line = `${line.padEnd(2 + NAME_WIDTH + VALUE_WIDTH + 1 + 10)}${(value / baselineValue).toFixed(2)}x ${baselineName}`;
+  }
+  console.log(line);
+}
+
+function format(value: number): string {
+  if (value >= 1000) return value.toFixed(0);
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/**
+ * Nanoseconds per call: `loop(iterations)` makes `iterations` calls; it runs once to
+ * warm up (so the JIT compiles it), then `runs` times, and the best run counts. The
+ * loop lives in the caller so the call under test is inlined there, not reached
+ * through a shared, polymorphic callback.
+ */
+export function bestNsPerCall(iterations: number, runs: number, loop: (iterations: number) => void): number {
+  let best = Infinity;
+  for (let run = 0; run <= runs; run++) {
+    const start = performance.now();
+    loop(iterations);
+    const perCall = ((performance.now() - start) * 1e6) / iterations;
+    if (run > 0 && perCall < best) best = perCall;
+  }
+  return best;
+}

@@ -1,0 +1,18 @@
+// `npm run bench`: runs every bench module in order (or only those named on the
+// command line: `node dist/bench/run.js ioctl`). A bench module exports
+// `async function run(): Promise<void>` and prints through bench/report.ts.
+// To add one, add a line to `benches`.
+const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  ioctl: () => import('./ioctl.js'),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in benches));
+if (unknown.length > 0) {
+  console.error(`unknown bench: ${unknown.join(', ')} (have: ${Object.keys(benches).join(', ')})`);
+  process.exit(2);
+}
+for (const [name, load] of Object.entries(benches)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  await (await load()).run();
+}
