@@ -2,9 +2,17 @@
 //
 // A mapping's ArrayBuffer points straight at the mapped pages (no copy). munmap()
 // detaches it first, so JS can never touch unmapped memory; a mapping that is garbage
-// collected without munmap() is unmapped by the buffer's finalizer. Every live mapping
-// is in a table keyed by address, and each record says whether it is still mapped, so
-// neither path unmaps twice and munmap() never unmaps memory that is not ours.
+// collected without munmap() is unmapped by the buffer's finalizer.
+//
+// Every live mapping has an id that is never reused; the finalizer's hint is that id,
+// not a pointer or an address. Whoever unmaps first (munmap(), the finalizer, or the
+// error path of mmap()) removes the id from the table under the lock, so nothing is
+// unmapped twice, a stale finalizer cannot unmap a newer mapping at the same address,
+// and munmap() never unmaps memory that is not in the table.
+//
+// A mapping longer than buffer.constants.MAX_LENGTH (4 GiB on Node 20) cannot be an
+// ArrayBuffer: mmap() unmaps it again and throws Node's ERR_BUFFER_TOO_LARGE, so large
+// BARs are mapped in parts.
 #include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,38 +29,50 @@ namespace vfio_vgpu {
 
 namespace {
 
-struct MappingRecord {
+struct LiveMapping {
   void* address;
   size_t length;
-  bool live;  // false once munmap() unmapped it; the finalizer then only frees the record
 };
 
 // Mappings are process-wide, so is the table (worker threads share it).
 std::mutex table_mutex;
-std::unordered_map<uintptr_t, MappingRecord*> live_mappings;
+uint64_t next_id = 1;
+std::unordered_map<uint64_t, LiveMapping> mappings_by_id;
+std::unordered_map<uintptr_t, uint64_t> id_by_address;
 
 // Marks ArrayBuffers made by mmap() so munmap() can refuse any other buffer.
 constexpr napi_type_tag kMappingTag = {0x7666696f76677075ULL, 0x6d6d61702d627566ULL};
 
-void FinalizeMapping(napi_env, void*, void* hint) {
-  auto* record = static_cast<MappingRecord*>(hint);
-  {
-    std::lock_guard<std::mutex> lock(table_mutex);
-    if (record->live) {
-      munmap(record->address, record->length);
-      live_mappings.erase(reinterpret_cast<uintptr_t>(record->address));
-      record->live = false;
-    }
-  }
-  delete record;
+uint64_t Remember(void* address, size_t length) {
+  std::lock_guard<std::mutex> lock(table_mutex);
+  uint64_t id = next_id++;
+  mappings_by_id[id] = LiveMapping{address, length};
+  id_by_address[reinterpret_cast<uintptr_t>(address)] = id;
+  return id;
 }
 
-// Unmaps a mapping no buffer will ever reach.
-void ForgetMapping(MappingRecord* record) {
+// Unmaps mapping `id` if it is still live; false if someone already did. Holds the lock.
+bool UnmapLocked(uint64_t id, int* error) {
+  auto it = mappings_by_id.find(id);
+  if (it == mappings_by_id.end()) return false;
+  if (munmap(it->second.address, it->second.length) < 0) {
+    *error = errno;
+    return true;
+  }
+  id_by_address.erase(reinterpret_cast<uintptr_t>(it->second.address));
+  mappings_by_id.erase(it);
+  *error = 0;
+  return true;
+}
+
+void Forget(uint64_t id) {
   std::lock_guard<std::mutex> lock(table_mutex);
-  munmap(record->address, record->length);
-  live_mappings.erase(reinterpret_cast<uintptr_t>(record->address));
-  record->live = false;
+  int error;
+  UnmapLocked(id, &error);
+}
+
+void FinalizeMapping(napi_env, void*, void* hint) {
+  Forget(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(hint)));
 }
 
 // Rethrows the exception N-API left pending, or a plain Error with `message`.
@@ -74,20 +94,18 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   void* address = mmap(nullptr, length, static_cast<int>(prot), static_cast<int>(flags), fd, static_cast<off_t>(offset));
   if (address == MAP_FAILED) ThrowErrno(env, errno, "mmap");
 
-  auto* record = new MappingRecord{address, length, true};
-  {
-    std::lock_guard<std::mutex> lock(table_mutex);
-    live_mappings[reinterpret_cast<uintptr_t>(address)] = record;
-  }
+  uint64_t id = Remember(address, length);
+  void* hint = reinterpret_cast<void*>(static_cast<uintptr_t>(id));
   napi_value buffer = nullptr;
-  if (napi_create_external_arraybuffer(env, address, length, FinalizeMapping, record, &buffer) != napi_ok) {
-    ForgetMapping(record);
-    delete record;  // no buffer, so no finalizer will
+  // On failure Node may or may not have called the finalizer already (it does when the
+  // length exceeds buffer.constants.MAX_LENGTH); Forget() is right either way.
+  if (napi_create_external_arraybuffer(env, address, length, FinalizeMapping, hint, &buffer) != napi_ok) {
+    Forget(id);
     ThrowPending(env, "mmap: the mapping cannot be wrapped in an ArrayBuffer");
   }
   if (napi_type_tag_object(env, buffer, &kMappingTag) != napi_ok) {
     napi_detach_arraybuffer(env, buffer);
-    ForgetMapping(record);  // the buffer's finalizer will free the record
+    Forget(id);
     ThrowPending(env, "mmap: the mapping cannot be tagged");
   }
   return Napi::Value(env, buffer);
@@ -106,15 +124,22 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 
   void* data = nullptr;
   napi_get_arraybuffer_info(env, buffer, &data, nullptr);
-  std::lock_guard<std::mutex> lock(table_mutex);
-  auto it = live_mappings.find(reinterpret_cast<uintptr_t>(data));
-  if (it == live_mappings.end()) return info.Env().Undefined();
-  MappingRecord* record = it->second;
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(table_mutex);
+    auto it = id_by_address.find(reinterpret_cast<uintptr_t>(data));
+    if (it == id_by_address.end()) return info.Env().Undefined();
+    id = it->second;
+  }
   // Detach before unmapping: if detaching failed, JS would keep a view of freed pages.
+  // (Not under the lock: a finalizer run by the detach would take it.)
   if (napi_detach_arraybuffer(env, buffer) != napi_ok) ThrowErrno(env, EINVAL, "munmap");
-  if (munmap(record->address, record->length) < 0) ThrowErrno(env, errno, "munmap");
-  record->live = false;
-  live_mappings.erase(it);
+  int error = 0;
+  {
+    std::lock_guard<std::mutex> lock(table_mutex);
+    UnmapLocked(id, &error);
+  }
+  if (error != 0) ThrowErrno(env, error, "munmap");
   return info.Env().Undefined();
 }
 

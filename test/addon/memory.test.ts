@@ -68,6 +68,29 @@ describe('mmap', () => {
   });
 });
 
+describe('mmap beyond the largest ArrayBuffer', () => {
+  it('throws ERR_BUFFER_TOO_LARGE and leaves nothing mapped', () => {
+    const name = `vfio-vgpu-huge-${process.pid}`;
+    const fd = a.memfdCreate(name, c.MFD_CLOEXEC);
+    try {
+      const length = 2 ** 32 + a.pageSize;  // over buffer.constants.MAX_LENGTH on Node 20
+      a.ftruncate(fd, BigInt(length));
+      let mapped: ArrayBuffer | undefined;
+      try {
+        mapped = a.mmap(fd, 0n, length, RW, c.MAP_SHARED);
+      } catch (err) {
+        assert.equal((err as { code?: string }).code, 'ERR_BUFFER_TOO_LARGE');
+      }
+      if (mapped !== undefined) {
+        // A Node whose ArrayBuffers can be this large: then it must simply work.
+        assert.equal(mapped.byteLength, length);
+        a.munmap(mapped);
+      }
+      assert.equal(mappingsOf(name), 0);
+    } finally { a.close(fd); }
+  });
+});
+
 describe('munmap', () => {
   it('detaches the buffer and every view of it, and really unmaps', () => {
     const name = `vfio-vgpu-munmap-${process.pid}`;
