@@ -67,6 +67,8 @@ export function boot(options: BootOptions): Promise<BootResult> {
       timedOut = true;
       kill();
     }, options.timeoutSeconds * 1000);
+    // A harness that exits (Ctrl-C, SIGTERM) takes its guest with it.
+    process.once('exit', kill);
 
     child.stdout.on('data', (b: Buffer) => {
       chunks.push(b);
@@ -83,6 +85,7 @@ export function boot(options: BootOptions): Promise<BootResult> {
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      process.removeListener('exit', kill);
       if (doneTimer) clearTimeout(doneTimer);
       log.end();
       const result: BootResult = {

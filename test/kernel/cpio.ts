@@ -25,12 +25,12 @@ export async function layer(name: string, hash: string, stage: (dir: string) => 
   mkdirSync(layersDir, { recursive: true });
   const path = join(layersDir, `${name}-${hash}.cpio.gz`);
   if (existsSync(path)) return { name, path, built: false };
-  const stagingDir = join(layersDir, `${name}.staging`);
+  const stagingDir = join(layersDir, `${name}.staging-${process.pid}`);
   rmSync(stagingDir, { recursive: true, force: true });
   mkdirSync(stagingDir, { recursive: true });
   try {
     await stage(stagingDir);
-    const tmp = `${path}.tmp`;
+    const tmp = `${path}.tmp-${process.pid}`;
     // Sorted names, root owner, fixed times: the same inputs give the same bytes.
     await runPipeline(
       `cd ${shellQuote(stagingDir)} && find . -mindepth 1 -exec touch -h -d @0 {} + && ` +

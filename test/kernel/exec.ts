@@ -15,6 +15,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Resolve instead of throwing when the command exits non-zero. */
   allowFailure?: boolean;
+  /** Kill the command and everything it started after this long (exit code 124). */
+  timeoutMs?: number;
 }
 
 export class CommandError extends Error {
@@ -25,24 +27,48 @@ export class CommandError extends Error {
   }
 }
 
-/** Runs a program (no shell) and collects its output. */
+/**
+ * Runs a program (no shell) and collects its output. It runs in its own process group,
+ * so a timeout, or the harness exiting, ends its children too (node --test's workers).
+ */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    let timedOut = false;
+    const killGroup = (): void => {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    process.once('exit', killGroup);
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, options.timeoutMs);
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new Error(`cannot run ${file}: ${e.message}`)));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      process.removeListener('exit', killGroup);
+      reject(new Error(`cannot run ${file}: ${e.message}`));
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      process.removeListener('exit', killGroup);
       const result: RunResult = {
         stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        code: code ?? (signal ? 128 : 1),
+        stderr: Buffer.concat(err).toString('utf8') + (timedOut ? `\n(killed after ${options.timeoutMs} ms)` : ''),
+        code: timedOut ? 124 : code ?? (signal ? 128 : 1),
       };
       if (result.code !== 0 && !options.allowFailure) {
         reject(new CommandError([file, ...args].join(' '), result));

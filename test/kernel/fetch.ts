@@ -157,7 +157,7 @@ async function extract(series: KernelSeries, pkg: string, deb: string): Promise<
   const { members, release, modulesPrefix } = pickMembers(listing);
   const root = join(kernelsDir, release);
   log(`extracting ${release} from ${pkg}`);
-  const tmp = `${root}.tmp`;
+  const tmp = `${root}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   await runPipeline(`dpkg-deb --fsys-tarfile ${q} | tar -x -C ${shellQuote(tmp)} ${members.map(shellQuote).join(' ')}`);

@@ -271,11 +271,28 @@ test('evaluateBoot: a guest cut off mid-run fails; so does a wrong kernel or a t
   const e = evaluateBoot(bootOf(cut, { timedOut: true, exitCode: null, signal: 'SIGKILL' }), { ...want, release: '6.12.1' });
   assert.deepEqual(e.cases.filter((c) => c.status === 'fail').map((c) => c.name), [
     'harness: the guest finishes before the timeout',
-    'harness: QEMU exits cleanly',
     'harness: the guest runs /init to its end',
     'harness: uname -r is 6.12.1',
     "harness: e2e's test run is complete",
     'harness: the guest prints its kernel log',
+  ]);
+});
+
+test('evaluateBoot: a setup error, or a guest that never binds edu, fails the setup check', () => {
+  const failed = (serial: string): Array<[string, string | undefined]> => evaluateBoot(bootOf(serial), want).cases
+    .filter((c) => c.name === 'harness: the guest loads VFIO and binds edu to vfio-pci' && c.status === 'fail')
+    .map((c) => [c.name, c.detail]);
+  assert.deepEqual(failed(goodRun), []);
+  assert.deepEqual(failed(goodRun.replace(/@@VGPU@@ device .*\n/, '@@VGPU@@ setup-error insmod /lib/x.ko\n')),
+    [['harness: the guest loads VFIO and binds edu to vfio-pci', 'insmod /lib/x.ko']]);
+  assert.deepEqual(failed('@@VGPU@@ init\n'),
+    [['harness: the guest loads VFIO and binds edu to vfio-pci', 'the guest did not get that far']]);
+});
+
+test('evaluateBoot: QEMU failing after the guest finished fails the run', () => {
+  const e = evaluateBoot(bootOf(goodRun, { exitCode: 1, qemuStderr: 'qemu-system-x86_64: edu: DMA range 0x40000-0x41000 out of bounds' }), want);
+  assert.deepEqual(e.cases.filter((c) => c.status === 'fail').map((c) => [c.name, c.detail]), [
+    ['harness: QEMU exits cleanly', 'exit 1\nqemu-system-x86_64: edu: DMA range 0x40000-0x41000 out of bounds'],
   ]);
 });
 

@@ -129,7 +129,7 @@ export async function guestImage(kernel: ExtractedKernel, busybox: string, proje
   mkdirSync(dir, { recursive: true });
   const initrd = join(dir, `initrd-${kernel.release}-${key}.img`);
   if (!existsSync(initrd)) {
-    const tmp = `${initrd}.tmp`;
+    const tmp = `${initrd}.tmp-${process.pid}`;
     const out = createWriteStream(tmp);
     for (const l of layers) await pipeline(createReadStream(l.path), out, { end: false });
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));

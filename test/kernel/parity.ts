@@ -108,11 +108,12 @@ export interface MockRun {
 }
 
 /** Runs the conformance files on the host over the mock kernel of `series`. */
-export async function runMockConformance(series: string, files: readonly string[], outPath: string): Promise<MockRun> {
+export async function runMockConformance(series: string, files: readonly string[], outPath: string, timeoutSeconds: number): Promise<MockRun> {
   rmSync(outPath, { force: true });
   const r = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', ...files], {
     cwd: repoRoot,
     allowFailure: true,
+    timeoutMs: timeoutSeconds * 1000,
     env: { ...process.env, VGPU_SYS: 'mock', VGPU_MOCK_KERNEL: series, VGPU_CONFORMANCE_OUT: outPath, NO_COLOR: '1' },
   });
   const outcomes = existsSync(outPath) ? readFileSync(outPath, 'utf8') : '';

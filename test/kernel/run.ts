@@ -8,6 +8,7 @@ import { cacheDir, repoRoot } from './paths.js';
 import { checkHostTools } from './host-tools.js';
 import { fetchBusybox, fetchKernel, type KernelSeries } from './fetch.js';
 import { addonPath, guestImage, projectLayer } from './image.js';
+import type { Layer } from './cpio.js';
 import type { GuestPhase } from './guest-init.js';
 import { boot } from './boot.js';
 import { evaluateBoot, type ReportCase } from './evaluate.js';
@@ -20,7 +21,7 @@ import { listTree } from './hash.js';
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
 /** The one IOMMU fault the e2e test provokes: edu's DMA to an unmapped IOVA. */
-const allowedFaults = { e2e: 1 };
+const allowedFaults: Readonly<Record<string, number>> = { e2e: 1 };
 
 interface Totals { passed: number; failed: number; skipped: number }
 
@@ -55,7 +56,7 @@ function printCases(cases: readonly ReportCase[]): Totals {
   return totals;
 }
 
-async function runKernel(series: KernelSeries, options: Options, setup: Awaited<ReturnType<typeof prepare>>): Promise<Totals> {
+async function runKernel(series: KernelSeries, options: Options, setup: Setup): Promise<Totals> {
   const buildStart = performance.now();
   const kernel = await fetchKernel(series);
   const image = await guestImage(kernel, setup.busybox, setup.project);
@@ -74,7 +75,7 @@ async function runKernel(series: KernelSeries, options: Options, setup: Awaited<
   if (options.parity && setup.conformance.length) {
     const outPath = join(cacheDir, `outcomes-mock-${series}.jsonl`);
     writeFileSync(join(cacheDir, `outcomes-${kernel.release}.jsonl`), (evaluation.outcomes?.outcomes ?? []).map((o) => JSON.stringify(o)).join('\n'));
-    const mock = await runMockConformance(series, setup.conformance, outPath);
+    const mock = await runMockConformance(series, setup.conformance, outPath, options.timeoutSeconds);
     const mockOutcomes = parseOutcomes(mock.outcomes);
     const parity = compareOutcomes(mockOutcomes.outcomes, evaluation.outcomes?.outcomes ?? []);
     const tablePath = join(cacheDir, `parity-${kernel.release}.md`);
@@ -99,6 +100,10 @@ async function runKernel(series: KernelSeries, options: Options, setup: Awaited<
   if (faults.length) {
     log(`${series}: DMAR/IOMMU fault lines in the guest's kernel log:`);
     for (const l of faults) process.stdout.write(`    ${l}\n`);
+    for (const [phase, records] of evaluation.faults?.perPhase ?? []) {
+      const allowed = allowedFaults[phase] ?? 0;
+      log(`${series}: ${phase}: ${records.length} fault record(s), ${allowed} allowed`);
+    }
   }
   for (const [phase, lines] of evaluation.stderr) {
     if (totals.failed) {
@@ -106,7 +111,7 @@ async function runKernel(series: KernelSeries, options: Options, setup: Awaited<
       for (const l of lines.slice(-30)) process.stdout.write(`    ${l}\n`);
     }
   }
-  if (!evaluation.serial.done || result.timedOut || totals.failed) {
+  if (!evaluation.serial.done || result.timedOut || result.exitCode !== 0) {
     const tail = result.serial.replace(/\r/g, '').split('\n').slice(-60);
     log(`${series}: last ${tail.length} lines of the serial console (${logPath}):`);
     for (const l of tail) process.stdout.write(`  | ${l}\n`);
@@ -115,8 +120,17 @@ async function runKernel(series: KernelSeries, options: Options, setup: Awaited<
   return totals;
 }
 
-/** What every kernel shares: the busybox binary, the project layer, the phases. */
-async function prepare() {
+/** What every kernel shares. */
+interface Setup {
+  phases: GuestPhase[];
+  /** Harness failures for suites that are not built. */
+  missing: ReportCase[];
+  conformance: string[];
+  busybox: string;
+  project: Layer;
+}
+
+async function prepare(): Promise<Setup> {
   const { phases, missing, conformance } = plan();
   if (!existsSync(addonPath)) log(`warning: ${addonPath} is missing (npm ci builds it); guest tests that need it will fail`);
   const busybox = await fetchBusybox();
@@ -155,6 +169,10 @@ async function main(): Promise<number> {
   process.stdout.write(`kernel: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
   return totals.failed === 0 ? 0 : 1;
 }
+
+// Exit through process.exit so that the 'exit' handlers kill QEMU and test runners.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 
 main().then((code) => {
   process.exitCode = code;
