@@ -1,0 +1,44 @@
+// The addon exports exactly what src/sys/addon.ts declares, and its C library
+// constants agree with the ones src/sys/types.ts hard-codes.
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { addon } from '../../src/sys/addon.js';
+import { O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
+
+const a = addon();
+
+describe('addon exports', () => {
+  it('has every function of the Addon interface', () => {
+    const functions = ['open', 'close', 'ioctl', 'pread', 'pwrite', 'mmap', 'munmap', 'addressOf', 'eventfd',
+      'eventfdRead', 'eventfdWrite', 'memfdCreate', 'ftruncate', 'watch'];
+    for (const name of functions) assert.equal(typeof (a as unknown as Record<string, unknown>)[name], 'function', name);
+    assert.equal(typeof a.pageSize, 'number');
+    assert.deepEqual(Object.keys(a.vfio).sort(), ['constants', 'ioctls', 'structs']);
+  });
+
+  it('has the C library constants the layers above use', () => {
+    const names = ['O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_CLOEXEC', 'O_NONBLOCK', 'PROT_NONE', 'PROT_READ',
+      'PROT_WRITE', 'MAP_SHARED', 'MAP_PRIVATE', 'MAP_ANONYMOUS', 'EFD_CLOEXEC', 'EFD_NONBLOCK', 'EFD_SEMAPHORE',
+      'MFD_CLOEXEC', 'MFD_ALLOW_SEALING', 'FIONREAD', 'FIOCLEX', 'FIONCLEX', 'F_GETFD', 'F_GETFL', 'FD_CLOEXEC'];
+    const missing = names.filter((name) => typeof a.constants[name] !== 'number');
+    assert.deepEqual(missing, []);
+  });
+
+  it('agrees with the constants src/sys/types.ts hard-codes', () => {
+    assert.deepEqual(
+      { O_RDONLY, O_RDWR, O_CLOEXEC, PROT_READ, PROT_WRITE },
+      { O_RDONLY: a.constants.O_RDONLY, O_RDWR: a.constants.O_RDWR, O_CLOEXEC: a.constants.O_CLOEXEC,
+        PROT_READ: a.constants.PROT_READ, PROT_WRITE: a.constants.PROT_WRITE });
+  });
+
+  it('has Linux\'s generic values for the flags that differ between C libraries least', () => {
+    assert.equal(a.constants.PROT_NONE, 0);
+    assert.equal(a.constants.MAP_SHARED, 1);
+    assert.equal(a.constants.MAP_PRIVATE, 2);
+    assert.equal(a.constants.EFD_SEMAPHORE, 1);
+    assert.equal(a.constants.EFD_CLOEXEC, a.constants.O_CLOEXEC);
+    assert.equal(a.constants.EFD_NONBLOCK, a.constants.O_NONBLOCK);
+    assert.equal(a.constants.MFD_CLOEXEC, 1);
+    assert.equal(a.constants.MFD_ALLOW_SEALING, 2);
+  });
+});
