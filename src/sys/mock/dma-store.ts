@@ -1,6 +1,5 @@
 // A container's DMA mappings (struct vfio_dma), sorted by IOVA, found by binary search.
-// Mappings never overlap, so "sorted by start" is also "sorted by end"; 65535 entries
-// stay fast (an insert or remove is one memmove of the array).
+// Mappings never overlap, so "sorted by start" is also "sorted by end".
 import type { Segment } from './address-space.js';
 
 export const IOMMU_READ = 1;
@@ -27,32 +26,37 @@ export interface DmaMapping {
   dirty: Set<number> | 'all' | null;
 }
 
+/** Entries per chunk before it splits: keeps inserts and removes cheap at any position. */
+const CHUNK_MAX = 512;
+
+/**
+ * Sorted chunks of sorted mappings (a flat two-level B-tree): lookups are two binary
+ * searches, and an insert or remove moves at most one chunk's entries, so 65535
+ * mappings stay fast in any insertion order.
+ */
 export class DmaStore {
-  private readonly list: DmaMapping[] = [];
+  private readonly chunks: DmaMapping[][] = [];
+  private total = 0;
 
   get count(): number {
-    return this.list.length;
+    return this.total;
   }
 
-  all(): readonly DmaMapping[] {
-    return this.list;
+  /** Every mapping, by IOVA. Take a copy ([...values()]) before removing while iterating. */
+  *values(): IterableIterator<DmaMapping> {
+    for (const chunk of this.chunks) yield* chunk;
   }
 
-  at(index: number): DmaMapping | undefined {
-    return this.list[index];
+  /** The first mapping that ends above `iova` (the one containing it, or the next one). */
+  first(iova: bigint): DmaMapping | undefined {
+    const c = this.chunkEndingAbove(iova);
+    const chunk = this.chunks[c];
+    return chunk?.[indexEndingAbove(chunk, iova)];
   }
 
-  /** Index of the first mapping that ends above `iova` (the one containing it, or the next). */
-  firstEndingAbove(iova: bigint): number {
-    let lo = 0;
-    let hi = this.list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const m = this.list[mid]!;
-      if (m.iova + m.size <= iova) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  /** The mapping after `m` in IOVA order. */
+  next(m: DmaMapping): DmaMapping | undefined {
+    return this.first(m.iova + m.size);
   }
 
   /**
@@ -60,7 +64,7 @@ export class DmaStore {
    * kernel's comparison finds only a mapping that starts strictly below `start`.
    */
   find(start: bigint, size: bigint): DmaMapping | undefined {
-    const m = this.list[this.firstEndingAbove(start)];
+    const m = this.first(start);
     if (!m) return undefined;
     return (size === 0n ? m.iova < start : m.iova < start + size) ? m : undefined;
   }
@@ -71,12 +75,51 @@ export class DmaStore {
   }
 
   insert(mapping: DmaMapping): void {
-    this.list.splice(this.firstEndingAbove(mapping.iova), 0, mapping);
+    let c = this.chunkEndingAbove(mapping.iova);
+    if (c === this.chunks.length) c--;
+    if (c < 0) {
+      this.chunks.push([mapping]);
+    } else {
+      const chunk = this.chunks[c]!;
+      chunk.splice(indexEndingAbove(chunk, mapping.iova), 0, mapping);
+      if (chunk.length > CHUNK_MAX) this.chunks.splice(c + 1, 0, chunk.splice(chunk.length >> 1));
+    }
+    this.total++;
   }
 
   remove(mapping: DmaMapping): void {
-    const at = this.firstEndingAbove(mapping.iova);
-    if (this.list[at] !== mapping) throw new Error('DMA mapping is not in the store');
-    this.list.splice(at, 1);
+    const c = this.chunkEndingAbove(mapping.iova);
+    const chunk = this.chunks[c];
+    const at = chunk ? indexEndingAbove(chunk, mapping.iova) : -1;
+    if (!chunk || chunk[at] !== mapping) throw new Error('DMA mapping is not in the store');
+    chunk.splice(at, 1);
+    if (chunk.length === 0) this.chunks.splice(c, 1);
+    this.total--;
   }
+
+  /** Index of the first chunk whose last mapping ends above `iova` (chunks.length if none). */
+  private chunkEndingAbove(iova: bigint): number {
+    let lo = 0;
+    let hi = this.chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const chunk = this.chunks[mid]!;
+      const last = chunk[chunk.length - 1]!;
+      if (last.iova + last.size <= iova) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+function indexEndingAbove(list: readonly DmaMapping[], iova: bigint): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = list[mid]!;
+    if (m.iova + m.size <= iova) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

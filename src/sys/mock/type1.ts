@@ -145,7 +145,7 @@ export class Type1Iommu {
       this.pgsizeBitmap = this.pageMask();
     }
     // A group that could dirty memory without pinning left: tracking now covers every page.
-    if (this.dirtyTracking) for (const m of this.store.all()) m.dirty = 'all';
+    if (this.dirtyTracking) for (const m of this.store.values()) m.dirty = 'all';
   }
 
   /** The container dropped its last group: every mapping goes. */
@@ -287,9 +287,8 @@ export class Type1Iommu {
       if (last && last.iova + last.size !== end) fail('EINVAL', op, 'the range ends inside a mapping');
     }
     let unmapped = 0n;
-    let index = this.store.firstEndingAbove(iova);
     const marked: DmaMapping[] = [];
-    for (let m = this.store.at(index); m && m.iova < end; m = this.store.at(index)) {
+    for (let m = this.store.first(iova); m && m.iova < end;) {
       if (!this.v2 && iova > m.iova) break;
       if (invalidateVaddr) {
         if (m.vaddrInvalid) {
@@ -300,12 +299,14 @@ export class Type1Iommu {
         this.vaddrInvalidCount++;
         marked.push(m);
         unmapped += m.size;
-        index++;
+        m = this.store.next(m);
         continue;
       }
       if (bitmap) this.reportDirty(bitmap.data, m, iova, op);
       unmapped += m.size;
+      const next = this.store.next(m);
       this.removeMapping(m);
+      m = next;
     }
     return unmapped;
   }
@@ -322,14 +323,14 @@ export class Type1Iommu {
     switch (dirty.flags) {
       case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_START:
         if (!this.dirtyTracking) {
-          for (const m of this.store.all()) m.dirty = new Set();
+          for (const m of this.store.values()) m.dirty = new Set();
           this.dirtyTracking = true;
         }
         return 0;
       case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP:
         if (this.dirtyTracking) {
           this.dirtyTracking = false;
-          for (const m of this.store.all()) m.dirty = null;
+          for (const m of this.store.values()) m.dirty = null;
         }
         return 0;
       case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP:
@@ -357,9 +358,7 @@ export class Type1Iommu {
     if (first && first.iova !== range.iova) fail('EINVAL', op, 'the range starts inside a mapping');
     const last = this.store.find(end - 1n, 0n);
     if (last && last.iova + last.size !== end) fail('EINVAL', op, 'the range ends inside a mapping');
-    const all = this.store.all();
-    for (let i = this.store.firstEndingAbove(range.iova); i < all.length && all[i]!.iova < end; i++) {
-      const m = all[i]!;
+    for (let m = this.store.first(range.iova); m && m.iova < end; m = this.store.next(m)) {
       this.reportDirty(range.bitmap_data, m, range.iova, op);
       // A report starts the next interval afresh (only pinned pages stay dirty; none pin yet).
       m.dirty = new Set();
@@ -423,11 +422,11 @@ export class Type1Iommu {
   }
 
   private unmapUnpinAll(): void {
-    for (const m of [...this.store.all()]) this.removeMapping(m);
+    for (const m of [...this.store.values()]) this.removeMapping(m);
   }
 
   private unpinReaccountAll(): void {
-    for (const m of this.store.all()) this.unpin(m);
+    for (const m of this.store.values()) this.unpin(m);
   }
 
   /**
@@ -437,14 +436,14 @@ export class Type1Iommu {
    */
   private attachFirstDomain(op: string): void {
     const { platform } = this.ctx;
-    for (const m of this.store.all()) {
+    for (const m of this.store.values()) {
       const last = m.iova + m.size - 1n;
       if (m.iova < platform.aperture.start || last > platform.aperture.end) fail('EINVAL', op, 'a mapping lies outside the IOMMU aperture');
       if (platform.reserved.some((r) => m.iova <= r.end && last >= r.start)) fail('EINVAL', op, 'a mapping overlaps a reserved region');
     }
     const done: DmaMapping[] = [];
     try {
-      for (const m of this.store.all()) {
+      for (const m of this.store.values()) {
         if (m.iommuMapped) continue;
         this.pin(m, op);
         done.push(m);
