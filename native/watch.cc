@@ -7,11 +7,14 @@
 // because its watcher went out of scope. At env teardown (process exit, worker end) an
 // async cleanup hook closes the handle and the loop waits for it; a watcher collected
 // by GC while still open (only possible at teardown) closes its handle too.
+//
+// The poll watches a private dup of the fd, closed only after libuv let go of it. So the
+// caller may close its own fd at any time (libuv aborts if an fd it is about to add to
+// epoll is already closed), a reused fd number never meets a stale registration, and
+// two watchers of one fd are two independent registrations.
+#include <fcntl.h>
+#include <unistd.h>
 #include <uv.h>
-
-#include <mutex>
-#include <set>
-#include <utility>
 
 #include "args.h"
 #include "errors.h"
@@ -25,14 +28,10 @@ class Watcher;
 
 struct PollState {
   uv_poll_t handle;
-  int fd;
+  int fd;          // our dup, closed once the handle is
   Watcher* owner;  // null once the watcher let go of this state
   napi_async_cleanup_hook_handle cleanup_hook;
 };
-
-// One uv_poll per fd per loop: libuv misbehaves with two (see uv_poll_init's docs).
-std::mutex watched_mutex;
-std::set<std::pair<uv_loop_t*, int>> watched_fds;
 
 class Watcher : public Napi::ObjectWrap<Watcher> {
  public:
@@ -48,20 +47,19 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     napi_env env = info.Env();
     int fd = FdArg(info, 0, "fd");
     if (!info[1].IsFunction()) ThrowTypeError(env, "The \"onReadable\" argument must be a function");
-    if (fd < 0) ThrowErrno(env, EBADF, "uv_poll_init");
+    if (fd < 0) ThrowErrno(env, EBADF, "fcntl");
 
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "watch: no event loop");
-    {
-      std::lock_guard<std::mutex> lock(watched_mutex);
-      if (watched_fds.count({loop, fd})) ThrowErrno(env, EEXIST, "uv_poll_init");
-    }
 
+    int own_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own_fd < 0) ThrowErrno(env, errno, "fcntl");
     auto* state = new PollState{};
-    state->fd = fd;
-    int err = uv_poll_init(loop, &state->handle, fd);
+    state->fd = own_fd;
+    int err = uv_poll_init(loop, &state->handle, own_fd);
     if (err < 0) {
       delete state;  // uv_poll_init failed before registering the handle
+      close(own_fd);
       ThrowErrno(env, -err, "uv_poll_init");
     }
     state->handle.data = state;
@@ -70,14 +68,9 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), OnClosed);
       ThrowErrno(env, -err, "uv_poll_start");
     }
-    {
-      std::lock_guard<std::mutex> lock(watched_mutex);
-      watched_fds.insert({loop, fd});
-    }
     napi_add_async_cleanup_hook(env, OnEnvCleanup, state, &state->cleanup_hook);
     state->owner = this;
     state_ = state;
-    loop_ = loop;
 
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
     napi_value name = Napi::String::New(env, "vfio_vgpu.watch");
@@ -116,10 +109,6 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     PollState* state = state_;
     state_ = nullptr;
     state->owner = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(watched_mutex);
-      watched_fds.erase({loop_, state->fd});
-    }
     uv_handle_t* handle = reinterpret_cast<uv_handle_t*>(&state->handle);
     if (!uv_is_closing(handle)) uv_close(handle, OnClosed);
   }
@@ -127,6 +116,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   static void OnClosed(uv_handle_t* handle) {
     auto* state = static_cast<PollState*>(handle->data);
     if (state == nullptr) return;
+    close(state->fd);
     if (state->cleanup_hook != nullptr) napi_remove_async_cleanup_hook(state->cleanup_hook);
     delete state;
   }
@@ -165,7 +155,6 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   }
 
   PollState* state_ = nullptr;
-  uv_loop_t* loop_ = nullptr;
   Napi::FunctionReference callback_;
   napi_async_context async_context_ = nullptr;
 };
