@@ -73,6 +73,15 @@ uint64_t Uint64Arg(const Napi::CallbackInfo& info, size_t index, const char* nam
   return UnsignedArg(info, index, name, UINT64_MAX, "a bigint in [0, 2^64)");
 }
 
+size_t TypedArrayElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+    default: return 1;
+  }
+}
+
 bool GetView(napi_env env, napi_value value, View* view) {
   bool is = false;
   if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
@@ -80,14 +89,7 @@ bool GetView(napi_env env, napi_value value, View* view) {
     size_t count = 0;
     void* data = nullptr;
     if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) != napi_ok) return false;
-    size_t element = 1;
-    switch (type) {
-      case napi_int16_array: case napi_uint16_array: element = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: element = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: element = 8; break;
-      default: element = 1; break;
-    }
-    *view = View{data, count * element};
+    *view = View{data, count * TypedArrayElementSize(type)};
     return true;
   }
   if (napi_is_dataview(env, value, &is) == napi_ok && is) {

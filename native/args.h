@@ -37,6 +37,9 @@ uint64_t Uint64Arg(const Napi::CallbackInfo& info, size_t index, const char* nam
 // A Buffer, TypedArray or DataView: its first byte (after byteOffset) and byte length.
 View ViewArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 
+// Bytes per element of a TypedArray type.
+size_t TypedArrayElementSize(napi_typedarray_type type);
+
 // The same for a raw napi_value; false when it is not an ArrayBufferView.
 bool GetView(napi_env env, napi_value value, View* view);
 

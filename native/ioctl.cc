@@ -1,9 +1,15 @@
 // ioctl(2): the hot path (every VFIO operation, every benchmarked call), so it is raw
 // N-API with no C++ wrappers, no exceptions and no allocation on success.
+//
+// A buffer argument is passed by pointer; the kernel reads and writes as many bytes as
+// the request means. Requests that encode a size (_IOR/_IOW/_IOWR) are checked against
+// the buffer so the kernel never writes past it; VFIO's requests encode none (their
+// structs carry argsz), so sizing those buffers is the caller's job.
 #include <errno.h>
 #include <sys/ioctl.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "args.h"
 #include "errors.h"
@@ -21,29 +27,34 @@ static bool NumberToUlong(double d, unsigned long* out) {
   return true;
 }
 
-static bool ArgFromTypedArray(napi_env env, napi_value value, unsigned long* arg) {
+// The argument as passed, and for a buffer its byte length (SIZE_MAX for a number).
+struct IoctlArg {
+  unsigned long value = 0;
+  size_t bytes = SIZE_MAX;
+};
+
+static bool ArgFromTypedArray(napi_env env, napi_value value, IoctlArg* arg) {
   napi_typedarray_type type;
   size_t length;
   void* data = nullptr;
   // Fails (napi_invalid_arg) for anything but a TypedArray; data is already past byteOffset.
   if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
-  *arg = reinterpret_cast<unsigned long>(data);
+  arg->value = reinterpret_cast<unsigned long>(data);
+  arg->bytes = length * TypedArrayElementSize(type);
   return true;
 }
 
 // The rarer forms: a Number by value, undefined as 0, a DataView by pointer.
-static bool ArgFromOther(napi_env env, napi_value value, unsigned long* arg) {
+static bool ArgFromOther(napi_env env, napi_value value, IoctlArg* arg) {
   double d;
-  if (napi_get_value_double(env, value, &d) == napi_ok) return NumberToUlong(d, arg);
+  if (napi_get_value_double(env, value, &d) == napi_ok) return NumberToUlong(d, &arg->value);
   napi_valuetype type;
   if (napi_typeof(env, value, &type) != napi_ok) return false;
-  if (type == napi_undefined) {
-    *arg = 0;
-    return true;
-  }
+  if (type == napi_undefined) return true;
   View view{nullptr, 0};
   if (type != napi_object || !GetView(env, value, &view)) return false;
-  *arg = reinterpret_cast<unsigned long>(view.data);
+  arg->value = reinterpret_cast<unsigned long>(view.data);
+  arg->bytes = view.length;
   return true;
 }
 
@@ -66,13 +77,17 @@ static napi_value Ioctl(napi_env env, napi_callback_info cbinfo) {
   unsigned long request = static_cast<uint32_t>(static_cast<int64_t>(request_d));
 
   // Cheapest test first: a TypedArray (every VFIO struct) costs one N-API call.
-  unsigned long arg = 0;
+  IoctlArg arg;
   if (argc >= 3 && !ArgFromTypedArray(env, argv[2], &arg) && !ArgFromOther(env, argv[2], &arg)) {
     SetTypeErrorPending(env, "The \"arg\" argument must be an integer or an ArrayBufferView");
     return nullptr;
   }
+  if (_IOC_DIR(request) != _IOC_NONE && arg.bytes < _IOC_SIZE(request)) {
+    SetTypeErrorPending(env, "The \"arg\" argument is smaller than the size the request encodes");
+    return nullptr;
+  }
 
-  int result = ioctl(static_cast<int>(fd_d), request, arg);
+  int result = ioctl(static_cast<int>(fd_d), request, arg.value);
   if (result < 0) {
     SetErrnoPending(env, errno, "ioctl");
     return nullptr;

@@ -113,6 +113,25 @@ describe('ioctl', () => {
   });
 });
 
+describe('ioctl buffer sizes', () => {
+  it('refuses a buffer smaller than the size an _IOR/_IOW request encodes, before the kernel writes past it', () => {
+    const fd = a.open('/dev/null', c.O_RDWR);
+    try {
+      const IOR_8 = 0x80087801;  // _IOR('x', 1, 8 bytes): direction read, size 8
+      for (const small of [new Uint8Array(7), new Uint32Array(1), new DataView(new ArrayBuffer(16), 10)]) {
+        assert.throws(() => a.ioctl(fd, IOR_8, small), (err: unknown) =>
+          err instanceof TypeError && /smaller than the size the request encodes/.test(err.message));
+      }
+      for (const enough of [new Uint8Array(8), new BigUint64Array(1), new DataView(new ArrayBuffer(16), 8)]) {
+        expectErrno(() => a.ioctl(fd, IOR_8, enough), 'ENOTTY', 'ioctl');
+      }
+      // Numbers are raw pointers or values, never checked; _IO requests encode no size.
+      expectErrno(() => a.ioctl(fd, IOR_8, 0), 'ENOTTY', 'ioctl');
+      expectErrno(() => a.ioctl(fd, a.vfio.ioctls.VFIO_DEVICE_GET_INFO!, new Uint8Array(1)), 'ENOTTY', 'ioctl');
+    } finally { a.close(fd); }
+  });
+});
+
 describe('pread and pwrite', () => {
   it('work at offsets above 4 GiB of a sparse 5 GiB memfd', () => {
     withMemfd((fd) => {
