@@ -75,13 +75,14 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   if (options.parity && setup.conformance.length) {
     const outPath = join(cacheDir, `outcomes-mock-${series}.jsonl`);
     writeFileSync(join(cacheDir, `outcomes-${kernel.release}.jsonl`), (evaluation.outcomes?.outcomes ?? []).map((o) => JSON.stringify(o)).join('\n'));
+    const mockStart = performance.now();
     const mock = await runMockConformance(series, setup.conformance, outPath, options.timeoutSeconds);
     const mockOutcomes = parseOutcomes(mock.outcomes);
     const parity = compareOutcomes(mockOutcomes.outcomes, evaluation.outcomes?.outcomes ?? []);
     const tablePath = join(cacheDir, `parity-${kernel.release}.md`);
     writeParityTable(tablePath, `Mock kernel ${series} vs Linux ${kernel.release}: conformance outcomes`, parity);
     const mockFailed = mock.tap.cases.filter((c) => c.status === 'fail').length;
-    log(`${series}: mock conformance run: ${mock.tap.cases.length} tests, ${mockFailed} failed (exit ${mock.exitCode})`);
+    log(`${series}: mock conformance run: ${mock.tap.cases.length} tests, ${mockFailed} failed (exit ${mock.exitCode}) in ${seconds(mockStart)}`);
     const summary = `${paritySummary(kernel.release, parity)} (table: ${tablePath})`;
     cases.push(parity.differing === 0 && parity.rows.length > 0 && mockOutcomes.invalid.length === 0
       ? { name: 'harness: the mock kernel matches the real one', status: 'pass', detail: summary }
@@ -133,8 +134,10 @@ interface Setup {
 async function prepare(): Promise<Setup> {
   const { phases, missing, conformance } = plan();
   if (!existsSync(addonPath)) log(`warning: ${addonPath} is missing (npm ci builds it); guest tests that need it will fail`);
+  const start = performance.now();
   const busybox = await fetchBusybox();
   const project = await projectLayer(phases);
+  log(`busybox and the project layer ready in ${seconds(start)}${project.built ? ' (project layer built)' : ' (cached)'}`);
   return { phases, missing, conformance, busybox, project };
 }
 
