@@ -1,0 +1,99 @@
+// VFIO_DEVICE_FEATURE on a vfio-pci device (vfio_ioctl_device_feature in vfio_main.c,
+// then vfio_pci_core_ioctl_feature): header checks, then migration, DMA logging and
+// the VF token answer ENOTTY (no migration or logging ops, not an SR-IOV PF); the
+// low-power features work: entry marks the device as runtime-suspended between
+// accesses, and with a wakeup eventfd the next access signals it and leaves low power.
+import { sysError, type ErrnoCode } from '../../errors.js';
+import { flags as F } from '../../../uapi/constants.js';
+import { vfio_device_feature } from '../../../uapi/structs.js';
+import type { EventfdSink } from '../device.js';
+
+const OP = 'VFIO_DEVICE_FEATURE';
+
+/** Feature numbers of <linux/vfio.h>. */
+export const deviceFeatures = {
+  VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: 0,
+  VFIO_DEVICE_FEATURE_MIGRATION: 1,
+  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: 2,
+  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY: 3,
+  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP: 4,
+  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT: 5,
+} as const;
+
+function fail(code: ErrnoCode, detail?: string): never {
+  throw sysError(code, 'ioctl', OP, detail);
+}
+
+/** vfio_check_feature: 0 for a successful PROBE, 1 to go on; throws otherwise. */
+function checkFeature(flags: number, argsz: number, supported: number, minsz: number): 0 | 1 {
+  if ((flags & F.VFIO_DEVICE_FEATURE_GET) && !(supported & F.VFIO_DEVICE_FEATURE_GET)) fail('EINVAL', 'GET not supported');
+  if ((flags & F.VFIO_DEVICE_FEATURE_SET) && !(supported & F.VFIO_DEVICE_FEATURE_SET)) fail('EINVAL', 'SET not supported');
+  if (flags & F.VFIO_DEVICE_FEATURE_PROBE) return 0;
+  if (!(flags & (F.VFIO_DEVICE_FEATURE_GET | F.VFIO_DEVICE_FEATURE_SET))) fail('EINVAL', 'neither GET nor SET');
+  if (argsz < minsz) fail('EINVAL', 'argsz too small for the feature data');
+  return 1;
+}
+
+/** The runtime-PM state the low-power features drive (vdev->pm_runtime_engaged). */
+export class LowPowerState {
+  engaged = false;
+  wakeFd: number | undefined;
+
+  constructor(private readonly eventfds: EventfdSink) {}
+
+  /** vfio_pci_core_runtime_resume, as every ioctl and access does first. */
+  resume(): void {
+    if (this.engaged && this.wakeFd !== undefined) {
+      const fd = this.wakeFd;
+      this.engaged = false;
+      this.wakeFd = undefined;
+      try {
+        this.eventfds.signal(fd);
+      } catch {
+        // the user closed it: nothing to wake
+      }
+    }
+  }
+
+  ioctl(buf: Uint8Array): number {
+    const minsz = vfio_device_feature.size;
+    if (buf.byteLength < minsz) fail('EFAULT', 'buffer shorter than vfio_device_feature');
+    const { argsz, flags } = vfio_device_feature.decode(buf);
+    if (argsz < minsz) fail('EINVAL', `argsz ${argsz}`);
+    const known = F.VFIO_DEVICE_FEATURE_MASK | F.VFIO_DEVICE_FEATURE_SET | F.VFIO_DEVICE_FEATURE_GET | F.VFIO_DEVICE_FEATURE_PROBE;
+    if (flags & ~known) fail('EINVAL', 'unknown flags');
+    if (!(flags & F.VFIO_DEVICE_FEATURE_PROBE) && (flags & F.VFIO_DEVICE_FEATURE_SET) && (flags & F.VFIO_DEVICE_FEATURE_GET)) {
+      fail('EINVAL', 'GET and SET together without PROBE');
+    }
+    const dataSize = argsz - minsz;
+    switch (flags & F.VFIO_DEVICE_FEATURE_MASK) {
+      case deviceFeatures.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY:
+        if (checkFeature(flags, dataSize, F.VFIO_DEVICE_FEATURE_SET, 0) === 0) return 0;
+        if (this.engaged) fail('EINVAL', 'already in low power');
+        this.engaged = true;
+        return 0;
+      case deviceFeatures.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP: {
+        if (checkFeature(flags, dataSize, F.VFIO_DEVICE_FEATURE_SET, 8) === 0) return 0;
+        if (buf.byteLength < minsz + 8) fail('EFAULT', 'data runs past the buffer');
+        const dv = new DataView(buf.buffer, buf.byteOffset + minsz, 8);
+        const fd = dv.getInt32(0, true);
+        if (fd < 0 || dv.getUint32(4, true) !== 0) fail('EINVAL', 'bad wakeup eventfd or reserved field');
+        if (!this.eventfds.isOpen(fd)) fail('EBADF', `fd ${fd} is not open`);
+        if (!this.eventfds.isEventfd(fd)) fail('EINVAL', `fd ${fd} is not an eventfd`);
+        if (this.engaged) fail('EINVAL', 'already in low power');
+        this.engaged = true;
+        this.wakeFd = fd;
+        return 0;
+      }
+      case deviceFeatures.VFIO_DEVICE_FEATURE_LOW_POWER_EXIT:
+        if (checkFeature(flags, dataSize, F.VFIO_DEVICE_FEATURE_SET, 0) === 0) return 0;
+        this.engaged = false;
+        this.wakeFd = undefined;
+        return 0;
+      default:
+        // PCI_VF_TOKEN (no token), MIGRATION and MIG_DEVICE_STATE (no migration ops),
+        // DMA logging (no logging ops) and anything newer.
+        return fail('ENOTTY', `feature ${flags & F.VFIO_DEVICE_FEATURE_MASK} not supported`);
+    }
+  }
+}
