@@ -2,7 +2,10 @@
 // containers whose groups are not IOMMU-backed (mdev-style).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { extensions, ioctls, vfio_iommu_type1_info, walkCaps, decodeIovaRanges, decodeMigration } from '../../src/uapi/index.js';
+import {
+  extensions, ioctls, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dirty_bitmap_get, vfio_iommu_type1_info, walkCaps,
+  decodeIovaRanges, decodeMigration,
+} from '../../src/uapi/index.js';
 import { DmaFault } from '../../src/sys/mock/device.js';
 import { createMockSys } from '../../src/sys/mock.js';
 import { assertErrno, fakePciDevice, fdArg, mapArg, mockWithDevices, nameArg, openContainer, unmapArg } from './mock-helpers.js';
@@ -154,6 +157,31 @@ describe('mock mdev-only containers', () => {
     assert.equal(new Uint8Array(mem.buffer)[0], 9);
     sys.munmap(mem);
     assert.throws(() => mdev.ctx!.dma.read(0x10000n, new Uint8Array(1)), DmaFault);
+    sys.close(dev);
+  });
+
+  it('dirty tracking reports only the pages the device wrote, once', () => {
+    const { sys, mdev, mdevGroup } = mdevSys();
+    const { container, group } = openContainer(sys, mdevGroup);
+    const mem = sys.allocate(4 * 4096);
+    const bitmap = sys.allocate(4096);
+    const bits = new Uint8Array(bitmap.buffer);
+    sys.ioctl(container, MAP, mapArg(mem.address, 0x10000n, 4n * PAGE));
+    const dev = openDevice(sys, group, MDEV);
+    const dirty = (flags: number) => vfio_iommu_type1_dirty_bitmap.encode({ argsz: 8, flags });
+    const get = () => {
+      const arg = vfio_iommu_type1_dirty_bitmap.encode({ argsz: 48, flags: 4 }, 48);
+      vfio_iommu_type1_dirty_bitmap_get.write(arg, { iova: 0x10000n, size: 4n * PAGE, bitmap_pgsize: PAGE, bitmap_size: 8n, bitmap_data: bitmap.address }, 8);
+      bits.fill(0);
+      sys.ioctl(container, ioctls.VFIO_IOMMU_DIRTY_PAGES, arg);
+      return bits[0];
+    };
+    mdev.ctx!.dma.write(0x10000n, Uint8Array.of(1)); // before tracking: not recorded
+    sys.ioctl(container, ioctls.VFIO_IOMMU_DIRTY_PAGES, dirty(1));
+    mdev.ctx!.dma.write(0x11ffen, Uint8Array.of(1, 2, 3)); // pages 1 and 2
+    mdev.ctx!.dma.read(0x13000n, new Uint8Array(8));
+    assert.equal(get(), 0b0110);
+    assert.equal(get(), 0, 'a report starts a new interval');
     sys.close(dev);
   });
 

@@ -35,6 +35,7 @@ describe('mock sysfs', () => {
     assert.equal(sys.sysfs.read(`/sys/bus/pci/drivers/vfio-pci/${A}/device`), '0x11e8');
     assert.equal(sys.sysfs.exists(`/sys/bus/pci/devices/${A}/iommu_group/devices/${A}/iommu_group`), true);
     assert.equal(sys.sysfs.exists('/sys/bus/pci/devices/0000:00:06.0'), false);
+    assert.equal(sys.sysfs.read('/sys/kernel/iommu_groups/0/reserved_regions'), '0x00000000fee00000 0x00000000feefffff msi');
   });
 
   it('errors as the VFS gives them', () => {

@@ -113,6 +113,10 @@ export class MockKernel {
       group = new MockGroup(id, iommuBacked, this.groupHost);
       this.groups.set(id, group);
       this.sysfs.mkdir(`${IOMMU_GROUPS}/${id}/devices`);
+      const reserved = iommuBacked ? this.options.platform.reserved : [];
+      this.sysfs.addAttribute(`${IOMMU_GROUPS}/${id}/reserved_regions`, {
+        show: () => reserved.map((r) => `0x${hex16(r.start)} 0x${hex16(r.end)} msi\n`).join(''),
+      });
     }
     group.addDevice(device);
     const reg: Registration = { device, group, sysfsEntries: [] };
@@ -214,6 +218,10 @@ export class MockKernel {
       },
     });
   }
+}
+
+function hex16(value: bigint): string {
+  return value.toString(16).padStart(16, '0');
 }
 
 /** "DDDD:BB:DD.F" → its parts, as strings the way sysfs spells them. */
