@@ -9,7 +9,8 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import { after } from 'node:test';
-import { openSys } from '../../src/sys/index.js';
+import { openSys, type MockSysLayer } from '../../src/sys/index.js';
+import { createEduDevice } from '../../src/sys/mock/devices/edu.js';
 import type { Mapping, SysKind, SysLayer } from '../../src/sys/types.js';
 import { PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
 import { extensions, ioctls } from '../../src/uapi/index.js';
@@ -57,12 +58,21 @@ export function flavourOfRelease(release: string): KernelFlavour {
   return major < 6 || (major === 6 && minor < 2) ? '6.1' : '6.12';
 }
 
+function isMock(sys: SysLayer): sys is MockSysLayer {
+  return sys.kind === 'mock' && 'kernel' in sys;
+}
+
 function openTarget(): Target {
   const device = process.env['VGPU_TEST_DEVICE'] || DEFAULT_DEVICE;
   const release = os.release();
   // The mock's flavour is passed even when openSys picks native (it is then unused).
   const sys = openSys({ kind: envKind(), mock: { kernel: envMockFlavour() } });
   const flavour = sys.kind === 'mock' ? envMockFlavour() : flavourOfRelease(release);
+  if (isMock(sys) && !sys.sysfs.exists(`/sys/bus/pci/devices/${device}`)) {
+    // A mock kernel without the device under test gets a simulated edu there, as the
+    // real harness has a QEMU edu at that address.
+    sys.kernel.registerPciDevice(createEduDevice(device));
+  }
   return { sys, kind: sys.kind, device, flavour, release };
 }
 
