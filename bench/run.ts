@@ -14,5 +14,11 @@ if (unknown.length > 0) {
 }
 for (const [name, load] of Object.entries(benches)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
-  await (await load()).run();
+  try {
+    await (await load()).run();
+  } catch (err) {
+    // One broken bench (no `cc`, no device) must not hide the others' figures.
+    console.error(`bench ${name} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
 }
