@@ -10,12 +10,13 @@ import { fetchBusybox, fetchKernel, type KernelSeries } from './fetch.js';
 import { addonPath, guestImage, projectLayer } from './image.js';
 import type { Layer } from './cpio.js';
 import type { GuestPhase } from './guest-init.js';
-import { boot } from './boot.js';
-import { evaluateBoot, type ReportCase } from './evaluate.js';
+import { boot, type BootResult } from './boot.js';
+import { evaluateBoot, type Evaluation, type ReportCase } from './evaluate.js';
 import { compareOutcomes, paritySummary, runMockConformance, writeParityTable } from './parity.js';
-import { parseOutcomes } from './outcomes.js';
+import { parseOutcomes, type Outcome } from './outcomes.js';
 import { parseOptions, usage, type Options } from './options.js';
 import { log, seconds } from './log.js';
+import { fact } from './markers.js';
 import { listTree } from './hash.js';
 
 const conformanceDir = 'dist/test/conformance';
@@ -56,6 +57,62 @@ function printCases(cases: readonly ReportCase[]): Totals {
   return totals;
 }
 
+/** Runs the conformance suite on the mock kernel and compares it with the real kernel's outcomes. */
+async function parityCase(series: KernelSeries, release: string, real: readonly Outcome[], files: readonly string[],
+  options: Options): Promise<ReportCase> {
+  const name = 'harness: the mock kernel matches the real one';
+  writeFileSync(join(cacheDir, `outcomes-${release}.jsonl`), real.map((o) => JSON.stringify(o)).join('\n'));
+  const start = performance.now();
+  const mock = await runMockConformance(series, files, join(cacheDir, `outcomes-mock-${series}.jsonl`), options.timeoutSeconds);
+  const mockFailed = mock.tap.cases.filter((c) => c.status === 'fail').length;
+  log(`${series}: mock conformance run: ${mock.tap.cases.length} tests, ${mockFailed} failed (exit ${mock.exitCode}) in ${seconds(start)}`);
+  const mockOutcomes = parseOutcomes(mock.outcomes);
+  const parity = compareOutcomes(mockOutcomes.outcomes, real);
+  const tablePath = join(cacheDir, `parity-${release}.md`);
+  writeParityTable(tablePath, `Mock kernel ${series} vs Linux ${release}: conformance outcomes`, parity);
+  const summary = `${paritySummary(release, parity)} (table: ${tablePath})`;
+  if (parity.differing === 0 && parity.rows.length > 0 && mockOutcomes.invalid.length === 0) {
+    return { name, status: 'pass', detail: summary };
+  }
+  const differences = parity.rows.filter((r) => r.status !== 'identical' && r.status !== 'declared');
+  return {
+    name, status: 'fail', detail: [
+      summary,
+      ...(parity.rows.length === 0 ? ['no outcome recorded on either side'] : []),
+      ...differences.slice(0, 20).map((r) => `${r.status}: ${r.case}: mock ${r.mock ?? '—'} / real ${r.real ?? '—'}`),
+      ...(differences.length > 20 ? [`... and ${differences.length - 20} more in the table`] : []),
+      ...mockOutcomes.invalid.slice(0, 5).map((l) => `bad mock record ${l}`),
+    ].join('\n'),
+  };
+}
+
+/** Fault lines always; runner stderr when something failed; the console's tail when the guest did not finish. */
+function printDiagnostics(series: KernelSeries, result: BootResult, evaluation: Evaluation, failed: boolean, logPath: string): void {
+  const faults = evaluation.faults;
+  if (faults?.lines.length) {
+    log(`${series}: DMAR/IOMMU fault lines in the guest's kernel log:`);
+    for (const l of faults.lines) process.stdout.write(`    ${l}\n`);
+    for (const [phase, records] of faults.perPhase) {
+      log(`${series}: ${phase}: ${records.length} fault record(s), ${allowedFaults[phase] ?? 0} allowed`);
+    }
+  }
+  if (failed) {
+    for (const [phase, lines] of evaluation.stderr) {
+      log(`${series}: stderr of the ${phase} run:`);
+      for (const l of lines.slice(-30)) process.stdout.write(`    ${l}\n`);
+    }
+  }
+  if (!evaluation.serial.done || result.timedOut || result.exitCode !== 0) {
+    const tail = result.serial.replace(/\r/g, '').split('\n').slice(-60);
+    log(`${series}: last ${tail.length} lines of the serial console (${logPath}):`);
+    for (const l of tail) process.stdout.write(`  | ${l}\n`);
+    if (result.qemuStderr.trim()) {
+      log(`${series}: QEMU's stderr:`);
+      for (const l of result.qemuStderr.trim().split('\n').slice(-20)) process.stdout.write(`  ! ${l}\n`);
+    }
+  }
+}
+
 async function runKernel(series: KernelSeries, options: Options, setup: Setup): Promise<Totals> {
   const buildStart = performance.now();
   const kernel = await fetchKernel(series);
@@ -73,50 +130,15 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   const cases = [...setup.missing, ...evaluation.cases];
 
   if (options.parity && setup.conformance.length) {
-    const outPath = join(cacheDir, `outcomes-mock-${series}.jsonl`);
-    writeFileSync(join(cacheDir, `outcomes-${kernel.release}.jsonl`), (evaluation.outcomes?.outcomes ?? []).map((o) => JSON.stringify(o)).join('\n'));
-    const mockStart = performance.now();
-    const mock = await runMockConformance(series, setup.conformance, outPath, options.timeoutSeconds);
-    const mockOutcomes = parseOutcomes(mock.outcomes);
-    const parity = compareOutcomes(mockOutcomes.outcomes, evaluation.outcomes?.outcomes ?? []);
-    const tablePath = join(cacheDir, `parity-${kernel.release}.md`);
-    writeParityTable(tablePath, `Mock kernel ${series} vs Linux ${kernel.release}: conformance outcomes`, parity);
-    const mockFailed = mock.tap.cases.filter((c) => c.status === 'fail').length;
-    log(`${series}: mock conformance run: ${mock.tap.cases.length} tests, ${mockFailed} failed (exit ${mock.exitCode}) in ${seconds(mockStart)}`);
-    const summary = `${paritySummary(kernel.release, parity)} (table: ${tablePath})`;
-    cases.push(parity.differing === 0 && parity.rows.length > 0 && mockOutcomes.invalid.length === 0
-      ? { name: 'harness: the mock kernel matches the real one', status: 'pass', detail: summary }
-      : { name: 'harness: the mock kernel matches the real one', status: 'fail', detail: [summary,
-        ...parity.rows.filter((r) => r.status !== 'identical' && r.status !== 'declared').slice(0, 20)
-          .map((r) => `${r.status}: ${r.case}: mock ${r.mock ?? '—'} / real ${r.real ?? '—'}`),
-        ...mockOutcomes.invalid.slice(0, 5).map((l) => `bad mock record ${l}`)].join('\n') });
+    cases.push(await parityCase(series, kernel.release, evaluation.outcomes?.outcomes ?? [], setup.conformance, options));
   }
 
   const timing = result.bootSeconds !== undefined
     ? `boot ${result.bootSeconds.toFixed(1)} s, boot to result ${result.totalSeconds.toFixed(1)} s`
     : `QEMU ran ${result.totalSeconds.toFixed(1)} s`;
-  log(`${series}: Linux ${kernel.release}: ${timing}`);
+  log(`${series}: guest uname -r: ${fact(evaluation.serial, 'uname') ?? '(not printed)'}; ${timing}`);
   const totals = printCases(cases);
-  const faults = evaluation.faults?.lines ?? [];
-  if (faults.length) {
-    log(`${series}: DMAR/IOMMU fault lines in the guest's kernel log:`);
-    for (const l of faults) process.stdout.write(`    ${l}\n`);
-    for (const [phase, records] of evaluation.faults?.perPhase ?? []) {
-      const allowed = allowedFaults[phase] ?? 0;
-      log(`${series}: ${phase}: ${records.length} fault record(s), ${allowed} allowed`);
-    }
-  }
-  for (const [phase, lines] of evaluation.stderr) {
-    if (totals.failed) {
-      log(`${series}: stderr of the ${phase} run:`);
-      for (const l of lines.slice(-30)) process.stdout.write(`    ${l}\n`);
-    }
-  }
-  if (!evaluation.serial.done || result.timedOut || result.exitCode !== 0) {
-    const tail = result.serial.replace(/\r/g, '').split('\n').slice(-60);
-    log(`${series}: last ${tail.length} lines of the serial console (${logPath}):`);
-    for (const l of tail) process.stdout.write(`  | ${l}\n`);
-  }
+  printDiagnostics(series, result, evaluation, totals.failed > 0, logPath);
   log(`${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
   return totals;
 }
