@@ -2,7 +2,7 @@
 // `node --test` runs test files in parallel processes, so on a real kernel each file
 // holds this lock while it uses the device. A lock left by a dead process is taken over.
 // (The e2e test may take the same lock: acquireDeviceLock(address).)
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -29,6 +29,7 @@ function alive(pid: number): boolean {
 /** Blocks until this process holds the device's lock file. */
 export function acquireDeviceLock(address: string): void {
   const file = deviceLockPath(address);
+  mkdirSync(path.dirname(file), { recursive: true });
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
     try {

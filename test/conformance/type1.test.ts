@@ -3,7 +3,7 @@
 // from sys.allocate() (and, for peer to peer, a BAR mmap). IOVAs stay below 256 MiB
 // except where the aperture itself is the point; no device ever DMAs here.
 import {
-  capIds, decodeDmaAvail, decodeIovaRanges, decodeMigration, findCap, flags as F, walkCaps, vfio_iommu_type1_info,
+  capIds, extensions as X, decodeDmaAvail, decodeIovaRanges, decodeMigration, findCap, flags as F, walkCaps, vfio_iommu_type1_info,
   vfio_bitmap, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dma_unmap,
 } from '../../src/uapi/index.js';
 import type { SysLayer } from '../../src/sys/types.js';
@@ -408,3 +408,30 @@ mapCase('DIRTY_PAGES GET_BITMAP reports every mapped page of an unpinned group d
   });
   return { outcome, bits: new DataView(bitmap.buffer).getBigUint64(0, true) };
 });
+
+// --- TYPE1 (v1) differences ---------------------------------------------------------
+
+/** A container with the v1 TYPE1 IOMMU and memory to map. */
+function setupV1(s: Session): { container: number; vaddr: bigint } {
+  const container = s.openContainer();
+  s.setContainer(s.openGroup(), container);
+  s.setIommu(container, X.VFIO_TYPE1_IOMMU);
+  return { container, vaddr: s.allocate(Number(PAGE) * 4).address };
+}
+
+// vfio_dma_do_unmap keeps v1's behaviour: a request starting inside a mapping unmaps
+// nothing (and succeeds); one covering a mapping's first page removes it whole.
+mapCase('v1 UNMAP_DMA starting inside a mapping returns 0 with size 0', { outcome: ok(0), size: 0n }, (s) => {
+  const { container, vaddr } = setupV1(s);
+  mapDma(s.sys, container, { flags: READ_WRITE, vaddr, iova: IOVA, size: 2n * PAGE });
+  return unmapDma(s.sys, container, { iova: IOVA + PAGE, size: PAGE });
+});
+
+mapCase('v1 UNMAP_DMA of the first page removes the whole mapping', { outcome: ok(0), size: 2n * PAGE }, (s) => {
+  const { container, vaddr } = setupV1(s);
+  mapDma(s.sys, container, { flags: READ_WRITE, vaddr, iova: IOVA, size: 2n * PAGE });
+  return unmapDma(s.sys, container, { iova: IOVA, size: PAGE });
+});
+
+// Dirty page tracking is a v2 feature (vfio_iommu_type1_dirty_pages).
+mapCase('v1 DIRTY_PAGES is EACCES', fails('EACCES'), (s) => dirtyPages(s.sys, setupV1(s).container, START));
