@@ -7,6 +7,7 @@ import {
   vfio_bitmap, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dma_unmap,
 } from '../../src/uapi/index.js';
 import type { SysLayer } from '../../src/sys/types.js';
+import { PROT_READ } from '../../src/sys/types.js';
 import {
   dirtyBitmap, dirtyPages, fullIommuInfo, iommuInfo, mapDma, READ_WRITE, regionOffset, regionSize, SENTINEL, unmapDma,
 } from './abi.js';
@@ -252,6 +253,24 @@ mapCase('MAP_DMA of the device BAR0 mmap (peer to peer) returns 0 and unmaps',
     const bar = s.mmap(device, regionOffset(s.sys, device, 0), Number(size));
     const map = mapDma(s.sys, container, { flags: READ_WRITE, vaddr: bar.address, iova: IOVA, size });
     return { map, unmap: unmapDma(s.sys, container, { iova: IOVA, size }) };
+  });
+
+// A read-only mapping cannot back a device-writable IOVA: the fault for write access
+// fails (follow_fault_pfn / fixup_user_fault), EFAULT; READ alone is fine.
+mapCase('MAP_DMA WRITE of a read-only BAR0 mmap is EFAULT', fails('EFAULT'), (s) => {
+  const { container, group } = s.attach();
+  const device = s.getDeviceFd(group);
+  const bar = s.mmap(device, regionOffset(s.sys, device, 0), Number(PAGE), PROT_READ);
+  return mapDma(s.sys, container, { flags: READ_WRITE, vaddr: bar.address, iova: IOVA, size: PAGE });
+});
+
+mapCase('MAP_DMA READ of a read-only BAR0 mmap returns 0 and unmaps',
+  { map: ok(0), unmap: { outcome: ok(0), size: PAGE } }, (s) => {
+    const { container, group } = s.attach();
+    const device = s.getDeviceFd(group);
+    const bar = s.mmap(device, regionOffset(s.sys, device, 0), Number(PAGE), PROT_READ);
+    const map = mapDma(s.sys, container, { flags: F.VFIO_DMA_MAP_FLAG_READ, vaddr: bar.address, iova: IOVA, size: PAGE });
+    return { map, unmap: unmapDma(s.sys, container, { iova: IOVA, size: PAGE }) };
   });
 
 // --- UNMAP_DMA (vfio_iommu_type1_unmap_dma, vfio_dma_do_unmap) ----------------------
