@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
+import { ioctls } from '../../src/uapi/index.js';
 import { assertErrno, bar0Read, cfgRead, cfgWrite, openEdu, waitFor } from './pci-helpers.js';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -115,6 +116,39 @@ test('closing the device releases the BAR memory (no fd left behind)', () => {
     rig.reopen();
     assert.equal(readdirSync('/proc/self/fd').length, before);
   } finally {
+    rig.close();
+  }
+});
+
+test('in low power a mapping is dead (the kernel would SIGBUS); leaving it brings the mapping back', () => {
+  const rig = openEdu();
+  const map = rig.sys.mmap(rig.fd, 0n, 4096, RW);
+  const efd = rig.sys.eventfd();
+  const feature = (id: number, data: number[] = []): void => {
+    const buf = new Uint8Array(8 + 4 * data.length);
+    const dv = new DataView(buf.buffer);
+    dv.setUint32(0, buf.byteLength, true);
+    dv.setUint32(4, (1 << 17) | id, true); // SET
+    data.forEach((v, i) => dv.setInt32(8 + 4 * i, v, true));
+    rig.sys.ioctl(rig.fd, ioctls.VFIO_DEVICE_FEATURE, buf);
+  };
+  try {
+    const dv = new DataView(map.buffer);
+    feature(3); // LOW_POWER_ENTRY
+    dv.setUint32(0x04, 0x22222222, true);
+    assert.equal(bar0Read(rig, 0x04), 0, 'the store never reached edu');
+    feature(5); // LOW_POWER_EXIT
+    assert.equal(dv.getUint32(0x04, true), 0);
+    dv.setUint32(0x04, 0x33333333, true);
+    assert.equal(bar0Read(rig, 0x04), ~0x33333333 >>> 0);
+    feature(4, [efd, 0]); // LOW_POWER_ENTRY_WITH_WAKEUP: the next access wakes and exits
+    assert.equal(bar0Read(rig, 0x00), 0x010000ed);
+    assert.equal(rig.sys.eventfdRead(efd), 1n);
+    dv.setUint32(0x04, 0x44444444, true);
+    assert.equal(bar0Read(rig, 0x04), ~0x44444444 >>> 0);
+  } finally {
+    rig.sys.close(efd);
+    rig.sys.munmap(map);
     rig.close();
   }
 });

@@ -80,7 +80,7 @@ export class VfioPciIrqs {
     return this.ctx[vector];
   }
 
-  /** Whether an unmask eventfd is registered (it is never read: see the README of pci/). */
+  /** Whether an unmask eventfd is registered (the mock never reads it: see README.md). */
   get hasUnmaskEventfd(): boolean {
     return this.unmaskFd !== undefined;
   }

@@ -126,7 +126,11 @@ export class VfioPciDevice implements MockPciDevice {
   close(): void {
     const st = this.open_;
     if (!st) return;
-    this.syncMappedStores();
+    try {
+      this.syncMappedStores(); // stores made just before the close still reach the device
+    } catch {
+      // release must not fail
+    }
     if (st.poll) clearInterval(st.poll);
     for (const shadow of st.shadows.values()) shadow.close();
     st.shadows.clear();
@@ -145,8 +149,7 @@ export class VfioPciDevice implements MockPciDevice {
 
   ioctl(request: number, arg: number | Uint8Array | undefined): number {
     const st = this.requireOpen('ioctl');
-    st.lowPower.resume();
-    this.syncMappedStores();
+    this.enter();
     const buffer = (operation: string): Uint8Array => {
       if (!(arg instanceof Uint8Array)) throw sysError('EFAULT', 'ioctl', operation, 'the argument must be a buffer');
       return arg;
@@ -267,8 +270,7 @@ export class VfioPciDevice implements MockPciDevice {
     if (buf.byteLength === 0) return 0;
     const { index, pos } = splitOffset(offset);
     if (index >= pciRegion.VFIO_PCI_NUM_REGIONS) throw sysError('EINVAL', syscall, undefined, `no region ${index}`);
-    st.lowPower.resume();
-    this.syncMappedStores();
+    this.enter();
     switch (index) {
       case pciRegion.VFIO_PCI_CONFIG_REGION_INDEX: {
         const n = st.config.access(buf, pos, iswrite);
@@ -291,6 +293,16 @@ export class VfioPciDevice implements MockPciDevice {
         return n;
       }
     }
+  }
+
+  /**
+   * What every ioctl and region access does first: resume from low power (which may
+   * wake the user and bring mappings back), then apply stores made through mappings.
+   */
+  private enter(): void {
+    this.open_?.lowPower.resume();
+    this.updateMapsLive();
+    this.syncMappedStores();
   }
 
   // ---- BAR mappings ----
