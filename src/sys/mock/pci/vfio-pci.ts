@@ -224,18 +224,23 @@ export class VfioPciDevice implements MockPciDevice {
   // ---- ioctls ----
 
   private getInfo(buf: Uint8Array): number {
-    const minsz = 16; // offsetofend(struct vfio_device_info, num_irqs)
-    if (buf.byteLength < minsz) throw sysError('EFAULT', 'ioctl', 'VFIO_DEVICE_GET_INFO', 'buffer shorter than 16 bytes');
+    const op = 'VFIO_DEVICE_GET_INFO';
+    let minsz = 16; // offsetofend(struct vfio_device_info, num_irqs)
+    if (buf.byteLength < minsz) throw sysError('EFAULT', 'ioctl', op, 'buffer shorter than 16 bytes');
     const argsz = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0, true);
-    if (argsz < minsz) throw sysError('EINVAL', 'ioctl', 'VFIO_DEVICE_GET_INFO', `argsz ${argsz}`);
+    if (argsz < minsz) throw sysError('EINVAL', 'ioctl', op, `argsz ${argsz}`);
+    // 6.1: a caller that leaves room for cap_offset gets it back, as 0 (no capabilities).
+    if (argsz >= 20) minsz = 20;
+    if (buf.byteLength < minsz) throw sysError('EFAULT', 'ioctl', op, 'argsz is larger than the buffer');
     const info = new Uint8Array(vfio_device_info.size);
     vfio_device_info.write(info, {
       argsz,
       flags: F.VFIO_DEVICE_FLAGS_PCI | (this.model.resettable ? F.VFIO_DEVICE_FLAGS_RESET : 0),
       num_regions: pciRegion.VFIO_PCI_NUM_REGIONS,
       num_irqs: 5,
+      cap_offset: 0,
     });
-    buf.set(info.subarray(0, minsz)); // only minsz bytes go back: cap_offset is left alone
+    buf.set(info.subarray(0, minsz));
     return 0;
   }
 
