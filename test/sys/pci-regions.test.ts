@@ -48,6 +48,10 @@ test('GET_REGION_INFO: BAR0, empty BARs and ROM, config, and the EINVALs', () =>
     assertErrno(() => regionInfo(rig, 9), 'EINVAL');
     assertErrno(() => regionInfo(rig, 0xffffffff), 'EINVAL');
     assertErrno(() => regionInfo(rig, 0, 31), 'EINVAL');
+    // Without capabilities cap_offset is left as the caller gave it.
+    const buf = vfio_region_info.encode({ argsz: 32, index: 0, cap_offset: 0x1234 });
+    rig.sys.ioctl(rig.fd, ioctls.VFIO_DEVICE_GET_REGION_INFO, buf);
+    assert.equal(vfio_region_info.decode(buf).cap_offset, 0x1234);
     assertErrno(() => rig.sys.ioctl(rig.fd, ioctls.VFIO_DEVICE_GET_REGION_INFO, new Uint8Array(24)), 'EFAULT');
   } finally {
     rig.close();

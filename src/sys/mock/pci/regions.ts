@@ -71,12 +71,15 @@ export function getRegionInfo(buf: Uint8Array, layout: RegionLayout): number {
       throw sysError('EINVAL', 'ioctl', op, `no region ${index}`);
   }
   let argsz = info.argsz;
-  let capOffset = 0;
+  // The kernel copies the user's whole struct in: without capabilities cap_offset goes
+  // back as the user gave it.
+  let capOffset = info.cap_offset;
   if (caps.length) {
     flags |= F.VFIO_REGION_INFO_FLAG_CAPS;
     const chain = chainCaps(caps, minsz);
     if (info.argsz < minsz + chain.byteLength) {
       argsz = minsz + chain.byteLength;
+      capOffset = 0;
     } else {
       if (buf.byteLength < minsz + chain.byteLength) throw sysError('EFAULT', 'ioctl', op, 'argsz is larger than the buffer');
       buf.set(chain, minsz);
