@@ -5,6 +5,7 @@ import { addon } from './addon.js';
 import { sysError } from './errors.js';
 import type { MockFile } from './mock/fd-table.js';
 import type { MockPciDevice } from './mock/device.js';
+import { createEduDevice } from './mock/devices/edu.js';
 import { HostFile } from './mock/host-file.js';
 import { MockKernel } from './mock/kernel.js';
 import { allocateAnonymous, pageAlign } from './mock/memory.js';
@@ -22,9 +23,12 @@ export interface MockPciDeviceEntry {
 }
 
 export interface MockSysOptions extends MockKernelOptions {
-  /** PCI devices to register; default: none (the simulated edu is added once it exists). */
+  /** PCI devices to register; default: one simulated QEMU edu at 0000:00:04.0. */
   devices?: readonly (MockPciDevice | MockPciDeviceEntry)[];
 }
+
+/** Where the default simulated edu sits: where QEMU puts it with `-device edu,addr=04.0`. */
+export const DEFAULT_EDU_ADDRESS = '0000:00:04.0';
 
 export type MockSysLayer = SysLayer & { readonly kind: 'mock'; readonly kernel: MockKernel };
 
@@ -35,7 +39,7 @@ function checkFd(fd: unknown, syscall: string): number {
 
 export function createMockSys(options: MockSysOptions = {}): MockSysLayer {
   const kernel = new MockKernel(options);
-  for (const entry of options.devices ?? []) {
+  for (const entry of options.devices ?? [createEduDevice(DEFAULT_EDU_ADDRESS)]) {
     const { device, group } = 'device' in entry ? entry : { device: entry, group: undefined };
     kernel.registerPciDevice(device, group === undefined ? {} : { group });
   }
