@@ -65,6 +65,10 @@ export interface PciFunctionModel {
   mmioWrite(bar: number, offset: number, size: MmioSize, value: number): void;
   /** The value a 4-byte read at `offset` would return now, without side effects. */
   mmioPeek(bar: number, offset: number): number;
-  /** Function-level reset; called only when `resettable`. */
+  /**
+   * Function-level reset of the function's internal state; called only when
+   * `resettable`. The bus saves and restores the config header around it, as the
+   * PCI core does.
+   */
   reset(): void;
 }

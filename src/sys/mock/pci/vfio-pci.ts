@@ -9,7 +9,7 @@ import { flags as F, pciRegion } from '../../../uapi/constants.js';
 import { ioctls } from '../../../uapi/ioctls.js';
 import { vfio_device_info, vfio_pci_hot_reset_info } from '../../../uapi/structs.js';
 import type { Mapping } from '../../types.js';
-import { DmaFault, type DeviceContext, type MockPciDevice, type PciIdentity } from '../device.js';
+import type { DeviceContext, MockPciDevice, PciIdentity } from '../device.js';
 import { BarShadow } from './bar-shadow.js';
 import { VfioPciConfig } from './config.js';
 import { LowPowerState } from './feature.js';
@@ -96,7 +96,7 @@ export class VfioPciDevice implements MockPciDevice {
     if (this.model.bars.some((b) => b.kind === 'io')) cmd |= PCI_COMMAND_IO;
     hw.write(PCI_COMMAND, 2, cmd);
     // pci_try_reset_function, when the function can reset.
-    if (this.model.resettable) this.model.reset();
+    if (this.model.resettable) this.functionReset();
     const savedHeader = hw.bytes.slice(0, PCI_STD_HEADER_SIZEOF);
     // A PCI 2.3 device starts with its INTx Disable bit clear.
     if (hw.get16(PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) hw.write(PCI_COMMAND, 2, hw.get16(PCI_COMMAND) & ~PCI_COMMAND_INTX_DISABLE);
@@ -246,13 +246,17 @@ export class VfioPciDevice implements MockPciDevice {
 
   private reset(): number {
     if (!this.model.resettable) throw sysError('EINVAL', 'ioctl', 'VFIO_DEVICE_RESET', 'the device cannot reset');
-    // pci_try_reset_function saves and restores config space around the reset.
+    this.functionReset();
+    this.refreshShadows();
+    return 0;
+  }
+
+  /** pci_try_reset_function: the header is saved before the reset and restored after. */
+  private functionReset(): void {
     const hw = this.model.config;
     const saved = hw.bytes.slice(0, PCI_STD_HEADER_SIZEOF);
     this.model.reset();
     hw.bytes.set(saved);
-    this.refreshShadows();
-    return 0;
   }
 
   /** The function sits on the root bus with no slot: neither slot nor bus reset exists. */
@@ -479,9 +483,10 @@ export class VfioPciDevice implements MockPciDevice {
         if (access === 'read') ctx.dma.read(at, piece);
         else ctx.dma.write(at, piece);
       } catch (err) {
-        // A DmaFault is the IOMMU blocking the page; any other error from the IOMMU
-        // side is treated the same, since this often runs from a device timer.
-        if (!(err instanceof DmaFault) && !(err instanceof Error)) throw err;
+        // A DmaFault is the IOMMU blocking the page. Any other error from the IOMMU
+        // side is treated the same: this often runs from a device's timer, where a
+        // throw would end the process.
+        if (!(err instanceof Error)) throw err;
         if (access === 'read') piece.fill(0);
         ok = false;
       }
