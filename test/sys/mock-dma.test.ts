@@ -108,7 +108,7 @@ describe('mock DMA space', () => {
     const bar = sys.mmap(devB, 0n, 4096, 3);
     sys.ioctl(container, MAP, mapArg(bar.address, 0xe0000000n, PAGE));
     a.ctx!.dma.write(0xe0000010n, Uint8Array.of(0xab));
-    assert.equal(b.bar.bytes[0x10], 0xab);
+    assert.equal(b.bar!.bytes[0x10], 0xab);
     sys.ioctl(container, UNMAP, unmapArg(0n, 0n, 2));
     sys.munmap(bar);
     sys.close(devB);

@@ -1,6 +1,6 @@
 // Shared fixtures for the mock kernel's tests: a minimal fake PCI device (counts its
 // opens and closes, keeps the DeviceContext it was given, maps one shared-memory BAR
-// at offset 0) and encoders for the ioctl arguments the tests pass.
+// at offset 0 while open) and encoders for the ioctl arguments the tests pass.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { ioctls, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap } from '../../src/uapi/index.js';
@@ -18,26 +18,26 @@ export interface FakeDevice extends MockPciDevice {
   ctx: DeviceContext | undefined;
   opens: number;
   closes: number;
-  readonly bar: SharedMemory;
+  /** The BAR's memory while the device is open (made on open, closed on close). */
+  bar: SharedMemory | undefined;
 }
 
 export function fakePciDevice(name: string, barSize = 0x4000): FakeDevice {
-  const bar = createSharedMemory(`fake-${name}`, barSize);
   const dev: FakeDevice = {
     name,
     pci: { vendor: 0x1234, device: 0x11e8, subsystemVendor: 0x1af4, subsystemDevice: 0x1100, classCode: 0x00ff00, revision: 0x10 },
     ctx: undefined,
     opens: 0,
     closes: 0,
-    bar,
-    open(ctx) { dev.opens++; dev.ctx = ctx; },
-    close() { dev.closes++; dev.ctx = undefined; },
+    bar: undefined,
+    open(ctx) { dev.opens++; dev.ctx = ctx; dev.bar = createSharedMemory(`fake-${name}`, barSize); },
+    close() { dev.closes++; dev.ctx = undefined; dev.bar?.close(); dev.bar = undefined; },
     ioctl() { throw sysError('ENOTTY', 'ioctl'); },
     read() { throw sysError('EINVAL', 'pread'); },
     write() { throw sysError('EINVAL', 'pwrite'); },
     mmap(offset, length, prot): Mapping {
       if (offset !== 0n) throw sysError('EINVAL', 'mmap');
-      return bar.map(0, length, prot);
+      return dev.bar!.map(0, length, prot);
     },
   };
   return dev;
