@@ -1,34 +1,18 @@
 // (b) Trapped region accesses per second on the mock kernel: edu BAR0 register
 // read32/write32 through the client API (Region), against the raw fd layer's
 // pread/pwrite of the same 4 bytes on the same device fd in the same run.
-import { openSys } from '../src/sys/index.js';
 import { pathToFileURL } from 'node:url';
+import { openSys } from '../src/sys/index.js';
+import { createEduDevice } from '../src/sys/mock/devices/edu.js';
 import { openPciDevice, pciCommand } from '../src/vfio/index.js';
+import { bestNsPerCall, report, title } from './report.js';
 
-const OPS = 100_000;
+const CALLS = 100_000;
 const RUNS = 5;
 const LIVENESS = 0x04;
 
-/** Best (highest) operations per second of RUNS timed runs of `ops` calls. */
-function opsPerSecond(body: (i: number) => void): number {
-  for (let i = 0; i < OPS / 10; i++) body(i); // warm up
-  let best = 0;
-  for (let run = 0; run < RUNS; run++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < OPS; i++) body(i);
-    const ns = Number(process.hrtime.bigint() - start);
-    best = Math.max(best, (OPS * 1e9) / ns);
-  }
-  return best;
-}
-
-function line(name: string, value: number, baselineName: string, baseline: number): void {
-  const ratio = value / baseline;
-  console.log(`${name}: ${Math.round(value).toLocaleString('en')} ops/s (${ratio.toFixed(2)}x ${baselineName})`);
-}
-
 export async function run(): Promise<void> {
-  const sys = openSys({ kind: 'mock' });
+  const sys = openSys({ kind: 'mock', mock: { devices: [createEduDevice('0000:00:04.0')] } });
   const handle = openPciDevice(sys, '0000:00:04.0');
   try {
     const bar0 = handle.device.bar(0);
@@ -38,15 +22,19 @@ export async function run(): Promise<void> {
     const raw = new Uint8Array(4);
     const rawView = new DataView(raw.buffer);
 
-    const rawRead = opsPerSecond(() => { sys.pread(fd, raw, at); });
-    const rawWrite = opsPerSecond((i) => { rawView.setUint32(0, i, true); sys.pwrite(fd, raw, at); });
-    const apiRead = opsPerSecond(() => { bar0.read32(LIVENESS); });
-    const apiWrite = opsPerSecond((i) => { bar0.write32(LIVENESS, i); });
+    const rawRead = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) sys.pread(fd, raw, at); });
+    const apiRead = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) bar0.read32(LIVENESS); });
+    const rawWrite = bestNsPerCall(CALLS, RUNS, (n) => {
+      for (let i = 0; i < n; i++) { rawView.setUint32(0, i, true); sys.pwrite(fd, raw, at); }
+    });
+    const apiWrite = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) bar0.write32(LIVENESS, i); });
 
-    line('region read32 (sys.pread, baseline)', rawRead, 'itself', rawRead);
-    line('region read32 (Region.read32)', apiRead, 'sys.pread', rawRead);
-    line('region write32 (sys.pwrite, baseline)', rawWrite, 'itself', rawWrite);
-    line('region write32 (Region.write32)', apiWrite, 'sys.pwrite', rawWrite);
+    const perSecond = (ns: number): number => 1e9 / ns;
+    title('region: trapped edu BAR0 register accesses on the mock kernel');
+    report('read32 via sys.pread (baseline)', perSecond(rawRead), 'ops/s');
+    report('read32 via Region.read32', perSecond(apiRead), 'ops/s', 'sys.pread', perSecond(rawRead));
+    report('write32 via sys.pwrite (baseline)', perSecond(rawWrite), 'ops/s');
+    report('write32 via Region.write32', perSecond(apiWrite), 'ops/s', 'sys.pwrite', perSecond(rawWrite));
   } finally {
     handle.close();
   }

@@ -4,6 +4,8 @@
 // To add one, add a line to `benches`.
 const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   ioctl: () => import('./ioctl.js'),
+  region: () => import('./region.js'),
+  'bulk-copy': () => import('./bulk-copy.js'),
 };
 
 const wanted = process.argv.slice(2);

@@ -3,17 +3,18 @@
 // registers, a DMA round trip through the IOMMU and an MSI, then everything closed.
 import { inspect } from 'node:util';
 import { openSys } from '../sys/index.js';
+import { createEduDevice } from '../sys/mock/devices/edu.js';
 import type { Mapping, SysLayer } from '../sys/types.js';
 import { pciIrq } from '../uapi/constants.js';
 import { openPciDevice, pciCommand, type Container, type Device, type Region } from '../vfio/index.js';
 import { EDU_DMA_BUFFER, eduDma, eduFactorial, eduRegs } from './edu-driver.js';
 
 const show = (o: unknown): string => inspect(o, { colors: process.stdout.isTTY, depth: 4 });
-const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
+const hex = (n: number | bigint, digits = 0): string => `0x${n.toString(16).padStart(digits, '0')}`;
 
 export async function runDemo(args: string[]): Promise<number> {
   const address = args[0] ?? '0000:00:04.0';
-  const sys = openSys();
+  const sys = openSys({ mock: { devices: [createEduDevice(address)] } });
   const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
   say(`fd layer: ${sys.kind === 'mock' ? 'mock kernel (simulated devices)' : 'native (the real /dev/vfio)'}`);
 
@@ -24,15 +25,18 @@ export async function runDemo(args: string[]): Promise<number> {
     say(`\n${show(handle)}`);
     const iommu = container.iommuInfo();
     say(`IOMMU page sizes ${hex(iommu.pageSizes)}, ${iommu.dmaAvail ?? '?'} DMA mappings available, IOVA ranges ${(iommu.iovaRanges ?? []).map((r) => `${hex(r.start)}-${hex(r.end)}`).join(' ')}`);
+    const regions = [...device.regions.values()];
     say('\nregions:');
-    for (const region of device.regions.values()) say(`  ${region.summary()}`);
+    for (const region of regions.filter((r) => r.size > 0)) say(`  ${region.summary()} (fd offset ${hex(region.offset)})`);
+    say(`  unimplemented: ${regions.filter((r) => r.size === 0).map((r) => r.name).join(', ')}`);
+    say(`irqs: ${device.irqs.infos.map((i) => `${i.name} ${i.count}`).join(', ')}`);
     say(`\n${show(device.config)}`);
 
     device.config.enable(pciCommand.MEMORY | pciCommand.MASTER);
     const bar0 = device.bar(0);
-    say(`\nBAR0 id register: ${hex(bar0.read32(eduRegs.ID))}`);
+    say(`\nBAR0 id register: ${hex(bar0.read32(eduRegs.ID), 8)}`);
     bar0.write32(eduRegs.LIVENESS, 0x12345678);
-    say(`liveness: wrote 0x12345678, read back ${hex(bar0.read32(eduRegs.LIVENESS))} (its bitwise NOT)`);
+    say(`liveness: wrote 0x12345678, read back ${hex(bar0.read32(eduRegs.LIVENESS), 8)} (its bitwise NOT)`);
     say(`factorial: 10! = ${await eduFactorial(bar0, 10)}`);
 
     await dmaRoundTrip(sys, handle.container, bar0, memory, say);
@@ -55,14 +59,14 @@ async function dmaRoundTrip(
   new Uint8Array(src.buffer).set(message);
   const a = container.map({ iova: 0x100000, memory: src, read: true, write: false });
   const b = container.map({ iova: 0x200000, memory: dst, read: false, write: true });
-  say(`\nDMA: mapped ${show(a)}`);
-  say(`     mapped ${show(b)}`);
+  say(`\nDMA: ${show(a)} (device may read)`);
+  say(`     ${show(b)} (device may write)`);
   await eduDma(bar0, { src: a.iova, dst: EDU_DMA_BUFFER, count: message.byteLength, toRam: false });
   await eduDma(bar0, { src: EDU_DMA_BUFFER, dst: b.iova, count: message.byteLength, toRam: true });
   const back = new TextDecoder().decode(new Uint8Array(dst.buffer, 0, message.byteLength));
   say(`     RAM -> device buffer -> RAM: "${back}"`);
-  say(`     ${show(container)}`);
-  say(`     unmapped ${container.unmapAll()} bytes`);
+  const { count, bytes } = container.dmaSummary();
+  say(`     ${count} live mappings, ${bytes} bytes; unmapAll() removed ${container.unmapAll()} bytes`);
 }
 
 async function interrupt(device: Device, bar0: Region, say: (line?: string) => void): Promise<void> {

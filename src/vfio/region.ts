@@ -44,6 +44,10 @@ export class Region {
 
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
+  /** One view per access width over `scratch`, made once: register access is the hot path. */
+  private readonly scratchByWidth: Record<number, Uint8Array> = {
+    1: this.scratch.subarray(0, 1), 2: this.scratch.subarray(0, 2), 4: this.scratch.subarray(0, 4), 8: this.scratch,
+  };
   private readonly live = new Set<RegionMapping>();
 
   /** Decodes a filled vfio_region_info buffer (caps included). */
@@ -164,14 +168,14 @@ export class Region {
 
   private readScratch(offset: number, width: number): void {
     checkOffset(offset);
-    const buf = width === 8 ? this.scratch : this.scratch.subarray(0, width);
+    const buf = this.scratchByWidth[width]!;
     const done = this.host.sys.pread(this.host.fd, buf, this.offset + BigInt(offset));
     if (done !== width) throw sysError('EIO', 'pread', undefined, `short read: ${done} of ${width} bytes at ${this.name}+${hex(offset)}`);
   }
 
   private writeScratch(offset: number, width: number): void {
     checkOffset(offset);
-    const buf = width === 8 ? this.scratch : this.scratch.subarray(0, width);
+    const buf = this.scratchByWidth[width]!;
     const done = this.host.sys.pwrite(this.host.fd, buf, this.offset + BigInt(offset));
     if (done !== width) throw sysError('EIO', 'pwrite', undefined, `short write: ${done} of ${width} bytes at ${this.name}+${hex(offset)}`);
   }

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSys } from '../../src/sys/index.js';
+import { createEduDevice } from '../../src/sys/mock/devices/edu.js';
 import type { Mapping, SysLayer } from '../../src/sys/types.js';
 import { pciIrq } from '../../src/uapi/constants.js';
 import { openPciDevice, pciCommand, type PciDeviceHandle, type Region } from '../../src/vfio/index.js';
@@ -28,7 +29,8 @@ function allocate(fill: number): Mapping {
 }
 
 before(() => {
-  sys = openSys();
+  // On the mock kernel, simulate the edu at the address under test.
+  sys = openSys({ mock: { devices: [createEduDevice(address)] } });
   handle = openPciDevice(sys, address);
   handle.device.config.enable(pciCommand.MEMORY | pciCommand.MASTER);
   bar0 = handle.device.bar(0);

@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { openPciDevice, pciCommand } from '../../src/vfio/index.js';
 import { flags, pciIrq, pciRegion } from '../../src/uapi/constants.js';
-import { EDU, ioctlError, mockSys } from './helpers.js';
+import { ioctls } from '../../src/uapi/ioctls.js';
+import { createMockSys } from '../../src/sys/mock.js';
+import { createEduDevice } from '../../src/sys/mock/devices/edu.js';
+import { spySys } from './spy-sys.js';
+import { EDU, fdCount, ioctlError, mockSys } from './helpers.js';
 
 const { EINVAL } = constants.errno;
 const RWM = flags.VFIO_REGION_INFO_FLAG_READ | flags.VFIO_REGION_INFO_FLAG_WRITE | flags.VFIO_REGION_INFO_FLAG_MMAP;
@@ -52,8 +56,9 @@ test('region access: 1/2/4/8-byte little-endian registers and bulk reads through
     assert.equal(bar0.read32(0x04), 0);
     bar0.write32(0x80, 0x11223344);
     assert.equal(bar0.read32(0x80), 0x11223344);
+    bar0.write32(0x04, 0x0f00ff00);
     const bytes = bar0.read(0x00, 8);
-    assert.deepEqual([...bytes], [0xed, 0x00, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff]);
+    assert.deepEqual([...bytes], [0xed, 0x00, 0x00, 0x01, 0xff, 0x00, 0xff, 0xf0], 'id, then liveness 0xf0ff00ff');
     const config = device.region(pciRegion.VFIO_PCI_CONFIG_REGION_INDEX);
     assert.equal(config.read8(0), 0x34);
     assert.equal(config.read16(0), 0x1234);
@@ -140,15 +145,15 @@ test('mmap of BAR0: a Mapping with views, unmapped when the device closes; CONFI
   assert.equal(whole.bytes.byteLength, 0);
 });
 
-test('openPciDevice: the device fd closes before the group, the group before the container', async () => {
-  const { spySys } = await import('./spy-sys.js');
+test('openPciDevice: the device fd closes before the group, the group before the container', () => {
   const sys = spySys(mockSys());
   const handle = openPciDevice(sys, EDU);
   const order = [handle.device.fd, handle.group.fd, handle.container.fd];
   sys.reset();
   handle.close();
   assert.deepEqual(sys.closed, order);
-  assert.deepEqual(sys.calls, ['ioctl', 'close', 'close', 'close'], 'UNSET_CONTAINER, then the fds');
+  assert.deepEqual(sys.calls, ['close', 'ioctl', 'close', 'close'], 'device fd, UNSET_CONTAINER, group fd, container fd');
+  assert.equal(sys.ioctls[0]?.request, ioctls.VFIO_GROUP_UNSET_CONTAINER);
   handle.close();
   assert.deepEqual(sys.closed, order, 'close is idempotent');
   assert.equal(handle.device.closed && handle.group.closed && handle.container.closed, true);
@@ -156,8 +161,7 @@ test('openPciDevice: the device fd closes before the group, the group before the
   assert.throws(() => handle.container.iommuInfo(), { code: 'EBADF' });
 });
 
-test('openPciDevice leaves nothing open when a step fails', async () => {
-  const { fdCount } = await import('./helpers.js');
+test('openPciDevice leaves nothing open when a step fails', () => {
   const sys = mockSys();
   const before = fdCount();
   assert.throws(() => openPciDevice(sys, '0000:00:1f.0'), { code: 'ENOENT' });
@@ -168,13 +172,23 @@ test('openPciDevice leaves nothing open when a step fails', async () => {
   assert.equal(fdCount(), before);
 });
 
-test('two functions can share one container: the second joins without a second SET_IOMMU', () => {
-  const sys = mockSys();
+test('two functions in two groups share one container: one SET_IOMMU, either closes alone', () => {
+  const OTHER = '0000:00:05.0';
+  const sys = spySys(createMockSys({ devices: [createEduDevice(EDU), createEduDevice(OTHER)] }));
   const first = openPciDevice(sys, EDU);
+  const second = openPciDevice(sys, OTHER, { container: first.container });
   try {
-    assert.equal(first.container.attachedGroups.length, 1);
-    assert.equal(first.container.iommuType, 3);
+    assert.notEqual(first.group.number, second.group.number);
+    assert.equal(second.container, first.container);
+    assert.deepEqual(first.container.attachedGroups, [first.group, second.group]);
+    assert.equal(sys.ioctls.filter((c) => c.request === ioctls.VFIO_SET_IOMMU).length, 1);
+    second.close();
+    assert.equal(first.container.closed, false, 'a borrowed container stays open');
+    assert.deepEqual(first.container.attachedGroups, [first.group]);
+    assert.equal(first.device.bar(0).size, 1 << 20);
   } finally {
+    second.close();
     first.close();
   }
+  assert.equal(first.container.closed, true);
 });
