@@ -7,6 +7,7 @@ import { formatSize, hex } from './names.js';
 export class RegionMapping implements Mapping {
   private bytesView: Uint8Array | undefined;
   private dataView: DataView | undefined;
+  private u32View: Uint32Array | undefined;
   private done = false;
 
   constructor(
@@ -41,10 +42,36 @@ export class RegionMapping implements Mapping {
     return (this.bytesView ??= new Uint8Array(this.mapping.buffer, 0, this.mapping.length));
   }
 
-  /** A little-endian-capable DataView over the mapping (empty once unmapped). */
+  /**
+   * A DataView over the mapping (empty once unmapped), for memory-like regions such as
+   * a framebuffer. Not for registers: DataView may access memory byte by byte, and
+   * devices ignore or misread partial register accesses; use read32()/write32().
+   */
   get view(): DataView {
     if (this.unmapped) return new DataView(new ArrayBuffer(0));
     return (this.dataView ??= new DataView(this.mapping.buffer, 0, this.mapping.length));
+  }
+
+  /** One naturally aligned 32-bit load from a mapped register (x86: little-endian). */
+  read32(offset: number): number {
+    return this.lanes32()[this.lane32(offset)]!;
+  }
+
+  /** One naturally aligned 32-bit store to a mapped register. */
+  write32(offset: number, value: number): void {
+    this.lanes32()[this.lane32(offset)] = value >>> 0;
+  }
+
+  private lanes32(): Uint32Array {
+    if (this.unmapped) throw new RangeError(`${this.regionName} mapping is unmapped`);
+    return (this.u32View ??= new Uint32Array(this.mapping.buffer, 0, this.mapping.length >>> 2));
+  }
+
+  private lane32(offset: number): number {
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0 || offset + 4 > this.mapping.length) {
+      throw new RangeError(`32-bit access at ${offset} must be 4-byte aligned inside the ${this.mapping.length}-byte mapping`);
+    }
+    return offset >>> 2;
   }
 
   /** munmap; idempotent. */
@@ -53,6 +80,7 @@ export class RegionMapping implements Mapping {
     this.done = true;
     this.bytesView = undefined;
     this.dataView = undefined;
+    this.u32View = undefined;
     this.sys.munmap(this.mapping);
     this.onUnmap(this);
   }

@@ -132,7 +132,9 @@ test('mmap of BAR0: a Mapping with views, unmapped when the device closes; CONFI
   const page = bar0.mmap({ offset: 4096, size: 4096 });
   assert.equal(whole.length, 1 << 20);
   assert.equal(page.regionOffset, 4096);
-  assert.equal(whole.view.getUint32(0, true), 0x010000ed);
+  assert.equal(whole.read32(0), 0x010000ed);
+  assert.throws(() => whole.read32(2), RangeError);
+  assert.throws(() => whole.write32(1 << 20, 0), RangeError);
   assert.deepEqual(bar0.mappings, [whole, page]);
   page.unmap();
   page.unmap();
@@ -143,6 +145,7 @@ test('mmap of BAR0: a Mapping with views, unmapped when the device closes; CONFI
   assert.equal(whole.unmapped, true);
   assert.equal(whole.buffer.byteLength, 0);
   assert.equal(whole.bytes.byteLength, 0);
+  assert.throws(() => whole.read32(0), RangeError);
 });
 
 test('openPciDevice: the device fd closes before the group, the group before the container', () => {
