@@ -10,8 +10,22 @@ import type { Mapping } from '../types.js';
  * touches no memory (the real IOMMU's DMAR fault).
  */
 export interface DmaSpace {
+  /** vfio_dma_rw(): reads guest memory; marks nothing. */
   read(iova: bigint, dst: Uint8Array): void;
+  /** vfio_dma_rw(): writes guest memory; the pages count as dirty. */
   write(iova: bigint, src: Uint8Array): void;
+  /**
+   * vfio_pin_pages(): pins `npage` pages from the page-aligned `iova` for access `prot`
+   * (IOMMU_READ 1 | IOMMU_WRITE 2) and returns one view per page of the host memory
+   * behind them. Pins are counted per page; memory is accounted at pin time in a
+   * container without an IOMMU-backed group. Errors as the kernel's: npage 0 or iova
+   * not aligned EINVAL, npage > 512 E2BIG, a TYPE1 (v1) container EACCES, a page not
+   * mapped EINVAL, prot beyond the mapping's EPERM, memlock ENOMEM; nothing stays
+   * pinned after an error. Pinned pages count as dirty while dirty tracking is on.
+   */
+  pin(iova: bigint, npage: number, prot: number): Uint8Array[];
+  /** vfio_unpin_pages(): drops one pin from each page; unpinning what is not pinned is EINVAL. */
+  unpin(iova: bigint, npage: number): void;
 }
 
 export class DmaFault extends Error {
@@ -52,6 +66,11 @@ export interface MockVfioDevice {
   write(buf: Uint8Array, offset: bigint): number;
   /** mmap of the device fd (MAP_SHARED): the mapping, or throw a SysError. */
   mmap(offset: bigint, length: number, prot: number): Mapping;
+  /**
+   * vfio_device_ops.dma_unmap: the user is unmapping [iova, iova + length) of the
+   * container and this device holds pins in it; it must unpin them before returning.
+   */
+  dmaUnmap?(iova: bigint, length: bigint): void;
 }
 
 /** The identity a simulated PCI function shows in config space and in sysfs. */

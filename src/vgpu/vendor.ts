@@ -1,0 +1,143 @@
+// The vendor driver interface: what a GPU vendor's driver implements so the vGPU core
+// can offer its virtual GPUs as VFIO PCI devices. It descends from the 2016 proposal's
+// gpu_device_ops as the review reshaped it into the kernel's mdev framework:
+//   - a vendor driver claims parents (physical GPUs) and describes their types;
+//   - a vGPU is named by a UUID alone (no VM UUID, no per-VM index) and is independent;
+//   - create/remove are separate from open/release (the proposal's start/shutdown);
+//   - the core emulates the VFIO device (regions, config space, SET_IRQS): the vendor
+//     only answers register accesses, provides memory, raises interrupts and uses DMA;
+//   - DMA goes through pinning with an unmap notice (dmaUnmap), never a one-time
+//     translation, and BAR memory is mapped on demand from what the vendor provides.
+import type { DmaSpace, PciIdentity } from '../sys/mock/device.js';
+import type { Mapping } from '../sys/types.js';
+
+/** One kind of vGPU a parent can create (an mdev type: mdev_supported_types/<id>). */
+export interface VgpuType {
+  /** Unique within the driver; the type id is `${driver.name}-${name}`, e.g. "simgpu-8Q". */
+  readonly name: string;
+  /** The sysfs `name` attribute: a human name, e.g. "GRID M60-8Q". */
+  readonly displayName: string;
+  /** The optional sysfs `description` attribute. */
+  readonly description?: string;
+  /** Driver attributes shown with the type (framebuffer size, heads, resolution...). */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** A parent: the physical (or simulated) device a vendor driver has claimed. */
+export interface VgpuParent {
+  /** Unique name: a PCI address for a real device, or e.g. "simgpu0" for a simulated one. */
+  readonly name: string;
+  readonly types: readonly VgpuType[];
+  /**
+   * How many more vGPUs of `type` can be created now. Asked after every create and
+   * remove, so it may depend on what lives (creating one type may narrow others).
+   */
+  availableInstances(type: VgpuType): number;
+  /**
+   * Creates the vGPU's device model. Throw a SysError (e.g. ENOSPC) to refuse; anything
+   * else thrown becomes EIO. Nothing of the vGPU exists for users before this returns.
+   */
+  createVgpu(type: VgpuType, uuid: string): VgpuModel;
+  /** Frees what createVgpu took. Called once per vGPU, never while it is open. */
+  removeVgpu(vgpu: VgpuModel): void;
+}
+
+export interface VendorDriver {
+  /** The driver's name, the prefix of its type ids: "simgpu". */
+  readonly name: string;
+}
+
+/** A BAR of a vGPU: its size and kind, and what answers each part of it. */
+export interface VgpuBar {
+  /** 0..5 (a 64-bit BAR also takes index + 1). */
+  readonly index: number;
+  /** Bytes: a power of two, at least one page for a BAR with mapped areas. */
+  readonly size: number;
+  readonly kind: 'memory32' | 'memory64' | 'io';
+  readonly prefetchable?: boolean;
+  /**
+   * What answers each part, non-overlapping, sorted by offset. Bytes no area covers
+   * read as all ones and ignore writes. Mapped areas must be page-aligned; they are
+   * listed in the region's sparse mmap capability and answer pread/pwrite too.
+   */
+  readonly areas: readonly VgpuBarArea[];
+}
+
+export type VgpuBarArea = TrappedArea | MappedArea;
+
+/** Registers: every access is dispatched to the vendor. */
+export interface TrappedArea {
+  readonly kind: 'trapped';
+  readonly offset: number;
+  readonly size: number;
+  readonly handler: RegisterHandler;
+}
+
+/** Memory: the user may mmap it and reach it with no call into the vendor. */
+export interface MappedArea {
+  readonly kind: 'mapped';
+  readonly offset: number;
+  readonly size: number;
+  readonly memory: MemoryBacking;
+}
+
+/**
+ * Register accesses of a trapped area. Offsets are relative to the area. Accesses are
+ * naturally aligned, 1, 2 or 4 bytes; an 8-byte or larger access arrives as aligned
+ * pieces, lowest address first (as vfio-pci does on x86 in 6.1 and 6.12).
+ */
+export interface RegisterHandler {
+  read(offset: number, size: 1 | 2 | 4): number;
+  write(offset: number, size: 1 | 2 | 4, value: number): void;
+}
+
+/** Memory behind a mapped area: shared memory, or a slice of a parent's mapped BAR. */
+export interface MemoryBacking {
+  readonly size: number;
+  /** The vendor's own view of all of it. */
+  readonly bytes: Uint8Array;
+  /** A new MAP_SHARED mapping of [offset, offset + length) for a user's mmap. */
+  map(offset: number, length: number, prot: number): Mapping;
+}
+
+/** What a vGPU's PCI function looks like: identity and capabilities. */
+export interface VgpuPciSpec {
+  readonly identity: PciIdentity;
+  /** The interrupt pin (1 = INTA) or 0 for none. */
+  readonly interruptPin: number;
+  /** MSI vectors (1, 2, 4, 8, 16, 32) or 0 for no MSI capability. */
+  readonly msiVectors: number;
+  /** MSI-X: vectors and where its table and PBA live (a trapped area the core emulates). */
+  readonly msix?: { vectors: number; bar: number; tableOffset: number; pbaOffset: number };
+  /** A PCI Express endpoint capability and 4 KiB extended config space. */
+  readonly express: boolean;
+  /** A power-management capability. */
+  readonly powerManagement: boolean;
+}
+
+/** The vGPU's device model, made by VgpuParent.createVgpu. */
+export interface VgpuModel {
+  readonly pci: VgpuPciSpec;
+  readonly bars: readonly VgpuBar[];
+  /** Open of the first device fd (the proposal's vgpu_start). */
+  open(session: VgpuSession): void;
+  /** Close of the last device fd (the proposal's vgpu_shutdown): drop pins, stop work. */
+  release(): void;
+  /** VFIO_DEVICE_RESET and a function-level reset through config space. */
+  reset(): void;
+  /**
+   * The user is unmapping [iova, iova + length) and the vendor holds pins in it: unpin
+   * them now (vfio_device_ops.dma_unmap). Pins left behind are dropped by the core.
+   */
+  dmaUnmap(iova: bigint, length: bigint): void;
+  /** Device ioctls the core does not handle itself (e.g. QUERY_GFX_PLANE): ENOTTY if absent. */
+  ioctl?(request: number, arg: number | Uint8Array | undefined): number;
+}
+
+/** What a vGPU model can reach while its device is open. */
+export interface VgpuSession {
+  /** DMA into the user's (guest's) memory: pin, translate, read and write, unpin. */
+  readonly dma: DmaSpace;
+  /** Raises an interrupt: INTx (vector 0), MSI or MSI-X vector; honours masking. */
+  raise(vector: number): void;
+}
