@@ -4,10 +4,18 @@
 // Pinned mappings reach the pinned pages (valid even after the user's munmap, as on
 // the real IOMMU); unpinned ones (emulated groups) reach the user's memory at the
 // mapping's vaddr now, as vfio_dma_rw does.
+//
+// Pinning (vfio_pin_pages) is checked here as vfio_main.c does before the IOMMU driver
+// sees it: the device must be open, npage in 1..512, the IOVA page aligned.
+import { sysError } from '../errors.js';
 import { DmaFault, type DmaSpace } from './device.js';
-import { IOMMU_READ, IOMMU_WRITE, type DmaMapping } from './dma-store.js';
+import { IOMMU_READ, IOMMU_WRITE, type DmaMapping, type PinOwner } from './dma-store.js';
 import type { Type1Iommu } from './type1.js';
 import type { AddressSpace } from './address-space.js';
+
+/** VFIO_PIN_PAGES_MAX_ENTRIES: the most pages one pin or unpin call may name. */
+export const VFIO_PIN_PAGES_MAX_ENTRIES = 512;
+const U64_LIMIT = 1n << 64n;
 
 interface Piece {
   readonly bytes: Uint8Array;
@@ -16,8 +24,42 @@ interface Piece {
 }
 
 export class IommuDmaSpace implements DmaSpace {
-  /** `iommu` answers the container's current IOMMU (none once the container lost it). */
-  constructor(private readonly iommu: () => Type1Iommu | undefined, private readonly mm: AddressSpace) {}
+  private open = true;
+
+  /**
+   * `iommu` answers the container's current IOMMU (none once the container lost it);
+   * `owner` is the device whose DmaSpace this is, for the pins it takes.
+   */
+  constructor(private readonly iommu: () => Type1Iommu | undefined, private readonly mm: AddressSpace,
+    private readonly owner: PinOwner, private readonly pageSize: number) {}
+
+  /** The device's last fd closed: its DmaSpace pins no more (vfio_assert_device_open). */
+  close(): void {
+    this.open = false;
+  }
+
+  pin(iova: bigint, npage: number, prot: number): Uint8Array[] {
+    const iommu = this.checkPinArgs('vfio_pin_pages', iova, npage);
+    return iommu.pinPages(this.owner, iova, npage, prot);
+  }
+
+  unpin(iova: bigint, npage: number): void {
+    const iommu = this.checkPinArgs('vfio_unpin_pages', iova, npage);
+    iommu.unpinPages(this.owner, iova, npage);
+  }
+
+  private checkPinArgs(call: 'vfio_pin_pages' | 'vfio_unpin_pages', iova: bigint, npage: number): Type1Iommu {
+    const iommu = this.iommu();
+    if (!Number.isInteger(npage) || npage <= 0 || !this.open || !iommu) {
+      throw sysError('EINVAL', call, undefined, !this.open || !iommu ? `${this.owner.device.name} is not open` : `npage ${npage}`);
+    }
+    if (npage > VFIO_PIN_PAGES_MAX_ENTRIES) throw sysError('E2BIG', call, undefined, `npage ${npage} > ${VFIO_PIN_PAGES_MAX_ENTRIES}`);
+    const size = BigInt(npage) * BigInt(this.pageSize);
+    if (typeof iova !== 'bigint' || iova < 0n || iova % BigInt(this.pageSize) !== 0n || iova + size > U64_LIMIT) {
+      throw sysError('EINVAL', call, undefined, `iova ${String(iova)} is not a page-aligned address with room for ${npage} pages`);
+    }
+    return iommu;
+  }
 
   read(iova: bigint, dst: Uint8Array): void {
     let done = 0;

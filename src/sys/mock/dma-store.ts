@@ -1,6 +1,6 @@
 // A container's DMA mappings (struct vfio_dma), sorted by IOVA, found by binary search.
 // Mappings never overlap, so "sorted by start" is also "sorted by end".
-import type { Segment } from './address-space.js';
+import type { MemoryRegion, Segment } from './address-space.js';
 
 export const IOMMU_READ = 1;
 export const IOMMU_WRITE = 2;
@@ -24,6 +24,31 @@ export interface DmaMapping {
    * dirtied since the last report, or 'all'. Null while tracking is off.
    */
   dirty: Set<number> | 'all' | null;
+  /**
+   * Pages a device pinned through vfio_pin_pages (the kernel's pfn_list), by page index
+   * from iova (PAGE_SIZE units); null until the first pin.
+   */
+  pins: Map<number, PinnedPage> | null;
+}
+
+/** Who holds pins: an open device of a group in the container (the mock's DeviceNode). */
+export interface PinOwner {
+  readonly device: { readonly name: string; dmaUnmap?(iova: bigint, length: bigint): void };
+  readonly group: { readonly id: number; readonly iommuBacked: boolean };
+}
+
+/** One externally pinned page (struct vfio_pfn): reference counted per IOVA. */
+export interface PinnedPage {
+  refs: number;
+  /** The user memory behind it, kept alive (AddressSpace.pin) while pinned. */
+  readonly region: MemoryRegion;
+  /** The page itself: a view of the backing Mapping's buffer. */
+  readonly view: Uint8Array;
+  /**
+   * Pins per device. The kernel keeps no owner; the mock does, to name a device that
+   * leaves pins behind and to drop a departing group's pins.
+   */
+  readonly holders: Map<PinOwner, number>;
 }
 
 /** Entries per chunk before it splits: keeps inserts and removes cheap at any position. */

@@ -18,10 +18,16 @@ export interface GroupHost {
   readonly fds: FdTable;
   readonly flavour: KernelFlavour;
   readonly pageSize: number;
-  /** The context handed to a device on its first open. */
-  deviceContext(group: MockGroup): DeviceContext;
+  /** Starts a device's open session: the context handed to its open(). */
+  openSession(node: DeviceNode): DeviceSession;
   /** Registers a Mapping a device fd's mmap returned. */
   registerDeviceMapping(mapping: Mapping, prot: number): void;
+}
+
+/** What a device has while its fds are open; end() after its close(). */
+export interface DeviceSession {
+  readonly ctx: DeviceContext;
+  end(): void;
 }
 
 /** A device in a group, with the count of its open fds. */
@@ -29,6 +35,7 @@ export interface DeviceNode {
   readonly device: MockVfioDevice;
   readonly group: MockGroup;
   openCount: number;
+  session: DeviceSession | undefined;
 }
 
 export class MockGroup {
@@ -47,7 +54,7 @@ export class MockGroup {
   }
 
   addDevice(device: MockVfioDevice): DeviceNode {
-    const node: DeviceNode = { device, group: this, openCount: 0 };
+    const node: DeviceNode = { device, group: this, openCount: 0, session: undefined };
     this.devices.set(device.name, node);
     return node;
   }
@@ -82,6 +89,11 @@ export class MockGroup {
     try {
       if (node.openCount === 0) node.device.close();
     } finally {
+      // As the kernel, after close_device: the device may still unpin while closing.
+      if (node.openCount === 0) {
+        node.session?.end();
+        node.session = undefined;
+      }
       this.containerUsers--;
       this.dropFileRef();
     }
@@ -140,7 +152,16 @@ export class MockGroup {
     if (!node) throw sysError('ENODEV', 'ioctl', op, `no device "${name}" in group ${this.id}`);
     if (!this.container?.iommu) throw sysError('EINVAL', 'ioctl', op, 'the group has no container with an IOMMU');
     return this.host.fds.installWith(() => {
-      if (node.openCount === 0) node.device.open(this.host.deviceContext(this));
+      if (node.openCount === 0) {
+        const session = this.host.openSession(node);
+        try {
+          node.device.open(session.ctx);
+        } catch (err) {
+          session.end();
+          throw err;
+        }
+        node.session = session;
+      }
       node.openCount++;
       this.containerUsers++;
       this.fileRefs++;

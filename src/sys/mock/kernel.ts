@@ -6,11 +6,11 @@ import { sysError } from '../errors.js';
 import type { Mapping } from '../types.js';
 import { AddressSpace } from './address-space.js';
 import { ContainerFile, MockContainer } from './container.js';
-import type { DeviceContext, MockPciDevice, MockVfioDevice } from './device.js';
+import type { MockPciDevice, MockVfioDevice } from './device.js';
 import { IommuDmaSpace } from './dma-space.js';
 import { EventfdRegistry } from './eventfd.js';
 import { FdTable } from './fd-table.js';
-import { MockGroup, type GroupHost } from './group.js';
+import { MockGroup, type DeviceNode, type DeviceSession, type GroupHost } from './group.js';
 import { LockedMemory } from './locked-memory.js';
 import { resolveKernelOptions, type MockKernelOptions, type ResolvedKernelOptions } from './options.js';
 import { MockSysfs } from './sysfs.js';
@@ -60,7 +60,7 @@ export class MockKernel {
       fds: this.fds,
       flavour: this.options.kernel,
       pageSize: this.options.pageSize,
-      deviceContext: (group) => this.deviceContext(group),
+      openSession: (node) => this.openSession(node),
       registerDeviceMapping: (mapping, prot) => this.registerDeviceMapping(mapping, prot),
     };
     this.buildSysfs();
@@ -191,10 +191,18 @@ export class MockKernel {
     };
   }
 
-  private deviceContext(group: MockGroup): DeviceContext {
+  /** A device's first open: its DmaSpace, and its place on the IOMMU's list of devices to notify. */
+  private openSession(node: DeviceNode): DeviceSession {
+    const group = node.group;
+    const iommu = group.container?.iommu;
+    const dma = new IommuDmaSpace(() => group.container?.iommu, this.mm, node, this.options.pageSize);
+    iommu?.registerDevice(node);
     return {
-      dma: new IommuDmaSpace(() => group.container?.iommu, this.mm),
-      eventfds: this.eventfds,
+      ctx: { dma, eventfds: this.eventfds },
+      end: () => {
+        dma.close();
+        iommu?.unregisterDevice(node);
+      },
     };
   }
 

@@ -6,6 +6,12 @@
 // Groups are IOMMU-backed (a real device behind an IOMMU domain: mappings pin user
 // memory) or emulated (an mdev-style group: mappings are only recorded, no pinning,
 // no accounting, page size PAGE_SIZE, no IOVA range limit).
+//
+// Devices (mediated ones: the vGPUs) pin single pages on demand through their DmaSpace
+// (vfio_pin_pages): pins are counted per IOVA and, without an IOMMU domain, each newly
+// pinned page is charged to locked memory. Before an unmap removes a mapping with
+// pinned pages every open device is told (dma_unmap) and must unpin; see settlePins
+// for what happens when one does not.
 import { extensions, flags } from '../../uapi/constants.js';
 import { chainCaps, dmaAvailCap, iovaRangeCap, migrationCap, type Range } from '../../uapi/caps.js';
 import { ioctls } from '../../uapi/ioctls.js';
@@ -16,12 +22,14 @@ import {
 import { sysError, type ErrnoCode } from '../errors.js';
 import type { AddressSpace, Segment } from './address-space.js';
 import { accessOk, DIRTY_BITMAP_SIZE_MAX, lowestBit, verifyBitmapSize, writeUserBitmap } from './dirty-bitmap.js';
-import { DmaStore, IOMMU_READ, IOMMU_WRITE, type DmaMapping } from './dma-store.js';
+import { DmaStore, IOMMU_READ, IOMMU_WRITE, type DmaMapping, type PinnedPage, type PinOwner } from './dma-store.js';
 import type { LockedMemory } from './locked-memory.js';
 import type { IommuPlatform, KernelFlavour } from './options.js';
 import { requireUserBytes, userPointer } from './user-args.js';
 
 const U64_MAX = (1n << 64n) - 1n;
+/** The kernel notifies devices about one mapping at most this many more times, then BUGs. */
+const UNMAP_NOTIFY_RETRIES = 10;
 
 /** What the IOMMU driver needs from the kernel around it. */
 export interface Type1Context {
@@ -41,6 +49,10 @@ export interface Type1Group {
 
 function fail(code: ErrnoCode, operation: string, detail?: string): never {
   throw sysError(code, 'ioctl', operation, detail);
+}
+
+function pinFail(code: ErrnoCode, syscall: 'vfio_pin_pages' | 'vfio_unpin_pages', detail: string): never {
+  throw sysError(code, syscall, undefined, detail);
 }
 
 /** The valid IOVA ranges of a domain: its aperture minus its reserved regions. */
@@ -68,6 +80,14 @@ export class Type1Iommu {
   private pgsizeBitmap: bigint;
   private dirtyTracking = false;
   private vaddrInvalidCount = 0;
+  /** Open devices that can be told to unpin (iommu->device_list); only they may pin. */
+  private readonly devices = new Set<PinOwner>();
+  /** IOMMU-backed groups that never pinned (num_non_pinned_groups): they may dirty any page. */
+  private readonly nonPinnedGroups = new Set<number>();
+  /** Pages pinned through pinPages, over all mappings. */
+  private pinnedPageCount = 0;
+  /** Pins dropped by force because their device did not unpin them (see settlePins). */
+  forcedUnpins = 0;
 
   constructor(private readonly ctx: Type1Context, readonly v2: boolean, readonly nesting = false) {
     this.dmaAvail = ctx.dmaEntryLimit;
@@ -129,14 +149,22 @@ export class Type1Iommu {
     if (this.nesting) fail('EINVAL', op, 'nesting is not supported by this IOMMU');
     if (this.iommuGroups.size === 0) this.attachFirstDomain(op);
     this.iommuGroups.add(group.id);
+    // It can write memory without telling anyone, until it pins (pinned_page_dirty_scope).
+    this.nonPinnedGroups.add(group.id);
   }
 
   detachGroup(group: Type1Group): void {
-    if (this.emulatedGroups.delete(group.id)) {
+    const emulated = this.emulatedGroups.has(group.id);
+    if (!emulated && !this.iommuGroups.has(group.id)) return;
+    // Its devices are closed by now; pins they left behind go with the group.
+    for (const owner of [...this.devices]) if (owner.group.id === group.id) this.devices.delete(owner);
+    this.dropPinsOf((owner) => owner.group.id === group.id, 'when its group left the container');
+    if (emulated) {
+      this.emulatedGroups.delete(group.id);
       if (this.emulatedGroups.size === 0 && this.iommuGroups.size === 0) this.unmapUnpinAll();
       return;
     }
-    if (!this.iommuGroups.delete(group.id)) return;
+    this.iommuGroups.delete(group.id);
     if (this.iommuGroups.size === 0) {
       if (this.emulatedGroups.size === 0) this.unmapUnpinAll();
       else this.unpinReaccountAll();
@@ -144,8 +172,9 @@ export class Type1Iommu {
       this.iovaList = [{ start: 0n, end: U64_MAX }];
       this.pgsizeBitmap = this.pageMask();
     }
-    // A group that could dirty memory without pinning left: tracking now covers every page.
-    if (this.dirtyTracking) for (const m of this.store.values()) m.dirty = 'all';
+    // A group that could dirty memory without pinning left: what it may have dirtied is
+    // unknown, so every page counts as dirty until the next report.
+    if (this.nonPinnedGroups.delete(group.id) && this.dirtyTracking) for (const m of this.store.values()) m.dirty = 'all';
   }
 
   /** The container dropped its last group: every mapping goes. */
@@ -230,9 +259,9 @@ export class Type1Iommu {
     if (!this.iovaValid(iova, iova + size - 1n)) fail('EINVAL', op, 'outside the valid IOVA ranges');
 
     const mapping: DmaMapping = {
-      iova, size, vaddr, prot, pinned: [], lockedPages: 0, iommuMapped: false, vaddrInvalid: false, dirty: null,
+      iova, size, vaddr, prot, pinned: [], lockedPages: 0, iommuMapped: false, vaddrInvalid: false, dirty: null, pins: null,
     };
-    if (this.hasIommuDomain) this.pin(mapping, op);
+    if (this.hasIommuDomain) this.pinMapped(mapping, op);
     if (this.dirtyTracking) mapping.dirty = new Set();
     this.store.insert(mapping);
     this.dmaAvail--;
@@ -302,6 +331,7 @@ export class Type1Iommu {
         m = this.store.next(m);
         continue;
       }
+      if (m.pins?.size) this.settlePins(m);
       if (bitmap) this.reportDirty(bitmap.data, m, iova, op);
       unmapped += m.size;
       const next = this.store.next(m);
@@ -323,7 +353,7 @@ export class Type1Iommu {
     switch (dirty.flags) {
       case flags.VFIO_IOMMU_DIRTY_PAGES_FLAG_START:
         if (!this.dirtyTracking) {
-          for (const m of this.store.values()) m.dirty = new Set();
+          for (const m of this.store.values()) m.dirty = this.pinnedDirtyPages(m);
           this.dirtyTracking = true;
         }
         return 0;
@@ -360,15 +390,15 @@ export class Type1Iommu {
     if (last && last.iova + last.size !== end) fail('EINVAL', op, 'the range ends inside a mapping');
     for (let m = this.store.first(range.iova); m && m.iova < end; m = this.store.next(m)) {
       this.reportDirty(range.bitmap_data, m, range.iova, op);
-      // A report starts the next interval afresh (only pinned pages stay dirty; none pin yet).
-      m.dirty = new Set();
+      // A report starts the next interval afresh: only pinned pages stay dirty.
+      m.dirty = this.pinnedDirtyPages(m);
     }
     return 0;
   }
 
   private reportDirty(bitmapAddr: bigint, m: DmaMapping, baseIova: bigint, op: string): void {
     // A group that can write memory without pinning makes every mapped page dirty.
-    const dirty = this.iommuGroups.size > 0 && m.iommuMapped ? 'all' : (m.dirty ?? new Set<number>());
+    const dirty = this.nonPinnedGroups.size > 0 && m.iommuMapped ? 'all' : (m.dirty ?? new Set<number>());
     writeUserBitmap(this.ctx.mm, bitmapAddr, m, baseIova, lowestBit(this.minPageSize), dirty, op);
   }
 
@@ -392,30 +422,41 @@ export class Type1Iommu {
     return this.iovaList.some((r) => start >= r.start && last <= r.end);
   }
 
+  // Locked-memory invariant of a mapping (m.lockedPages): while it is IOMMU-mapped, every
+  // ordinary page of it, once; otherwise, its device-pinned pages. A page a device pinned
+  // is thus charged exactly once whatever domains come and go, as the kernel's
+  // vfio_find_vpfn checks and unmap_unpin_reaccount arrange.
+
   /** Pins the user memory behind a mapping and charges it to locked memory, or throws leaving nothing. */
-  private pin(m: DmaMapping, op: string): void {
+  private pinMapped(m: DmaMapping, op: string): void {
     const resolved = this.ctx.mm.resolve(m.vaddr, m.size, (m.prot & IOMMU_WRITE) !== 0);
     const pages = countAccounted(resolved.segments, this.ctx.pageSize);
+    // Pages a device pinned are charged already.
+    const more = Math.max(0, pages - m.lockedPages);
     // Pages are pinned in order: the limit can be hit before the first bad address.
-    if (!this.ctx.locked.allows(pages)) fail('ENOMEM', op, 'RLIMIT_MEMLOCK exceeded');
+    if (!this.ctx.locked.allows(more)) fail('ENOMEM', op, 'RLIMIT_MEMLOCK exceeded');
     if (!resolved.complete) fail('EFAULT', op, `vaddr 0x${m.vaddr.toString(16)} is not mapped with the needed access`);
     for (const s of resolved.segments) this.ctx.mm.pin(s.region);
-    this.ctx.locked.charge(pages);
+    this.ctx.locked.charge(more);
     m.pinned = resolved.segments;
-    m.lockedPages = pages;
+    m.lockedPages += more;
     m.iommuMapped = true;
   }
 
-  private unpin(m: DmaMapping): void {
+  /** Drops the IOMMU mapping's pins; pages devices still pin stay charged. */
+  private unpinMapped(m: DmaMapping): void {
+    if (!m.iommuMapped) return;
+    const devicePinned = m.pins?.size ?? 0;
     for (const s of m.pinned) this.ctx.mm.unpin(s.region);
-    this.ctx.locked.release(m.lockedPages);
+    this.ctx.locked.release(m.lockedPages - devicePinned);
     m.pinned = [];
-    m.lockedPages = 0;
+    m.lockedPages = devicePinned;
     m.iommuMapped = false;
   }
 
   private removeMapping(m: DmaMapping): void {
-    this.unpin(m);
+    if (m.pins?.size) this.dropPins(m, () => true, 'when the mapping went');
+    this.unpinMapped(m);
     if (m.vaddrInvalid) this.vaddrInvalidCount--;
     this.store.remove(m);
     this.dmaAvail++;
@@ -426,7 +467,196 @@ export class Type1Iommu {
   }
 
   private unpinReaccountAll(): void {
-    for (const m of this.store.values()) this.unpin(m);
+    for (const m of this.store.values()) this.unpinMapped(m);
+  }
+
+  // ---- pinning for devices (vfio_pin_pages / vfio_unpin_pages) ----
+
+  /** A device's first open (vfio_device_container_register): only a device that can be told to unpin may pin. */
+  registerDevice(owner: PinOwner): void {
+    if (owner.device.dmaUnmap) this.devices.add(owner);
+  }
+
+  /** Its last close. Pins it still holds stay (the kernel keeps them too) until unmap or its group leaves. */
+  unregisterDevice(owner: PinOwner): void {
+    this.devices.delete(owner);
+  }
+
+  /** Pages pinned by devices right now, over all mappings. */
+  get pinnedPages(): number {
+    return this.pinnedPageCount;
+  }
+
+  /**
+   * vfio_iommu_type1_pin_pages(): pins `npage` pages from `iova` (page aligned, already
+   * checked by the caller) for `prot` and returns a view of each. On error every page
+   * this call pinned is unpinned again.
+   */
+  pinPages(owner: PinOwner, iova: bigint, npage: number, prot: number): Uint8Array[] {
+    const call = 'vfio_pin_pages';
+    if (!this.v2) pinFail('EACCES', call, 'pinning needs a TYPE1v2 container');
+    if (this.vaddrInvalidCount) pinFail('EBUSY', call, 'a mapping\'s vaddr is invalidated');
+    if (!this.devices.has(owner)) pinFail('EINVAL', call, `${owner.device.name} has no dma_unmap callback, or is not open`);
+    const pageSize = BigInt(this.ctx.pageSize);
+    const views: Uint8Array[] = [];
+    const done: { m: DmaMapping; index: number }[] = [];
+    try {
+      let m: DmaMapping | undefined;
+      for (let i = 0; i < npage; i++) {
+        const at = iova + BigInt(i) * pageSize;
+        if (!m || at >= m.iova + m.size) m = this.store.containing(at);
+        if (!m) pinFail('EINVAL', call, `iova 0x${at.toString(16)} is not mapped`);
+        if ((m.prot & prot) !== prot) pinFail('EPERM', call, `iova 0x${at.toString(16)} is mapped with prot ${m.prot}, not ${prot}`);
+        const index = Number((at - m.iova) / pageSize);
+        views.push(this.pinPage(owner, m, index));
+        done.push({ m, index });
+      }
+    } catch (err) {
+      for (const { m, index } of done) this.unpinPage(owner, m, index);
+      throw err;
+    }
+    // A group that pins reports what it dirties: it no longer dirties everything.
+    this.nonPinnedGroups.delete(owner.group.id);
+    return views;
+  }
+
+  /**
+   * vfio_iommu_type1_unpin_pages(): drops one pin from each page. The kernel WARNs about
+   * a page that is not pinned and goes on; the mock refuses the call whole (EINVAL).
+   */
+  unpinPages(owner: PinOwner, iova: bigint, npage: number): void {
+    const pageSize = BigInt(this.ctx.pageSize);
+    const pages: { m: DmaMapping; index: number }[] = [];
+    let m: DmaMapping | undefined;
+    for (let i = 0; i < npage; i++) {
+      const at = iova + BigInt(i) * pageSize;
+      if (!m || at >= m.iova + m.size) m = this.store.containing(at);
+      const index = m ? Number((at - m.iova) / pageSize) : -1;
+      if (!m || !m.pins?.has(index)) pinFail('EINVAL', 'vfio_unpin_pages', `iova 0x${at.toString(16)} is not pinned`);
+      pages.push({ m, index });
+    }
+    for (const { m, index } of pages) this.unpinPage(owner, m, index);
+  }
+
+  private pinPage(owner: PinOwner, m: DmaMapping, index: number): Uint8Array {
+    const call = 'vfio_pin_pages';
+    const held = m.pins?.get(index);
+    if (held) {
+      held.refs++;
+      held.holders.set(owner, (held.holders.get(owner) ?? 0) + 1);
+      return held.view;
+    }
+    const pageSize = this.ctx.pageSize;
+    const vaddr = m.vaddr + BigInt(index) * BigInt(pageSize);
+    // The page as the user's memory has it now (vaddr_get_pfns), with the mapping's access.
+    const resolved = this.ctx.mm.resolve(vaddr, BigInt(pageSize), (m.prot & IOMMU_WRITE) !== 0);
+    const segment = resolved.segments[0];
+    if (!resolved.complete || !segment || resolved.segments.length !== 1) {
+      pinFail('EFAULT', call, `vaddr 0x${vaddr.toString(16)} is not mapped with the needed access`);
+    }
+    // Device memory (a BAR mmap) has no struct page to hand out.
+    if (!segment.region.accounted) pinFail('EINVAL', call, `vaddr 0x${vaddr.toString(16)} is device memory`);
+    if (!m.iommuMapped) {
+      if (!this.ctx.locked.allows(1)) pinFail('ENOMEM', call, 'RLIMIT_MEMLOCK exceeded');
+      this.ctx.locked.charge(1);
+      m.lockedPages++;
+    }
+    this.ctx.mm.pin(segment.region);
+    const page: PinnedPage = {
+      refs: 1,
+      region: segment.region,
+      view: segment.region.bytes.subarray(segment.offset, segment.offset + pageSize),
+      holders: new Map([[owner, 1]]),
+    };
+    (m.pins ??= new Map()).set(index, page);
+    this.pinnedPageCount++;
+    if (m.dirty instanceof Set) m.dirty.add(this.dirtyIndex(index));
+    return page.view;
+  }
+
+  /** Drops one pin, the caller's own if it holds one on the page (any holder's otherwise, as the kernel keeps no owner). */
+  private unpinPage(owner: PinOwner, m: DmaMapping, index: number): void {
+    const page = m.pins!.get(index)!;
+    const holder = page.holders.has(owner) ? owner : page.holders.keys().next().value!;
+    const left = page.holders.get(holder)! - 1;
+    if (left) page.holders.set(holder, left);
+    else page.holders.delete(holder);
+    if (--page.refs === 0) this.releasePage(m, index, page);
+  }
+
+  private releasePage(m: DmaMapping, index: number, page: PinnedPage): void {
+    m.pins!.delete(index);
+    this.pinnedPageCount--;
+    this.ctx.mm.unpin(page.region);
+    if (!m.iommuMapped) {
+      this.ctx.locked.release(1);
+      m.lockedPages--;
+    }
+  }
+
+  /**
+   * vfio_notify_dma_unmap() for a mapping about to go that has pinned pages: every open
+   * device that can unpin is told (dma_unmap with the mapping's iova and size) and must
+   * unpin; while a round makes progress and pins remain, the devices are told again, up
+   * to the kernel's 10 retries.
+   *
+   * Policy where the kernel would BUG (pins left after the notices): never a dangling
+   * pin. The remaining pins are dropped by force (unaccounted, the memory released),
+   * counted in forcedUnpins and reported by process.emitWarning naming the devices that
+   * held them, and the unmap completes. A dmaUnmap that throws is treated the same way:
+   * its error is reported as a warning, never reaches the user, and the unmap goes on.
+   */
+  private settlePins(m: DmaMapping): void {
+    for (let round = 0; round <= UNMAP_NOTIFY_RETRIES && m.pins?.size; round++) {
+      const before = pinRefs(m);
+      for (const owner of [...this.devices]) {
+        try {
+          owner.device.dmaUnmap?.(m.iova, m.size);
+        } catch (err) {
+          process.emitWarning(`${owner.device.name}: dma_unmap(0x${m.iova.toString(16)}, 0x${m.size.toString(16)}) threw: ${describe(err)}`,
+            { type: 'VfioMockWarning', code: 'VFIO_MOCK_DMA_UNMAP_THREW' });
+        }
+      }
+      if (pinRefs(m) >= before) break;
+    }
+    if (m.pins?.size) this.dropPins(m, () => true, 'after the dma_unmap notice');
+  }
+
+  /** Force-drops, in every mapping, the pins of the holders `which` selects. */
+  private dropPinsOf(which: (owner: PinOwner) => boolean, when: string): void {
+    if (this.pinnedPageCount === 0) return;
+    for (const m of this.store.values()) if (m.pins?.size) this.dropPins(m, which, when);
+  }
+
+  /** Force-drops the pins of the holders `which` selects in one mapping, and says so (see settlePins). */
+  private dropPins(m: DmaMapping, which: (owner: PinOwner) => boolean, when: string): void {
+    const names = new Set<string>();
+    let dropped = 0;
+    for (const [index, page] of [...m.pins!]) {
+      for (const [owner, count] of [...page.holders]) {
+        if (!which(owner)) continue;
+        page.holders.delete(owner);
+        page.refs -= count;
+        dropped += count;
+        names.add(owner.device.name);
+      }
+      if (page.refs <= 0) this.releasePage(m, index, page);
+    }
+    if (!dropped) return;
+    this.forcedUnpins += dropped;
+    process.emitWarning(`${[...names].join(', ')} still held ${dropped} pin(s) in the DMA mapping at iova 0x${m.iova.toString(16)} ` +
+      `(size 0x${m.size.toString(16)}) ${when}; the mock kernel dropped them`, { type: 'VfioMockWarning', code: 'VFIO_MOCK_FORCED_UNPIN' });
+  }
+
+  /** The dirty-page indexes (in the smallest IOMMU page size) of a mapping's pinned pages. */
+  private pinnedDirtyPages(m: DmaMapping): Set<number> {
+    const dirty = new Set<number>();
+    if (m.pins) for (const index of m.pins.keys()) dirty.add(this.dirtyIndex(index));
+    return dirty;
+  }
+
+  private dirtyIndex(pinIndex: number): number {
+    return Number((BigInt(pinIndex) * BigInt(this.ctx.pageSize)) >> lowestBit(this.minPageSize));
   }
 
   /**
@@ -445,11 +675,11 @@ export class Type1Iommu {
     try {
       for (const m of this.store.values()) {
         if (m.iommuMapped) continue;
-        this.pin(m, op);
+        this.pinMapped(m, op);
         done.push(m);
       }
     } catch (err) {
-      for (const m of done) this.unpin(m);
+      for (const m of done) this.unpinMapped(m);
       throw err;
     }
     this.iovaList = validRanges(platform);
@@ -465,6 +695,16 @@ export class Type1Iommu {
     }
     return undefined;
   }
+}
+
+function pinRefs(m: DmaMapping): number {
+  let refs = 0;
+  if (m.pins) for (const page of m.pins.values()) refs += page.refs;
+  return refs;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function countAccounted(segments: readonly Segment[], pageSize: number): number {
