@@ -1,0 +1,209 @@
+// A guest-side driver for simgpu: what a driver inside a VM would do, over the VFIO
+// client API only (src/vfio), so tests and the demo reach the vGPU exactly as QEMU and
+// a guest would. It opens the vGPU by UUID through its IOMMU group, enables memory and
+// bus mastering, maps DMA memory with the container, sets up the command ring in that
+// memory, submits commands, waits for the MSI, and maps the framebuffer (BAR1).
+import { posix } from 'node:path';
+import { sysError } from '../../sys/errors.js';
+import type { Mapping, SysLayer } from '../../sys/types.js';
+import { pciIrq } from '../../uapi/constants.js';
+import { openPciDevice, pciCommand, type DmaMapping, type PciDeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
+import {
+  SIMGPU_COMMAND_SIZE, SIMGPU_ID, SimGpuInt, SimGpuOp, SimGpuReg, encodeCommand, type SimGpuCommand,
+} from './registers.js';
+
+const MSI = pciIrq.VFIO_PCI_MSI_IRQ_INDEX;
+
+export interface SimGpuGuestOptions {
+  /** Ring entries (a power of two, 2..4096); default 256. */
+  ringEntries?: number;
+  /** Where the ring lives in IOVA space; default 0x10000000. */
+  ringIova?: bigint;
+  /** How long submit() waits for the interrupt; default 10 s. */
+  timeoutMs?: number;
+}
+
+/** What the vGPU's identity registers say. */
+export interface SimGpuDeviceInfo {
+  typeId: number;
+  framebufferSize: number;
+  heads: number;
+  maxWidth: number;
+  maxHeight: number;
+}
+
+/** Guest memory mapped for the device: `bytes` is the guest's view, `iova` the device's. */
+export interface GuestBuffer {
+  readonly iova: bigint;
+  readonly bytes: Uint8Array;
+  /** Unmaps it from the container (VFIO_IOMMU_UNMAP_DMA) and frees the memory. Idempotent. */
+  release(): void;
+}
+
+export interface SubmitResult {
+  /** INT_STATUS as the interrupt left it (acknowledged afterwards). */
+  intStatus: number;
+  /** COMPLETED after the run. */
+  completed: number;
+  /** FENCE after the run. */
+  fence: number;
+  /** Set when the engine halted: which command failed and why. */
+  error?: { code: number; index: number; errno: number };
+}
+
+/** The IOMMU group of an mdev, from /sys/bus/mdev/devices/<uuid>/iommu_group. */
+export function mdevGroup(sys: SysLayer, uuid: string): number {
+  const target = sys.sysfs.readlink(`/sys/bus/mdev/devices/${uuid}/iommu_group`);
+  const name = posix.basename(target);
+  if (!/^\d+$/.test(name)) throw sysError('EINVAL', 'readlink', undefined, `iommu_group of ${uuid} points to ${target}`);
+  return Number(name);
+}
+
+export class SimGpuGuest {
+  readonly bar0: Region;
+  readonly info: SimGpuDeviceInfo;
+  private readonly ringEntries: number;
+  private readonly timeoutMs: number;
+  private readonly ring: GuestBuffer;
+  private readonly buffers = new Set<GuestBuffer>();
+  private closed = false;
+
+  private constructor(readonly sys: SysLayer, readonly handle: PciDeviceHandle, options: SimGpuGuestOptions) {
+    this.ringEntries = options.ringEntries ?? 256;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    const { device } = handle;
+    device.config.enable(pciCommand.MEMORY | pciCommand.MASTER);
+    this.bar0 = device.bar(0);
+    const id = this.bar0.read32(SimGpuReg.ID);
+    if (id !== SIMGPU_ID) throw sysError('ENODEV', 'probe', undefined, `${device.name} is not a simgpu (id 0x${id.toString(16)})`);
+    this.info = {
+      typeId: this.bar0.read32(SimGpuReg.TYPE_ID),
+      framebufferSize: this.bar0.read32(SimGpuReg.FB_SIZE_LO) + this.bar0.read32(SimGpuReg.FB_SIZE_HI) * 2 ** 32,
+      heads: this.bar0.read32(SimGpuReg.HEADS),
+      maxWidth: this.bar0.read32(SimGpuReg.MAX_RES) >>> 16,
+      maxHeight: this.bar0.read32(SimGpuReg.MAX_RES) & 0xffff,
+    };
+    this.ring = this.allocate(this.ringEntries * SIMGPU_COMMAND_SIZE, options.ringIova ?? 0x1000_0000n, { write: false });
+    this.programRing();
+    this.bar0.write32(SimGpuReg.INT_ENABLE, SimGpuInt.DONE | SimGpuInt.ERROR);
+    device.irqs.enable(MSI);
+  }
+
+  /** Opens the vGPU `uuid` (its own group and a new container) and brings it up. */
+  static open(sys: SysLayer, uuid: string, options: SimGpuGuestOptions = {}): SimGpuGuest {
+    const handle = openPciDevice(sys, uuid, { group: mdevGroup(sys, uuid) });
+    try {
+      return new SimGpuGuest(sys, handle, options);
+    } catch (err) {
+      handle.close();
+      throw err;
+    }
+  }
+
+  get device(): PciDeviceHandle['device'] {
+    return this.handle.device;
+  }
+
+  /**
+   * Maps `size` bytes of new guest memory at `iova` for the device (VFIO_IOMMU_MAP_DMA).
+   * `read`/`write` are the device's permissions (both by default).
+   */
+  allocate(size: number, iova: bigint, access: { read?: boolean; write?: boolean } = {}): GuestBuffer {
+    const memory: Mapping = this.sys.allocate(size);
+    let mapping: DmaMapping;
+    try {
+      mapping = this.handle.container.map({ iova, memory, read: access.read ?? true, write: access.write ?? true });
+    } catch (err) {
+      this.sys.munmap(memory);
+      throw err;
+    }
+    let live = true;
+    const buffer: GuestBuffer = {
+      iova,
+      bytes: new Uint8Array(memory.buffer, 0, size),
+      release: () => {
+        if (!live) return;
+        live = false;
+        this.buffers.delete(buffer);
+        try {
+          if (!this.handle.container.closed) mapping.unmap();
+        } finally {
+          this.sys.munmap(memory);
+        }
+      },
+    };
+    this.buffers.add(buffer);
+    return buffer;
+  }
+
+  /**
+   * Writes the commands into the ring, rings the doorbell and waits for the interrupt.
+   * On an error the engine's report is returned and the ring emptied (the commands
+   * after the failing one are dropped).
+   */
+  async submit(commands: readonly SimGpuCommand[]): Promise<SubmitResult> {
+    if (commands.length >= this.ringEntries) throw new RangeError(`at most ${this.ringEntries - 1} commands fit the ring`);
+    const bar0 = this.bar0;
+    let tail = bar0.read32(SimGpuReg.RING_TAIL);
+    for (const cmd of commands) {
+      encodeCommand(cmd, this.ring.bytes.subarray(tail * SIMGPU_COMMAND_SIZE, (tail + 1) * SIMGPU_COMMAND_SIZE));
+      tail = (tail + 1) % this.ringEntries;
+    }
+    bar0.write32(SimGpuReg.RING_TAIL, tail);
+    let intStatus = 0;
+    const fired = this.device.irqs.once(MSI, 0, this.timeoutMs);
+    bar0.write32(SimGpuReg.DOORBELL, 1);
+    await fired;
+    intStatus = bar0.read32(SimGpuReg.INT_STATUS);
+    while ((intStatus & (SimGpuInt.DONE | SimGpuInt.ERROR)) === 0) {
+      await this.device.irqs.once(MSI, 0, this.timeoutMs);
+      intStatus = bar0.read32(SimGpuReg.INT_STATUS);
+    }
+    const result: SubmitResult = { intStatus, completed: bar0.read32(SimGpuReg.COMPLETED), fence: bar0.read32(SimGpuReg.FENCE) };
+    if (intStatus & SimGpuInt.ERROR) {
+      result.error = { code: bar0.read32(SimGpuReg.ERROR_CODE), index: bar0.read32(SimGpuReg.ERROR_INDEX), errno: bar0.read32(SimGpuReg.ERROR_ERRNO) };
+    }
+    bar0.write32(SimGpuReg.INT_STATUS, intStatus);
+    if (result.error) this.programRing();
+    return result;
+  }
+
+  fill(dst: bigint, length: number, pattern: number): Promise<SubmitResult> {
+    return this.submit([{ op: SimGpuOp.FILL, length, dst, src: BigInt(pattern >>> 0) }]);
+  }
+
+  copy(dst: bigint, src: bigint, length: number): Promise<SubmitResult> {
+    return this.submit([{ op: SimGpuOp.COPY, length, dst, src }]);
+  }
+
+  blitToFramebuffer(fbOffset: number, src: bigint, length: number): Promise<SubmitResult> {
+    return this.submit([{ op: SimGpuOp.BLIT_TO_FB, length, dst: BigInt(fbOffset), src }]);
+  }
+
+  fence(dst: bigint, value: bigint): Promise<SubmitResult> {
+    return this.submit([{ op: SimGpuOp.FENCE, length: 8, dst, src: value }]);
+  }
+
+  /** mmap of part of the framebuffer (BAR1); unmapped when the device closes. */
+  mapFramebuffer(offset = 0, size = Math.min(this.info.framebufferSize, 1 << 20)): RegionMapping {
+    return this.device.bar(1).mmap({ offset, size });
+  }
+
+  /** Unmaps and frees the guest memory, then closes device, group and container. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.handle.close();
+    } finally {
+      for (const b of [...this.buffers]) b.release();
+    }
+  }
+
+  /** Points the engine at the ring (which also resets HEAD and TAIL). */
+  private programRing(): void {
+    this.bar0.write32(SimGpuReg.RING_BASE_LO, Number(this.ring.iova & 0xffff_ffffn));
+    this.bar0.write32(SimGpuReg.RING_BASE_HI, Number(this.ring.iova >> 32n));
+    this.bar0.write32(SimGpuReg.RING_SIZE, this.ringEntries);
+  }
+}
