@@ -10,7 +10,8 @@ import {
   PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_PREFETCH, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
   PCI_CACHE_LINE_SIZE, PCI_CAP_EXP_ENDPOINT_SIZEOF_V2, PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX,
   PCI_CAP_LIST_NEXT, PCI_CAP_MSIX_SIZEOF, PCI_CAPABILITY_LIST, PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE,
-  PCI_CLASS_PROG, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_IO, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY,
+  PCI_CLASS_PROG, PCI_CAP_ID_PM, PCI_COMMAND, PCI_EXP_DEVCAP, PCI_EXP_DEVCAP_FLR, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR,
+  PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET, PCI_PM_CTRL_STATE_MASK, PCI_PM_PMC, PCI_PM_SIZEOF, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_IO, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY,
   PCI_COMMAND_SERR, PCI_DEVICE_ID, PCI_EXP_FLAGS, PCI_EXP_TYPE_ENDPOINT, PCI_HEADER_TYPE, PCI_HEADER_TYPE_NORMAL,
   PCI_INTERRUPT_LINE, PCI_INTERRUPT_PIN, PCI_MSI_ADDRESS_HI, PCI_MSI_ADDRESS_LO, PCI_MSI_ADDRESS_LO_MASK,
   PCI_MSI_DATA_32, PCI_MSI_DATA_64, PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT, PCI_MSI_FLAGS_ENABLE, PCI_MSI_FLAGS_MASKBIT,
@@ -49,6 +50,20 @@ export interface ConfigLayout {
   readonly msix?: MsixLayout;
   /** Adds a PCI Express v2 endpoint capability and makes config space 4 KiB. */
   readonly express?: boolean;
+  /** With express: the function advertises Function Level Reset (DEVCAP) and DEVCTL's Initiate FLR is writable. */
+  readonly flr?: boolean;
+  /** Adds a power-management capability (version 3, D0/D3hot writable, No_Soft_Reset). */
+  readonly powerManagement?: boolean;
+  /**
+   * BARs no firmware placed (a virtual function's): addresses may be 0, so the BAR
+   * registers read just their type bits until software programs them.
+   */
+  readonly unassignedBars?: boolean;
+  /**
+   * Bytes outside the header and the capabilities are read-only zeros (a virtual
+   * function's), instead of QEMU's writable scratch bytes.
+   */
+  readonly readOnlyUnused?: boolean;
 }
 
 /** The BAR register's type bits (I/O, 64-bit, prefetchable). */
@@ -57,7 +72,7 @@ export function barTypeBits(bar: PciBarSpec): number {
   return (bar.kind === 'memory64' ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0) | (bar.prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0);
 }
 
-export function validateBars(bars: readonly PciBarSpec[]): void {
+export function validateBars(bars: readonly PciBarSpec[], allowUnassigned = false): void {
   const used = new Set<number>();
   for (const bar of bars) {
     const slots = bar.kind === 'memory64' ? [bar.index, bar.index + 1] : [bar.index];
@@ -70,7 +85,9 @@ export function validateBars(bars: readonly PciBarSpec[]): void {
       throw new Error(`BAR ${bar.index}: size ${bar.size} is not a power of two >= ${min}`);
     }
     if (bar.kind === 'memory32' && bar.address + BigInt(bar.size) > 1n << 32n) throw new Error(`BAR ${bar.index}: 32-bit BAR above 4 GiB`);
-    if (bar.address === 0n || bar.address % BigInt(bar.size) !== 0n) throw new Error(`BAR ${bar.index}: address must be non-zero and size-aligned`);
+    if ((bar.address === 0n && !allowUnassigned) || bar.address % BigInt(bar.size) !== 0n) {
+      throw new Error(`BAR ${bar.index}: address must be non-zero and size-aligned`);
+    }
     if (bar.registerWindow !== undefined && (bar.registerWindow % 4 !== 0 || bar.registerWindow <= 0 || bar.registerWindow > bar.size)) {
       throw new Error(`BAR ${bar.index}: register window ${bar.registerWindow} must be a multiple of 4 within the BAR`);
     }
@@ -78,7 +95,7 @@ export function validateBars(bars: readonly PciBarSpec[]): void {
 }
 
 export function buildConfigSpace(layout: ConfigLayout): PciConfigSpace {
-  validateBars(layout.bars);
+  validateBars(layout.bars, layout.unassignedBars);
   const cfg = new PciConfigSpace(layout.express ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE);
   const { identity: id } = layout;
   cfg.set16(PCI_VENDOR_ID, id.vendor);
@@ -97,7 +114,7 @@ export function buildConfigSpace(layout: ConfigLayout): PciConfigSpace {
   cfg.wmask[PCI_CACHE_LINE_SIZE] = 0xff;
   cfg.wmask[PCI_INTERRUPT_LINE] = 0xff;
   setMask16(cfg.wmask, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE | PCI_COMMAND_SERR);
-  cfg.wmask.fill(0xff, PCI_STD_HEADER_SIZEOF, cfg.size);
+  if (!layout.readOnlyUnused) cfg.wmask.fill(0xff, PCI_STD_HEADER_SIZEOF, cfg.size);
   setMask16(cfg.w1cmask, PCI_STATUS, PCI_STATUS_PARITY | PCI_STATUS_SIG_TARGET_ABORT | PCI_STATUS_REC_TARGET_ABORT |
     PCI_STATUS_REC_MASTER_ABORT | PCI_STATUS_SIG_SYSTEM_ERROR | PCI_STATUS_DETECTED_PARITY);
 
@@ -130,6 +147,16 @@ export function buildConfigSpace(layout: ConfigLayout): PciConfigSpace {
   if (layout.express) {
     const pos = add(PCI_CAP_ID_EXP, PCI_CAP_EXP_ENDPOINT_SIZEOF_V2);
     cfg.set16(pos + PCI_EXP_FLAGS, 2 | (PCI_EXP_TYPE_ENDPOINT << 4));
+    if (layout.flr) {
+      cfg.set32(pos + PCI_EXP_DEVCAP, PCI_EXP_DEVCAP_FLR);
+      setMask16(cfg.wmask, pos + PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR);
+    }
+  }
+  if (layout.powerManagement) {
+    const pos = add(PCI_CAP_ID_PM, PCI_PM_SIZEOF);
+    cfg.set16(pos + PCI_PM_PMC, 3);
+    cfg.set16(pos + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
+    setMask16(cfg.wmask, pos + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK);
   }
   if (layout.msix) addMsix(cfg, add(PCI_CAP_ID_MSIX, PCI_CAP_MSIX_SIZEOF), layout.msix);
   if (layout.msi) addMsi(cfg, layout.msi, add);

@@ -41,6 +41,12 @@ export interface IrqHardware {
   enableMsi?(index: 1 | 2, nvec: number): void;
   /** pci_free_irq_vectors. */
   disableMsi?(index: 1 | 2): void;
+  /**
+   * The user unmasks INTx (vfio_pci_intx_unmask) while it is masked: called before the
+   * line's level is looked at, so a device whose line is a latch the user acknowledges
+   * by unmasking (the vGPU core's) can lower it here.
+   */
+  intxUnmasking?(): void;
 }
 
 export type IrqType = 'none' | 'intx' | 'msi' | 'msix';
@@ -182,11 +188,19 @@ export class VfioPciIrqs {
 
   /** vfio_pci_core_disable: everything off, every eventfd dropped. */
   release(): void {
-    if (this.irqType === INTX) this.intxDisable();
-    else if (this.irqType === MSI || this.irqType === MSIX) this.msiDisable(this.irqType);
+    this.disable();
     this.errTrigger = undefined;
     this.reqTrigger = undefined;
     this.virqDisabled = false;
+  }
+
+  /**
+   * INTx, MSI or MSI-X, whichever is active, disabled with its eventfds (as a function
+   * reset leaves the function); the ERR and REQ eventfds stay bound.
+   */
+  disable(): void {
+    if (this.irqType === INTX) this.intxDisable();
+    else if (this.irqType === MSI || this.irqType === MSIX) this.msiDisable(this.irqType);
   }
 
   // ---- vfio_pci_set_irqs_ioctl ----
@@ -378,6 +392,7 @@ export class VfioPciIrqs {
   /** vfio_pci_intx_unmask: a still-pending interrupt stays masked and is sent again. */
   private intxUnmask(): void {
     if (this.irqType !== INTX || !this.intxMasked || this.virqDisabled) return;
+    this.hw.intxUnmasking?.();
     if (this.intxLevel) {
       this.sendIntxEventfd();
       return;

@@ -34,6 +34,11 @@ export interface RegionLayout {
   readonly configSize: number;
   readonly mmapSupported: (index: number) => boolean;
   readonly msix: MsixTableInfo | undefined;
+  /**
+   * The capabilities of a mappable BAR's info, when the device decides them itself
+   * (the vGPU core: a sparse mmap list); default vfio-pci's MSIX_MAPPABLE on the MSI-X BAR.
+   */
+  readonly barCaps?: (index: number) => Cap[];
 }
 
 /** VFIO_DEVICE_GET_REGION_INFO on a buffer holding struct vfio_region_info. */
@@ -59,7 +64,8 @@ export function getRegionInfo(buf: Uint8Array, layout: RegionLayout): number {
       flags = F.VFIO_REGION_INFO_FLAG_READ | F.VFIO_REGION_INFO_FLAG_WRITE;
       if (layout.mmapSupported(index)) {
         flags |= F.VFIO_REGION_INFO_FLAG_MMAP;
-        if (layout.msix?.bar === index) caps.push(msixMappableCap());
+        if (layout.barCaps) caps.push(...layout.barCaps(index));
+        else if (layout.msix?.bar === index) caps.push(msixMappableCap());
       }
       break;
     }

@@ -1,0 +1,124 @@
+// A vGPU's interrupts while its device is open: vfio-pci's SET_IRQS rules and eventfd
+// delivery (VfioPciIrqs, reused as is) with the function's side in front of them.
+// VgpuSession.raise(vector) goes to whatever the user enabled: an MSI-X vector, an MSI
+// vector, or the INTx line (vector 0), and honours the masks:
+//   - MSI-X: a vector masked in its Vector Control, or under the Function Mask, becomes
+//     pending in the PBA and is sent when unmasked;
+//   - MSI: a vector masked in the capability's Mask Bits becomes pending in its Pending
+//     Bits and is sent when unmasked;
+//   - INTx is level-triggered and automasked (vfio-pci). The line is a latch the user
+//     acknowledges: raise(0) asserts it, and it stays asserted until the user unmasks
+//     INTx (SET_IRQS UNMASK, as after handling the interrupt); the unmask lowers it. A
+//     raise while it is asserted is remembered, and that unmask sends it again instead.
+//     So the vendor never lowers the line itself. COMMAND's INTx Disable masks INTx.
+// While MSI or MSI-X is enabled the function does not use INTx (the line is lowered).
+import type { EventfdSink } from '../../sys/mock/device.js';
+import { VfioPciIrqs, type IrqCounts } from '../../sys/mock/pci/irqs.js';
+import type { VgpuConfig } from './config.js';
+import type { MsixTable } from './msix-table.js';
+
+export class VgpuInterrupts {
+  readonly irqs: VfioPciIrqs;
+  private intxAsserted = false;
+  private intxLatched = false;
+  /** vdev->msi_qmax of the last MSI enable. */
+  msiQmax = 0;
+
+  constructor(counts: IrqCounts, eventfds: EventfdSink, private readonly config: VgpuConfig,
+    private readonly msix: MsixTable | undefined) {
+    this.irqs = new VfioPciIrqs(counts, eventfds, {
+      enableMsi: (index, nvec) => this.enableMsi(index, nvec),
+      disableMsi: (index) => this.disableMsi(index),
+      intxUnmasking: () => this.intxUnmasking(),
+    });
+    if (msix) msix.onUnmask = (vector) => this.msixUnmasked(vector);
+  }
+
+  /** VgpuSession.raise. Vectors the enabled type does not have are ignored. */
+  raise(vector: number): void {
+    const type = this.irqs.type;
+    if (type === 'msix') {
+      const msix = this.msix!;
+      if (!(vector >= 0 && vector < msix.vectors)) return;
+      if (this.config.msixFunctionMasked() || msix.masked(vector)) msix.setPending(vector, true);
+      else this.irqs.signalMsi(vector);
+    } else if (type === 'msi') {
+      if (!(vector >= 0 && vector < 1 << this.msiQmax)) return;
+      if (this.config.msiMasked(vector)) this.config.setMsiPending(vector, true);
+      else this.irqs.signalMsi(vector);
+    } else if (vector === 0 && this.irqs.counts.intx) {
+      this.assertIntx();
+    }
+  }
+
+  /** A function reset: INTx/MSI/MSI-X off (ERR and REQ stay bound), nothing pending, line low. */
+  reset(): void {
+    this.irqs.disable();
+    this.lowerIntx();
+    this.msix?.clearPending();
+    this.config.clearMsiPending();
+  }
+
+  /** Mask bits changed in config space: send what became unmasked and is pending. */
+  masksChanged(): void {
+    const type = this.irqs.type;
+    if (type === 'msi') {
+      for (let v = 0; v < 1 << this.msiQmax; v++) {
+        if (this.config.msiPending(v) && !this.config.msiMasked(v)) {
+          this.config.setMsiPending(v, false);
+          this.irqs.signalMsi(v);
+        }
+      }
+    } else if (type === 'msix' && !this.config.msixFunctionMasked()) {
+      const msix = this.msix!;
+      for (let v = 0; v < msix.vectors; v++) if (msix.pending(v) && !msix.masked(v)) this.sendPendingMsix(v);
+    }
+  }
+
+  private msixUnmasked(vector: number): void {
+    if (this.irqs.type === 'msix' && !this.config.msixFunctionMasked() && this.msix!.pending(vector)) this.sendPendingMsix(vector);
+  }
+
+  private sendPendingMsix(vector: number): void {
+    this.msix!.setPending(vector, false);
+    this.irqs.signalMsi(vector);
+  }
+
+  private assertIntx(): void {
+    if (this.intxAsserted) {
+      this.intxLatched = true;
+      return;
+    }
+    this.intxAsserted = true;
+    this.config.setIntxStatus(true);
+    this.irqs.setIntxLevel(true);
+  }
+
+  private lowerIntx(): void {
+    this.intxAsserted = false;
+    this.intxLatched = false;
+    this.config.setIntxStatus(false);
+    this.irqs.setIntxLevel(false);
+  }
+
+  /** The user unmasks INTx: that acknowledges the interrupt, unless another came meanwhile. */
+  private intxUnmasking(): void {
+    if (this.intxLatched) this.intxLatched = false;
+    else this.lowerIntx();
+  }
+
+  private enableMsi(index: 1 | 2, nvec: number): void {
+    this.lowerIntx();
+    if (index === 1) {
+      this.msiQmax = Math.ceil(Math.log2(nvec));
+      this.config.setMsiEnabled(true, this.msiQmax);
+    } else {
+      this.config.setMsixEnabled(true);
+    }
+  }
+
+  private disableMsi(index: 1 | 2): void {
+    if (index === 1) this.config.setMsiEnabled(false, 0);
+    else this.config.setMsixEnabled(false);
+  }
+}

@@ -1,0 +1,95 @@
+// The DmaSpace a vendor gets in its VgpuSession: the container's, with every pin this
+// vGPU holds counted per page, so the core can drop what the vendor leaves behind (at
+// release, and after a DMA-unmap notice the vendor did not fully honour) and a vendor
+// can never unpin pages another vGPU pinned. After the session ends every call is
+// EINVAL, as vfio_pin_pages is on a device that is not open.
+import { sysError } from '../../sys/errors.js';
+import type { DmaSpace } from '../../sys/mock/device.js';
+
+export class PinTracker implements DmaSpace {
+  /** Pins held, by page IOVA. */
+  private readonly pins = new Map<bigint, number>();
+  private pageSize = 0n;
+  private closed = false;
+
+  constructor(private readonly inner: DmaSpace, pageSize: number) {
+    this.pageSize = BigInt(pageSize);
+  }
+
+  /** Pages pinned at least once. */
+  get pinnedPages(): number {
+    return this.pins.size;
+  }
+
+  read(iova: bigint, dst: Uint8Array): void {
+    this.check('read');
+    this.inner.read(iova, dst);
+  }
+
+  write(iova: bigint, src: Uint8Array): void {
+    this.check('write');
+    this.inner.write(iova, src);
+  }
+
+  pin(iova: bigint, npage: number, prot: number): Uint8Array[] {
+    this.check('vfio_pin_pages');
+    const views = this.inner.pin(iova, npage, prot);
+    for (let i = 0; i < npage; i++) {
+      const page = iova + BigInt(i) * this.pageSize;
+      this.pins.set(page, (this.pins.get(page) ?? 0) + 1);
+    }
+    return views;
+  }
+
+  unpin(iova: bigint, npage: number): void {
+    this.check('vfio_unpin_pages');
+    if (!Number.isSafeInteger(npage) || npage <= 0) throw sysError('EINVAL', 'vfio_unpin_pages', undefined, `npage ${npage}`);
+    // Only what this vGPU pinned: another vGPU's pins in the same container are not ours to drop.
+    for (let i = 0; i < npage; i++) {
+      if (!this.pins.has(iova + BigInt(i) * this.pageSize)) {
+        throw sysError('EINVAL', 'vfio_unpin_pages', undefined, `iova 0x${(iova + BigInt(i) * this.pageSize).toString(16)} is not pinned by this vGPU`);
+      }
+    }
+    this.inner.unpin(iova, npage);
+    for (let i = 0; i < npage; i++) this.drop(iova + BigInt(i) * this.pageSize, 1);
+  }
+
+  /** Drops every pin this vGPU holds in [iova, iova + length); returns the pins dropped. */
+  dropRange(iova: bigint, length: bigint): number {
+    let dropped = 0;
+    for (const [page, count] of [...this.pins]) {
+      if (page + this.pageSize > iova && page < iova + length) dropped += this.forceUnpin(page, count);
+    }
+    return dropped;
+  }
+
+  /** Drops every pin and ends the session: later calls are EINVAL. Returns the pins dropped. */
+  close(): number {
+    let dropped = 0;
+    for (const [page, count] of [...this.pins]) dropped += this.forceUnpin(page, count);
+    this.closed = true;
+    return dropped;
+  }
+
+  private forceUnpin(page: bigint, count: number): number {
+    for (let k = 0; k < count; k++) {
+      try {
+        this.inner.unpin(page, 1);
+      } catch {
+        // The container already let go of it (its mapping or IOMMU is gone): nothing held.
+      }
+    }
+    this.pins.delete(page);
+    return count;
+  }
+
+  private drop(page: bigint, n: number): void {
+    const left = (this.pins.get(page) ?? 0) - n;
+    if (left > 0) this.pins.set(page, left);
+    else this.pins.delete(page);
+  }
+
+  private check(op: string): void {
+    if (this.closed) throw sysError('EINVAL', op, undefined, 'the vGPU is not open');
+  }
+}

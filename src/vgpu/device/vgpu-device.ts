@@ -1,0 +1,327 @@
+// A vGPU as a complete VFIO PCI device: the mock kernel's vfio_device_ops for one vGPU,
+// built from the vendor's VgpuModel. The core plays what an mdev vendor driver's
+// vfio_device_ops would do in the kernel, with vfio-pci's shapes so the ordinary client
+// opens it like any vfio-pci function: GET_INFO PCI|RESET with 9 regions and 5 irqs,
+// regions at index << 40, an emulated config space (config.ts), BARs dispatched area by
+// area to the vendor's handlers or its memory (bar-dispatch.ts), the MSI-X table and
+// PBA emulated in their BAR (msix-table.ts), and vfio-pci's SET_IRQS (interrupts.ts).
+//
+// Lifecycle: the first open of a device fd builds fresh per-open state (config space
+// at power-on values, interrupts off), hands the vendor a VgpuSession (DMA through a
+// PinTracker, raise) in model.open, then tells the registry (events.opened). The last
+// close calls model.release, drops every pin the vendor still holds, turns interrupts
+// off and tells the registry (events.released).
+//
+// Vendor failures: a vendor callback that throws a SysError passes it to the user; any
+// other throw becomes EIO. Either way the device stays usable and nothing else is
+// touched. A register handler that throws also sets STATUS Signaled Target Abort (the
+// function could not complete the access), which software clears by writing 1.
+import { addon } from '../../sys/addon.js';
+import { isSysError, sysError, type SysError } from '../../sys/errors.js';
+import type { DeviceContext, MockVfioDevice } from '../../sys/mock/device.js';
+import type { IrqCounts } from '../../sys/mock/pci/irqs.js';
+import { getRegionInfo, type RegionLayout } from '../../sys/mock/pci/regions.js';
+import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE, PCI_STATUS_SIG_TARGET_ABORT } from '../../sys/mock/pci/regs.js';
+import type { Mapping } from '../../sys/types.js';
+import { sparseMmapCap } from '../../uapi/caps.js';
+import { pciRegion } from '../../uapi/constants.js';
+import { ioctls } from '../../uapi/ioctls.js';
+import type { RegisterHandler, TrappedArea, VgpuBarArea, VgpuModel, VgpuSession } from '../vendor.js';
+import { BarDispatch } from './bar-dispatch.js';
+import { barSpecs, VgpuConfig } from './config.js';
+import { deviceFeature, getDeviceInfo } from './device-ioctls.js';
+import { VgpuInterrupts } from './interrupts.js';
+import { MsixTable, pbaSize, MSIX_ENTRY_SIZE } from './msix-table.js';
+import { PinTracker } from './pin-tracker.js';
+import { validateModel } from './validate-model.js';
+
+/** What the registry learns from the device: the proposal's start and shutdown. */
+export interface VgpuDeviceEvents {
+  opened(): void;
+  released(): void;
+}
+
+/** State that exists only while a device fd is open. */
+interface OpenState {
+  readonly ctx: DeviceContext;
+  readonly pins: PinTracker;
+  readonly config: VgpuConfig;
+  readonly msix: MsixTable | undefined;
+  readonly interrupts: VgpuInterrupts;
+  /** An Initiate FLR written to config space, carried out when the write returns. */
+  flrRequested: boolean;
+}
+
+const REGION_SHIFT = 2 ** 40;
+const OFFSET_LIMIT = 1n << 63n;
+const CONFIG = pciRegion.VFIO_PCI_CONFIG_REGION_INDEX;
+const ROM = pciRegion.VFIO_PCI_ROM_REGION_INDEX;
+const VGA = pciRegion.VFIO_PCI_VGA_REGION_INDEX;
+const NUM_REGIONS = pciRegion.VFIO_PCI_NUM_REGIONS;
+
+export class VgpuDevice implements MockVfioDevice {
+  readonly name: string;
+  /** By BAR index; undefined for BARs the model lacks (and upper halves of 64-bit BARs). */
+  private readonly bars: (BarDispatch | undefined)[] = [];
+  private readonly regionLayout: RegionLayout;
+  private readonly irqCounts: IrqCounts;
+  private readonly pageSize: number;
+  private st: OpenState | undefined;
+  /** Pins the vendor left behind that the core dropped (at release or after a DMA-unmap notice). */
+  private forced = 0;
+
+  constructor(readonly uuid: string, readonly model: VgpuModel, private readonly events: VgpuDeviceEvents) {
+    this.name = uuid;
+    this.pageSize = addon().pageSize;
+    validateModel(model, this.pageSize);
+    const { pci } = model;
+    for (const bar of model.bars) {
+      const areas: VgpuBarArea[] = [...bar.areas];
+      if (pci.msix && pci.msix.bar === bar.index) areas.push(...this.msixAreas(pci.msix));
+      this.bars[bar.index] = new BarDispatch(bar, areas);
+    }
+    this.irqCounts = {
+      intx: pci.interruptPin ? 1 : 0,
+      msi: pci.msiVectors,
+      msix: pci.msix?.vectors ?? 0,
+      err: pci.express ? 1 : 0,
+      req: 1,
+    };
+    this.regionLayout = {
+      bars: barSpecs(model.bars),
+      configSize: pci.express ? PCI_CFG_SPACE_EXP_SIZE : PCI_CFG_SPACE_SIZE,
+      mmapSupported: (index) => (this.bars[index]?.mappedAreas.length ?? 0) > 0,
+      msix: undefined,
+      barCaps: (index) => this.sparseCaps(index),
+    };
+  }
+
+  /** Whether a device fd is open (between the proposal's start and shutdown). */
+  get isOpen(): boolean {
+    return this.st !== undefined;
+  }
+
+  /** Pins the vendor left behind that the core had to drop. */
+  get forcedUnpins(): number {
+    return this.forced;
+  }
+
+  /** Asks the user to release the device through the REQ interrupt; false when nobody listens. */
+  requestRelease(): boolean {
+    return this.st?.interrupts.irqs.requestRelease() ?? false;
+  }
+
+  // ---- vfio_device_ops ----
+
+  open(ctx: DeviceContext): void {
+    if (this.st) return;
+    const { pci } = this.model;
+    const pins = new PinTracker(ctx.dma, this.pageSize);
+    const msix = pci.msix ? new MsixTable(pci.msix) : undefined;
+    let interrupts: VgpuInterrupts | undefined;
+    const config = new VgpuConfig(pci, this.model.bars, {
+      intxDisable: (disabled) => interrupts?.irqs.setVirqDisabled(disabled),
+      irqType: () => interrupts?.irqs.type ?? 'none',
+      msiQmax: () => interrupts?.msiQmax ?? 0,
+      masksChanged: () => interrupts?.masksChanged(),
+      flr: () => { st.flrRequested = true; },
+    });
+    interrupts = new VgpuInterrupts(this.irqCounts, ctx.eventfds, config, msix);
+    const st: OpenState = { ctx, pins, config, msix, interrupts, flrRequested: false };
+    const live = interrupts;
+    const session: VgpuSession = {
+      dma: pins,
+      raise: (vector) => {
+        if (this.st === st) live.raise(vector);
+      },
+    };
+    this.st = st;
+    try {
+      this.model.open(session);
+    } catch (err) {
+      this.st = undefined;
+      pins.close();
+      interrupts.irqs.release();
+      throw vendorError(err, 'open', 'the vendor failed to open the vGPU');
+    }
+    this.events.opened();
+  }
+
+  close(): void {
+    const st = this.st;
+    if (!st) return;
+    try {
+      this.model.release();
+    } catch {
+      // Release cannot fail: whatever the vendor left is cleaned up below.
+    }
+    this.forced += st.pins.close();
+    st.interrupts.irqs.release();
+    this.st = undefined;
+    this.events.released();
+  }
+
+  ioctl(request: number, arg: number | Uint8Array | undefined): number {
+    const st = this.requireOpen('ioctl');
+    const buffer = (operation: string): Uint8Array => {
+      if (!(arg instanceof Uint8Array)) throw sysError('EFAULT', 'ioctl', operation, 'the argument must be a buffer');
+      return arg;
+    };
+    switch (request) {
+      case ioctls.VFIO_DEVICE_GET_INFO:
+        return getDeviceInfo(buffer('VFIO_DEVICE_GET_INFO'));
+      case ioctls.VFIO_DEVICE_GET_REGION_INFO:
+        return getRegionInfo(buffer('VFIO_DEVICE_GET_REGION_INFO'), this.regionLayout);
+      case ioctls.VFIO_DEVICE_GET_IRQ_INFO:
+        return st.interrupts.irqs.getIrqInfo(buffer('VFIO_DEVICE_GET_IRQ_INFO'));
+      case ioctls.VFIO_DEVICE_SET_IRQS:
+        return st.interrupts.irqs.setIrqs(buffer('VFIO_DEVICE_SET_IRQS'));
+      case ioctls.VFIO_DEVICE_RESET:
+        this.resetFunction(st, 'VFIO_DEVICE_RESET');
+        return 0;
+      case ioctls.VFIO_DEVICE_FEATURE:
+        return deviceFeature(buffer('VFIO_DEVICE_FEATURE'));
+      default: {
+        if (!this.model.ioctl) throw sysError('ENOTTY', 'ioctl', undefined, `device ioctl 0x${request.toString(16)}`);
+        try {
+          return this.model.ioctl(request, arg);
+        } catch (err) {
+          throw vendorError(err, 'ioctl', `the vendor failed ioctl 0x${request.toString(16)}`);
+        }
+      }
+    }
+  }
+
+  read(buf: Uint8Array, offset: bigint): number {
+    return this.rw(buf, offset, false);
+  }
+
+  write(buf: Uint8Array, offset: bigint): number {
+    return this.rw(buf, offset, true);
+  }
+
+  mmap(offset: bigint, length: number, prot: number): Mapping {
+    this.requireOpen('mmap');
+    const page = this.pageSize;
+    if (!Number.isSafeInteger(length) || length <= 0 || offset < 0n || offset % BigInt(page) !== 0n || offset >= OFFSET_LIMIT) {
+      throw sysError('EINVAL', 'mmap', undefined, 'length must be positive and offset page-aligned');
+    }
+    const off = Number(offset);
+    const index = Math.floor(off / REGION_SHIFT);
+    const pos = off - index * REGION_SHIFT;
+    if (index >= NUM_REGIONS) throw sysError('EINVAL', 'mmap', undefined, `no region ${index}`);
+    if (index >= ROM) throw sysError('EINVAL', 'mmap', undefined, 'ROM, config and VGA cannot be mapped');
+    const bar = this.bars[index];
+    if (!bar) throw sysError('EINVAL', 'mmap', undefined, `BAR${index} is not implemented`);
+    try {
+      return bar.mmap(pos, length, prot, page);
+    } catch (err) {
+      throw vendorError(err, 'mmap', `the vendor failed to map BAR${index}`);
+    }
+  }
+
+  dmaUnmap(iova: bigint, length: bigint): void {
+    const st = this.st;
+    if (!st) return;
+    let failure: unknown;
+    try {
+      this.model.dmaUnmap(iova, length);
+    } catch (err) {
+      failure = err;
+    }
+    // Never a dangling pin: whatever the vendor kept in the range goes now.
+    this.forced += st.pins.dropRange(iova, length);
+    if (failure !== undefined) throw vendorError(failure, 'dma_unmap', 'the vendor failed the DMA-unmap notice');
+  }
+
+  // ---- regions ----
+
+  private rw(buf: Uint8Array, offset: bigint, iswrite: boolean): number {
+    const syscall = iswrite ? 'pwrite' : 'pread';
+    const st = this.requireOpen(syscall);
+    // ksys_pread64 refuses a negative position before the driver sees a zero count.
+    if (offset < 0n || offset >= OFFSET_LIMIT) throw sysError('EINVAL', syscall, undefined, 'negative offset');
+    if (buf.byteLength === 0) return 0;
+    const off = Number(offset);
+    const index = Math.floor(off / REGION_SHIFT);
+    const pos = off - index * REGION_SHIFT;
+    if (index < ROM) {
+      const bar = this.bars[index];
+      if (!bar) throw sysError('EINVAL', syscall, undefined, `BAR${index} is not implemented`);
+      if (pos >= bar.size) throw sysError('EINVAL', syscall, undefined, `offset 0x${pos.toString(16)} is past BAR${index}`);
+      if (!bar.isIo && !st.config.memoryEnabled()) throw sysError('EIO', syscall, undefined, 'memory space is disabled in COMMAND');
+      try {
+        return bar.rw(buf, pos, iswrite);
+      } catch (err) {
+        if (isSysError(err)) throw err;
+        st.config.setStatusBits(PCI_STATUS_SIG_TARGET_ABORT);
+        throw vendorError(err, syscall, `the vendor failed an access to BAR${index}+0x${pos.toString(16)}`);
+      }
+    }
+    if (index === CONFIG) {
+      const n = st.config.access(buf, pos, iswrite);
+      if (st.flrRequested) {
+        st.flrRequested = false;
+        this.resetFunction(st, syscall);
+      }
+      return n;
+    }
+    if (index === ROM) throw sysError('EINVAL', syscall, undefined, iswrite ? 'the ROM is read-only' : 'no option ROM');
+    if (index === VGA) throw sysError('EINVAL', syscall, undefined, 'not a VGA device');
+    throw sysError('EINVAL', syscall, undefined, `no region ${index}`);
+  }
+
+  /** The SPARSE_MMAP capability of a BAR whose mapped areas do not cover all of it. */
+  private sparseCaps(index: number): Uint8Array[] {
+    const bar = this.bars[index];
+    if (!bar || bar.mappedAreas.length === 0) return [];
+    const areas = bar.mappedAreas;
+    if (areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === bar.size) return [];
+    return [sparseMmapCap(areas.map((a) => ({ offset: BigInt(a.offset), size: BigInt(a.size) })))];
+  }
+
+  /** The MSI-X table and PBA as trapped areas answered by the open device's MsixTable. */
+  private msixAreas(msix: NonNullable<VgpuModel['pci']['msix']>): TrappedArea[] {
+    const table: RegisterHandler = {
+      read: (offset, size) => this.st!.msix!.table.read(offset, size),
+      write: (offset, size, value) => this.st!.msix!.table.write(offset, size, value),
+    };
+    const pba: RegisterHandler = {
+      read: (offset, size) => this.st!.msix!.pba.read(offset, size),
+      write: () => {}, // the PBA is read-only
+    };
+    return [
+      { kind: 'trapped', offset: msix.tableOffset, size: msix.vectors * MSIX_ENTRY_SIZE, handler: table },
+      { kind: 'trapped', offset: msix.pbaOffset, size: pbaSize(msix.vectors), handler: pba },
+    ];
+  }
+
+  // ---- reset ----
+
+  /**
+   * VFIO_DEVICE_RESET and an FLR written to config space: the core's own state first
+   * (INTx, MSI and MSI-X disabled, nothing pending; the config header is left as the
+   * user programmed it, as the PCI core's save and restore around a reset leaves it),
+   * then the vendor's model.reset().
+   */
+  private resetFunction(st: OpenState, syscall: string): void {
+    st.interrupts.reset();
+    try {
+      this.model.reset();
+    } catch (err) {
+      throw vendorError(err, syscall, 'the vendor failed to reset the vGPU');
+    }
+  }
+
+  private requireOpen(syscall: string): OpenState {
+    if (!this.st) throw sysError('EBADF', syscall, undefined, `vGPU ${this.name} is not open`);
+    return this.st;
+  }
+}
+
+/** A vendor's SysError passes through; anything else it throws is EIO. */
+function vendorError(err: unknown, syscall: string, detail: string): SysError {
+  if (isSysError(err)) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return sysError('EIO', syscall, undefined, `${detail}: ${reason}`);
+}
