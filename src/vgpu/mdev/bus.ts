@@ -1,0 +1,160 @@
+// The mdev bus on the mock kernel: presents the registry's parents and vGPUs through
+// the kernel's mdev sysfs ABI and registers each vGPU's VFIO device with the mock
+// kernel (its own IOMMU group with no IOMMU behind it, /dev/vfio/<N>), so the ordinary
+// VFIO client opens a vGPU by its UUID with no special case.
+//
+// The tree (parent dir: /sys/devices/virtual/<driver>/<parent> unless given):
+//   /sys/class/mdev_bus/<parent> -> parent dir
+//   <parent dir>/mdev_supported_types/<driver>-<type>/
+//       create (0200), name, description (when the type has one), available_instances,
+//       device_api, devices/<uuid> -> the vGPU's dir, and the driver's attributes
+//   <parent dir>/<uuid>/  remove (0200), mdev_type -> its type dir, iommu_group (the kernel's)
+//   /sys/bus/mdev/devices/<uuid> -> the vGPU's dir
+// Writing `create` and `remove` follows mdev_sysfs.c (see sysfs-input.ts), the errnos
+// being the registry's; a zero-length write does nothing, as sysfs never calls the
+// store for one. Remove refuses EBUSY while the vGPU's device or group is open.
+import { isSysError, sysError } from '../../sys/errors.js';
+import type { MockVfioDevice } from '../../sys/mock/device.js';
+import type { MockKernel } from '../../sys/mock/kernel.js';
+import type { RegisteredParent, RegisteredType, Vgpu, VgpuBus, VgpuRegistry } from '../registry.js';
+import { kstrtoul, parseCreateInput } from './sysfs-input.js';
+
+export const MDEV_BUS_CLASS = '/sys/class/mdev_bus';
+export const MDEV_BUS_DEVICES = '/sys/bus/mdev/devices';
+
+export interface MockMdevBusOptions {
+  /** Makes the VFIO device of a vGPU (it must report open and release to the vGPU). */
+  createDevice(vgpu: Vgpu): MockVfioDevice;
+  /** A parent's sysfs directory; default /sys/devices/virtual/<driver>/<parent>. */
+  parentDir?(parent: RegisteredParent): string;
+}
+
+interface ParentNodes {
+  readonly dir: string;
+  /** What this bus made for the parent, removed last made first. */
+  readonly made: string[];
+}
+
+export class MockMdevBus implements VgpuBus {
+  private readonly parents = new Map<RegisteredParent, ParentNodes>();
+
+  constructor(
+    private readonly registry: VgpuRegistry,
+    readonly kernel: MockKernel,
+    private readonly options: MockMdevBusOptions,
+  ) {
+    kernel.sysfs.mkdir(MDEV_BUS_CLASS);
+    kernel.sysfs.mkdir(MDEV_BUS_DEVICES);
+  }
+
+  /** The sysfs directory of a parent this bus presents. */
+  parentDir(parent: RegisteredParent): string | undefined {
+    return this.parents.get(parent)?.dir;
+  }
+
+  /** The sysfs directory of a vGPU's type. */
+  typeDir(type: RegisteredType): string | undefined {
+    const dir = this.parentDir(type.parent);
+    return dir === undefined ? undefined : `${dir}/mdev_supported_types/${type.id}`;
+  }
+
+  parentAdded(parent: RegisteredParent): void {
+    const sysfs = this.kernel.sysfs;
+    const dir = this.options.parentDir?.(parent) ?? `/sys/devices/virtual/${parent.driver.name}/${parent.name}`;
+    const nodes: ParentNodes = { dir, made: [] };
+    try {
+      if (!sysfs.exists(dir)) {
+        sysfs.mkdir(dir);
+        nodes.made.push(dir);
+      }
+      const types = `${dir}/mdev_supported_types`;
+      if (sysfs.exists(types)) throw sysError('EEXIST', 'mkdir', undefined, `${types} exists`);
+      sysfs.mkdir(types);
+      nodes.made.push(types);
+      for (const type of parent.types.values()) this.addType(`${types}/${type.id}`, type);
+      const link = `${MDEV_BUS_CLASS}/${parent.name}`;
+      sysfs.addRelativeLink(link, dir);
+      nodes.made.push(link);
+    } catch (err) {
+      this.removeNodes(nodes.made);
+      throw err;
+    }
+    this.parents.set(parent, nodes);
+  }
+
+  parentRemoved(parent: RegisteredParent): void {
+    const nodes = this.parents.get(parent);
+    if (!nodes) return;
+    this.parents.delete(parent);
+    this.removeNodes(nodes.made);
+  }
+
+  vgpuAdded(vgpu: Vgpu): void {
+    const sysfs = this.kernel.sysfs;
+    const parentDir = this.parentDir(vgpu.parent);
+    if (parentDir === undefined) throw sysError('ENODEV', 'register', undefined, `parent ${vgpu.parent.name} is not on this bus`);
+    const dir = `${parentDir}/${vgpu.uuid}`;
+    const typeDir = `${parentDir}/mdev_supported_types/${vgpu.type.id}`;
+    const made: string[] = [];
+    this.kernel.registerDevice(this.options.createDevice(vgpu), { iommuBacked: false, sysfsPath: dir });
+    try {
+      // The device dir and what is in it go with the device; the links elsewhere are ours.
+      sysfs.addAttribute(`${dir}/remove`, { mode: 0o200, store: (value) => this.removeStore(vgpu, value) });
+      sysfs.addRelativeLink(`${dir}/mdev_type`, typeDir);
+      sysfs.addRelativeLink(`${typeDir}/devices/${vgpu.uuid}`, dir);
+      made.push(`${typeDir}/devices/${vgpu.uuid}`);
+      sysfs.addRelativeLink(`${MDEV_BUS_DEVICES}/${vgpu.uuid}`, dir);
+      made.push(`${MDEV_BUS_DEVICES}/${vgpu.uuid}`);
+    } catch (err) {
+      this.removeNodes(made);
+      this.kernel.unregisterDevice(vgpu.uuid);
+      throw err;
+    }
+  }
+
+  vgpuRemoved(vgpu: Vgpu): void {
+    // First, as it may refuse (EBUSY: device or group open) having changed nothing.
+    this.kernel.unregisterDevice(vgpu.uuid);
+    const typeDir = this.typeDir(vgpu.type);
+    this.removeNodes([`${typeDir}/devices/${vgpu.uuid}`, `${MDEV_BUS_DEVICES}/${vgpu.uuid}`]);
+  }
+
+  private addType(dir: string, type: RegisteredType): void {
+    const sysfs = this.kernel.sysfs;
+    const line = (text: string) => (text.endsWith('\n') ? text : `${text}\n`);
+    sysfs.addAttribute(`${dir}/create`, { mode: 0o200, store: (value) => this.createStore(type, value) });
+    sysfs.addAttribute(`${dir}/name`, { show: () => line(type.name) });
+    const description = type.description;
+    if (description !== undefined) sysfs.addAttribute(`${dir}/description`, { show: () => line(description) });
+    sysfs.addAttribute(`${dir}/available_instances`, { show: () => `${type.availableInstances()}\n` });
+    sysfs.addAttribute(`${dir}/device_api`, { show: () => `${type.deviceApi}\n` });
+    sysfs.mkdir(`${dir}/devices`);
+    for (const [name, value] of Object.entries(type.attributes)) sysfs.addAttribute(`${dir}/${name}`, { show: () => line(value) });
+  }
+
+  /** create_store(): a UUID of 36 bytes, with an optional 37th; then the registry's errnos. */
+  private createStore(type: RegisteredType, value: string): void {
+    if (value.length === 0) return;
+    const uuid = parseCreateInput(value);
+    if (uuid === undefined) throw sysError('EINVAL', 'write', undefined, `create: not a UUID: ${JSON.stringify(value)}`);
+    this.registry.create(type.parent.name, type.id, uuid);
+  }
+
+  /** remove_store(): kstrtoul; 0 does nothing, any other number removes. */
+  private removeStore(vgpu: Vgpu, value: string): void {
+    if (value.length === 0) return;
+    const n = kstrtoul(value);
+    if (n === undefined) throw sysError('EINVAL', 'write', undefined, `remove: not a number: ${JSON.stringify(value)}`);
+    if (n !== 0n) this.registry.remove(vgpu.uuid);
+  }
+
+  private removeNodes(paths: readonly string[]): void {
+    for (const path of [...paths].reverse()) {
+      try {
+        this.kernel.sysfs.remove(path);
+      } catch (err) {
+        if (!isSysError(err, 'ENOENT')) throw err;
+      }
+    }
+  }
+}
