@@ -46,7 +46,7 @@ export interface VgpuBus {
 
 /** What a vGPU's device tells the registry (the events VgpuDevice takes). */
 export interface VgpuOpenEvents {
-  /** The first device fd was opened (the proposal's vgpu_start). May throw a SysError to refuse. */
+  /** The first device fd was opened (the proposal's vgpu_start). */
   opened(): void;
   /** The last device fd was closed (vgpu_shutdown). */
   released(): void;
@@ -192,15 +192,15 @@ export class Vgpu implements VgpuOpenEvents {
     return this.openCount > 0;
   }
 
+  // Counted, never refused: the device calls these after the vendor's open succeeded
+  // and its release ran, so there is nothing left to refuse. Serving one vGPU through
+  // two buses at once (two devices opening the same model) is for the buses to prevent.
   opened(): void {
-    if (this.state !== 'live') throw sysError('ENODEV', 'open', undefined, `vGPU ${this.uuid} is ${this.state}`);
-    // One device at a time: a second bus's device may not start the model again.
-    if (this.openCount > 0) throw sysError('EBUSY', 'open', undefined, `vGPU ${this.uuid} is open`);
-    this.openCount = 1;
+    this.openCount++;
   }
 
   released(): void {
-    this.openCount = 0;
+    if (this.openCount > 0) this.openCount--;
   }
 
   info(): VgpuInfo {

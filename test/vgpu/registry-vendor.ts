@@ -27,6 +27,8 @@ export interface TestModel extends VgpuModel {
   opens: number;
   releases: number;
   session: VgpuSession | undefined;
+  /** BAR0 registers written (by offset). */
+  readonly registers: Map<number, number>;
 }
 
 export class TestBoard implements VgpuParent {
@@ -39,6 +41,7 @@ export class TestBoard implements VgpuParent {
   failRemove: Failure | undefined;
   failAvailable: Failure | undefined;
   failOpen: Failure | undefined;
+  failRegister: Failure | undefined;
   /** Called inside createVgpu (to call back into the registry). */
   duringCreate: ((uuid: string) => void) | undefined;
 
@@ -75,7 +78,23 @@ export class TestBoard implements VgpuParent {
         express: false,
         powerManagement: false,
       },
-      bars: [],
+      // BAR0: one page of registers; reads give 0xcafe0000 | offset until written.
+      bars: [{
+        index: 0, size: 0x1000, kind: 'memory32', areas: [{
+          kind: 'trapped', offset: 0, size: 0x1000, handler: {
+            read(offset, size) {
+              maybeFail(board.failRegister, 'register read');
+              const value = model.registers.get(offset) ?? (0xcafe0000 | offset) >>> 0;
+              return size === 4 ? value : value & (size === 2 ? 0xffff : 0xff);
+            },
+            write(offset, _size, value) {
+              maybeFail(board.failRegister, 'register write');
+              model.registers.set(offset, value);
+            },
+          },
+        }],
+      }],
+      registers: new Map(),
       open(session) {
         maybeFail(board.failOpen, 'open');
         model.opens++;

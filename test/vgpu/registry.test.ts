@@ -244,7 +244,6 @@ describe('vGPU registry: create', () => {
     bus.failAdd = (v) => {
       bus.failAdd = undefined;
       assertErrno(() => registry.remove(v.uuid), 'EAGAIN');
-      assertErrno(() => v.opened(), 'ENODEV');
       assert.equal(registry.get(v.uuid), undefined);
     };
     registry.create('board0', 'tgpu-1Q', UUID_B);
@@ -262,7 +261,7 @@ describe('vGPU registry: remove and open state', () => {
     assertErrno(() => registry.remove(UUID_A), 'ENODEV');
   });
 
-  it('an open vGPU is EBUSY until released; open twice is EBUSY', () => {
+  it('an open vGPU is EBUSY until released', () => {
     const { registry, board } = setup();
     const bus = new LogBus('b');
     registry.attach(bus);
@@ -270,7 +269,6 @@ describe('vGPU registry: remove and open state', () => {
     v.opened();
     assert.equal(v.isOpen, true);
     assert.equal(v.info().open, true);
-    assertErrno(() => v.opened(), 'EBUSY');
     assertErrno(() => registry.remove(UUID_A), 'EBUSY');
     assert.equal(registry.get(UUID_A), v);
     assert.equal(board.removes, 0);
