@@ -5,7 +5,7 @@
 
 namespace vfio_vgpu {
 
-void InitFd(Napi::Env env, Napi::Object exports);        // open close pread pwrite
+void InitFd(Napi::Env env, Napi::Object exports);        // open close dup pread pwrite
 void InitIoctl(Napi::Env env, Napi::Object exports);     // ioctl
 void InitMemory(Napi::Env env, Napi::Object exports);    // mmap munmap addressOf memfdCreate ftruncate pageSize
 void InitEventfd(Napi::Env env, Napi::Object exports);   // eventfd eventfdRead eventfdWrite

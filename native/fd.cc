@@ -1,4 +1,4 @@
-// open(2), close(2), pread(2), pwrite(2).
+// open(2), close(2), dup(2) (as F_DUPFD_CLOEXEC), pread(2), pwrite(2).
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -27,6 +27,15 @@ static Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A new fd for the same open file, close-on-exec like every fd the addon makes: the
+// mock kernel holds one as its reference to an eventfd the user may close.
+static Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) ThrowErrno(info.Env(), errno, "dup");
+  return Napi::Number::New(info.Env(), copy);
+}
+
 static Napi::Value Pread(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0, "fd");
   View buf = ViewArg(info, 1, "buf");
@@ -52,6 +61,7 @@ static Napi::Value Pwrite(const Napi::CallbackInfo& info) {
 void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("pread", Napi::Function::New(env, Pread, "pread"));
   exports.Set("pwrite", Napi::Function::New(env, Pwrite, "pwrite"));
 }

@@ -18,6 +18,8 @@ export interface Addon {
   /** open(2): returns the fd. */
   open(path: string, flags: number, mode?: number): number;
   close(fd: number): void;
+  /** dup(2), close-on-exec (F_DUPFD_CLOEXEC): a new fd for the same open file. */
+  dup(fd: number): number;
   /** ioctl(2): an integer arg by value, a Buffer/TypedArray/DataView by pointer. */
   ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number;
   pread(fd: number, buf: ArrayBufferView, offset: bigint): number;

@@ -24,6 +24,7 @@ const rows: Row[] = [
   { name: 'open flags', call: () => (bad) => anyCall(a.open)('/dev/null', bad), bads: [...notInt, 2 ** 32, -(2 ** 31) - 1] },
   { name: 'open mode', call: () => (bad) => anyCall(a.open)('/dev/null', 0, bad), bads: ['x', 1.5, null, {}, 1n] },
   { name: 'close fd', call: () => (bad) => anyCall(a.close)(bad), bads: [...notInt, 2 ** 31, -(2 ** 31) - 1] },
+  { name: 'dup fd', call: () => (bad) => anyCall(a.dup)(bad), bads: [...notInt, 2 ** 31, -(2 ** 31) - 1] },
   { name: 'ioctl fd', call: () => (bad) => anyCall(a.ioctl)(bad, a.constants.FIONREAD), bads: notInt },
   { name: 'ioctl request', call: () => (bad) => anyCall(a.ioctl)(efd, bad), bads: [...notInt, 2 ** 32, -(2 ** 31) - 1] },
   { name: 'ioctl arg', call: () => (bad) => anyCall(a.ioctl)(efd, a.constants.FIONREAD, bad),

@@ -9,7 +9,7 @@ const a = addon();
 
 describe('addon exports', () => {
   it('has every function of the Addon interface', () => {
-    const functions = ['open', 'close', 'ioctl', 'pread', 'pwrite', 'mmap', 'munmap', 'addressOf', 'eventfd',
+    const functions = ['open', 'close', 'dup', 'ioctl', 'pread', 'pwrite', 'mmap', 'munmap', 'addressOf', 'eventfd',
       'eventfdRead', 'eventfdWrite', 'memfdCreate', 'ftruncate', 'watch'];
     for (const name of functions) assert.equal(typeof (a as unknown as Record<string, unknown>)[name], 'function', name);
     assert.equal(typeof a.pageSize, 'number');

@@ -1,7 +1,7 @@
 // open/close/ioctl/pread/pwrite against real kernel objects, and the shape of the
 // errors they throw (code, errno, syscall, message), which src/sys/errors.ts relies on.
 import { strict as assert } from 'node:assert';
-import { unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { describe, it } from 'node:test';
 import { addon } from '../../src/sys/addon.js';
@@ -53,6 +53,29 @@ describe('open and close', () => {
 
   it('close(-1) is EBADF', () => {
     expectErrno(() => a.close(-1), 'EBADF', 'close');
+  });
+});
+
+describe('dup', () => {
+  it('gives a close-on-exec fd for the same open file, which outlives the original', () => {
+    const efd = a.eventfd(0, c.EFD_CLOEXEC | c.EFD_NONBLOCK);
+    const copy = a.dup(efd);
+    try {
+      assert.notEqual(copy, efd);
+      assert.match(readFileSync(`/proc/self/fdinfo/${copy}`, 'utf8'), /^flags:\s+0?2[0-7]{6}$/m, 'O_CLOEXEC is set');
+      a.close(efd);
+      a.eventfdWrite(copy, 3n);
+      assert.equal(a.eventfdRead(copy), 3n, 'the same counter, still there');
+    } finally {
+      a.close(copy);
+    }
+  });
+
+  it('dup of a closed fd is EBADF', () => {
+    expectErrno(() => a.dup(-1), 'EBADF', 'dup');
+    const fd = a.open('/dev/null', c.O_RDONLY | c.O_CLOEXEC);
+    a.close(fd);
+    expectErrno(() => a.dup(fd), 'EBADF', 'dup');
   });
 });
 
