@@ -33,12 +33,6 @@ export interface SimGpuBoardOptions {
   maxSliceSize?: number;
 }
 
-/** The memory of one slice: what BAR1's mapped area hands out. */
-export interface FramebufferSlice extends MemoryBacking {
-  /** Where the slice lies in the board's framebuffer. */
-  readonly boardOffset: number;
-}
-
 interface Tenant {
   readonly slot: number;
   readonly memory: SharedMemory;
@@ -101,7 +95,7 @@ export class SimGpuBoard implements VgpuParent {
     const memory = createSharedMemory(`${this.name}-fb-${boardOffset.toString(16)}`, t.profile.framebuffer);
     let vgpu: SimGpuVgpu;
     try {
-      vgpu = new SimGpuVgpu({ uuid, type: t, framebuffer: sliceOf(memory, boardOffset), pageSize: this.pageSize, bytesPerStep: this.bytesPerStep });
+      vgpu = new SimGpuVgpu({ uuid, type: t, framebuffer: backingOf(memory), boardOffset, pageSize: this.pageSize, bytesPerStep: this.bytesPerStep });
     } catch (err) {
       memory.close();
       throw err;
@@ -133,11 +127,7 @@ export class SimGpuBoard implements VgpuParent {
   }
 }
 
-function sliceOf(memory: SharedMemory, boardOffset: number): FramebufferSlice {
-  return {
-    size: memory.size,
-    bytes: memory.bytes,
-    boardOffset,
-    map: (offset, length, prot) => memory.map(offset, length, prot),
-  };
+/** A slice's memory as BAR1's mapped area hands it out. */
+function backingOf(memory: SharedMemory): MemoryBacking {
+  return { size: memory.size, bytes: memory.bytes, map: (offset, length, prot) => memory.map(offset, length, prot) };
 }

@@ -9,7 +9,7 @@ import type { Mapping, SysLayer } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';
 import { openPciDevice, pciCommand, type DmaMapping, type PciDeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
 import {
-  SIMGPU_COMMAND_SIZE, SIMGPU_ID, SimGpuInt, SimGpuOp, SimGpuReg, encodeCommand, type SimGpuCommand,
+  SIMGPU_COMMAND_SIZE, SIMGPU_ID, SimGpuInt, SimGpuOp, SimGpuReg, SimGpuStatus, encodeCommand, type SimGpuCommand,
 } from './registers.js';
 
 const MSI = pciIrq.VFIO_PCI_MSI_IRQ_INDEX;
@@ -36,7 +36,9 @@ export interface SimGpuDeviceInfo {
 export interface GuestBuffer {
   readonly iova: bigint;
   readonly bytes: Uint8Array;
-  /** Unmaps it from the container (VFIO_IOMMU_UNMAP_DMA) and frees the memory. Idempotent. */
+  /** VFIO_IOMMU_UNMAP_DMA of the buffer, keeping the memory: returns the bytes unmapped. */
+  unmapDma(): bigint;
+  /** Unmaps it from the container (if still mapped) and frees the memory. Idempotent. */
   release(): void;
 }
 
@@ -49,6 +51,15 @@ export interface SubmitResult {
   fence: number;
   /** Set when the engine halted: which command failed and why. */
   error?: { code: number; index: number; errno: number };
+}
+
+/** Waits, one event-loop turn at a time, until `done()`; ETIMEDOUT after timeoutMs. */
+async function until(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw sysError('ETIMEDOUT', 'poll', undefined, `simgpu: condition not met within ${timeoutMs} ms`);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 /** The IOMMU group of an mdev, from /sys/bus/mdev/devices/<uuid>/iommu_group. */
@@ -66,6 +77,8 @@ export class SimGpuGuest {
   private readonly timeoutMs: number;
   private readonly ring: GuestBuffer;
   private readonly buffers = new Set<GuestBuffer>();
+  /** Pending interrupt waits, failed by close(). */
+  private readonly waiters = new Set<(err?: Error) => void>();
   private closed = false;
 
   private constructor(readonly sys: SysLayer, readonly handle: PciDeviceHandle, options: SimGpuGuestOptions) {
@@ -118,15 +131,22 @@ export class SimGpuGuest {
       throw err;
     }
     let live = true;
+    let mapped = true;
+    const unmapDma = (): bigint => {
+      if (!mapped || this.handle.container.closed) return 0n;
+      mapped = false;
+      return mapping.unmap();
+    };
     const buffer: GuestBuffer = {
       iova,
       bytes: new Uint8Array(memory.buffer, 0, size),
+      unmapDma,
       release: () => {
         if (!live) return;
         live = false;
         this.buffers.delete(buffer);
         try {
-          if (!this.handle.container.closed) mapping.unmap();
+          unmapDma();
         } finally {
           this.sys.munmap(memory);
         }
@@ -139,9 +159,12 @@ export class SimGpuGuest {
   /**
    * Writes the commands into the ring, rings the doorbell and waits for the interrupt.
    * On an error the engine's report is returned and the ring emptied (the commands
-   * after the failing one are dropped).
+   * after the failing one are dropped). `whileRunning` runs once the engine has moved
+   * bytes of the first command (or finished), while the batch is still in flight.
+   * Closing the guest while a submit waits rejects it with ECANCELED.
    */
-  async submit(commands: readonly SimGpuCommand[]): Promise<SubmitResult> {
+  async submit(commands: readonly SimGpuCommand[], options: { whileRunning?: () => void } = {}): Promise<SubmitResult> {
+    if (this.closed) throw sysError('EBADF', 'submit', undefined, 'the simgpu guest is closed');
     if (commands.length >= this.ringEntries) throw new RangeError(`at most ${this.ringEntries - 1} commands fit the ring`);
     const bar0 = this.bar0;
     let tail = bar0.read32(SimGpuReg.RING_TAIL);
@@ -150,13 +173,18 @@ export class SimGpuGuest {
       tail = (tail + 1) % this.ringEntries;
     }
     bar0.write32(SimGpuReg.RING_TAIL, tail);
-    let intStatus = 0;
-    const fired = this.device.irqs.once(MSI, 0, this.timeoutMs);
+    let interrupt = this.nextInterrupt();
+    interrupt.catch(() => undefined); // awaited below; handled even if whileRunning throws first
     bar0.write32(SimGpuReg.DOORBELL, 1);
-    await fired;
-    intStatus = bar0.read32(SimGpuReg.INT_STATUS);
+    if (options.whileRunning) {
+      await until(() => bar0.read32(SimGpuReg.PROGRESS) > 0 || (bar0.read32(SimGpuReg.STATUS) & SimGpuStatus.BUSY) === 0, this.timeoutMs);
+      options.whileRunning();
+    }
+    await interrupt;
+    let intStatus = bar0.read32(SimGpuReg.INT_STATUS);
     while ((intStatus & (SimGpuInt.DONE | SimGpuInt.ERROR)) === 0) {
-      await this.device.irqs.once(MSI, 0, this.timeoutMs);
+      interrupt = this.nextInterrupt();
+      await interrupt;
       intStatus = bar0.read32(SimGpuReg.INT_STATUS);
     }
     const result: SubmitResult = { intStatus, completed: bar0.read32(SimGpuReg.COMPLETED), fence: bar0.read32(SimGpuReg.FENCE) };
@@ -193,11 +221,28 @@ export class SimGpuGuest {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const fail of [...this.waiters]) fail(sysError('ECANCELED', 'poll', undefined, 'the simgpu guest was closed'));
     try {
       this.handle.close();
     } finally {
       for (const b of [...this.buffers]) b.release();
     }
+  }
+
+  /** Resolves at the next MSI (listening starts now); ETIMEDOUT, or ECANCELED when the guest closes. */
+  private nextInterrupt(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        listener.close();
+        this.waiters.delete(finish);
+        if (err) reject(err);
+        else resolve();
+      };
+      const listener = this.device.irqs.on(MSI, 0, () => finish());
+      const timer = setTimeout(() => finish(sysError('ETIMEDOUT', 'poll', undefined, `no simgpu interrupt within ${this.timeoutMs} ms`)), this.timeoutMs);
+      this.waiters.add(finish);
+    });
   }
 
   /** Points the engine at the ring (which also resets HEAD and TAIL). */

@@ -2,7 +2,7 @@
 import type { VendorDriver } from '../../vgpu/vendor.js';
 
 export { SimGpuBoard } from './board.js';
-export type { FramebufferSlice, SimGpuBoardOptions } from './board.js';
+export type { SimGpuBoardOptions } from './board.js';
 export { SimGpuVgpu, SIMGPU_CLASS, SIMGPU_DEVICE_ID, SIMGPU_VENDOR_ID } from './vgpu.js';
 export { SIMGPU_PROFILES, simGpuType } from './types.js';
 export type { SimGpuProfile, SimGpuType } from './types.js';

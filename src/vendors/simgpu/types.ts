@@ -39,8 +39,9 @@ export interface SimGpuType extends VgpuType {
   readonly maxInstances: number;
 }
 
+/** Sizes in MiB, as NVIDIA's type descriptions write them ("framebuffer=1024M"). */
 export function sizeText(bytes: number): string {
-  return bytes % GiB === 0 ? `${bytes / GiB}G` : `${bytes / MiB}M`;
+  return `${bytes / MiB}M`;
 }
 
 /** The type of `profile` on a board with `boardFramebuffer` bytes. */

@@ -22,8 +22,10 @@ export const SIMGPU_CLASS = 0x030000;
 export interface SimGpuVgpuOptions {
   readonly uuid: string;
   readonly type: SimGpuType;
-  /** The vGPU's slice of the board's framebuffer memory. */
+  /** The vGPU's slice of the board's framebuffer memory... */
   readonly framebuffer: MemoryBacking;
+  /** ...and where that slice lies in the board's framebuffer. */
+  readonly boardOffset: number;
   readonly pageSize: number;
   readonly bytesPerStep: number;
 }
@@ -34,6 +36,7 @@ export class SimGpuVgpu implements VgpuModel {
   readonly pci: VgpuPciSpec;
   readonly bars: readonly VgpuBar[];
   readonly framebuffer: MemoryBacking;
+  readonly boardOffset: number;
   private session: VgpuSession | undefined;
   /** Exposed for diagnostics (pins held); the guest reaches it only through BAR0. */
   readonly engine: SimGpuEngine;
@@ -43,6 +46,7 @@ export class SimGpuVgpu implements VgpuModel {
     this.uuid = options.uuid;
     this.type = type;
     this.framebuffer = framebuffer;
+    this.boardOffset = options.boardOffset;
     this.pci = {
       identity: {
         vendor: SIMGPU_VENDOR_ID,
