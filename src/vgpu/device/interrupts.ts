@@ -6,11 +6,11 @@
 //     pending in the PBA and is sent when unmasked;
 //   - MSI: a vector masked in the capability's Mask Bits becomes pending in its Pending
 //     Bits and is sent when unmasked;
-//   - INTx is level-triggered and automasked (vfio-pci). The line is a latch the user
-//     acknowledges: raise(0) asserts it, and it stays asserted until the user unmasks
-//     INTx (SET_IRQS UNMASK, as after handling the interrupt); the unmask lowers it. A
-//     raise while it is asserted is remembered, and that unmask sends it again instead.
-//     So the vendor never lowers the line itself. COMMAND's INTx Disable masks INTx.
+//   - INTx is level-triggered and automasked (vfio-pci). The vendor never lowers the
+//     line: raise(0) asserts it, and it stays asserted until the interrupt has reached
+//     the user and the user acknowledged it by unmasking INTx (SET_IRQS UNMASK, as a
+//     VMM does after the guest handled it), which lowers it. A raise while masked (by
+//     the automask, a MASK or COMMAND's INTx Disable) is held, and sent at the unmask.
 // While MSI or MSI-X is enabled the function does not use INTx (the line is lowered).
 import type { EventfdSink } from '../../sys/mock/device.js';
 import { VfioPciIrqs, type IrqCounts } from '../../sys/mock/pci/irqs.js';
@@ -19,8 +19,10 @@ import type { MsixTable } from './msix-table.js';
 
 export class VgpuInterrupts {
   readonly irqs: VfioPciIrqs;
-  private intxAsserted = false;
-  private intxLatched = false;
+  /** Raised and not yet sent to the user. */
+  private intxPending = false;
+  /** A COMMAND INTx Disable change is unmasking: that is no acknowledgement. */
+  private virqChanging = false;
   /** vdev->msi_qmax of the last MSI enable. */
   msiQmax = 0;
 
@@ -30,6 +32,7 @@ export class VgpuInterrupts {
       enableMsi: (index, nvec) => this.enableMsi(index, nvec),
       disableMsi: (index) => this.disableMsi(index),
       intxUnmasking: () => this.intxUnmasking(),
+      intxSent: () => { this.intxPending = false; },
     });
     if (msix) msix.onUnmask = (vector) => this.msixUnmasked(vector);
   }
@@ -84,27 +87,32 @@ export class VgpuInterrupts {
     this.irqs.signalMsi(vector);
   }
 
-  private assertIntx(): void {
-    if (this.intxAsserted) {
-      this.intxLatched = true;
-      return;
+  /** COMMAND's INTx Disable (vfio-pci masks INTx with it; clearing it is no acknowledgement). */
+  setIntxDisabled(disabled: boolean): void {
+    this.virqChanging = true;
+    try {
+      this.irqs.setVirqDisabled(disabled);
+    } finally {
+      this.virqChanging = false;
     }
-    this.intxAsserted = true;
+  }
+
+  private assertIntx(): void {
+    this.intxPending = true;
     this.config.setIntxStatus(true);
+    // Asserting runs vfio's handler: sent now unless masked (then held until the unmask).
     this.irqs.setIntxLevel(true);
   }
 
   private lowerIntx(): void {
-    this.intxAsserted = false;
-    this.intxLatched = false;
+    this.intxPending = false;
     this.config.setIntxStatus(false);
     this.irqs.setIntxLevel(false);
   }
 
-  /** The user unmasks INTx: that acknowledges the interrupt, unless another came meanwhile. */
+  /** The user unmasks INTx: the interrupt in service is acknowledged; the line drops unless another is held. */
   private intxUnmasking(): void {
-    if (this.intxLatched) this.intxLatched = false;
-    else this.lowerIntx();
+    if (!this.virqChanging && !this.intxPending) this.lowerIntx();
   }
 
   private enableMsi(index: 1 | 2, nvec: number): void {

@@ -120,7 +120,7 @@ export class VgpuDevice implements MockVfioDevice {
     const msix = pci.msix ? new MsixTable(pci.msix) : undefined;
     let interrupts: VgpuInterrupts | undefined;
     const config = new VgpuConfig(pci, this.model.bars, {
-      intxDisable: (disabled) => interrupts?.irqs.setVirqDisabled(disabled),
+      intxDisable: (disabled) => interrupts?.setIntxDisabled(disabled),
       irqType: () => interrupts?.irqs.type ?? 'none',
       msiQmax: () => interrupts?.msiQmax ?? 0,
       masksChanged: () => interrupts?.masksChanged(),

@@ -47,6 +47,8 @@ export interface IrqHardware {
    * by unmasking (the vGPU core's) can lower it here.
    */
   intxUnmasking?(): void;
+  /** An INTx interrupt of the device reached the user's trigger eventfd (not a loopback). */
+  intxSent?(): void;
 }
 
 export type IrqType = 'none' | 'intx' | 'msi' | 'msix';
@@ -378,6 +380,7 @@ export class VfioPciIrqs {
     if (this.irqType !== INTX || this.ctx[0] === undefined || this.intxMasked || !this.intxLevel) return;
     this.intxMasked = true;
     this.sendIntxEventfd();
+    this.hw.intxSent?.();
   }
 
   private sendIntxEventfd(): void {
@@ -395,6 +398,7 @@ export class VfioPciIrqs {
     this.hw.intxUnmasking?.();
     if (this.intxLevel) {
       this.sendIntxEventfd();
+      if (this.ctx[0] !== undefined) this.hw.intxSent?.();
       return;
     }
     this.intxMasked = false;
