@@ -1,12 +1,20 @@
 // `vgpu demo [pci-address]`: a guided walk through the edu device (the mock kernel's
 // simulated edu unless VGPU_SYS=native) with the VFIO client API: device info, regions,
 // registers, a DMA round trip through the IOMMU and an MSI, then everything closed.
+// Then the vGPU core on the mock kernel: a simulated GPU board (simgpu) and its types,
+// a vGPU created through the mdev sysfs ABI, opened with the same client, a command
+// batch run by the vGPU through DMA tracking, its MSI, and the vGPU removed again.
+import { constants as bufferConstants } from 'node:buffer';
+import { posix } from 'node:path';
 import { inspect } from 'node:util';
-import { openSys } from '../sys/index.js';
+import { createMockSys, openSys, type MockSysLayer } from '../sys/index.js';
 import { createEduDevice } from '../sys/mock/devices/edu.js';
 import type { Mapping, SysLayer } from '../sys/types.js';
 import { pciIrq } from '../uapi/constants.js';
 import { openPciDevice, pciCommand, type Container, type Device, type Region } from '../vfio/index.js';
+import { attachMockKernel, VgpuRegistry, type RegisteredParent } from '../vgpu/index.js';
+import { SIMGPU_PROFILES, SimGpuBoard, SimGpuOp, simgpuDriver } from '../vendors/simgpu/index.js';
+import { SimGpuGuest, mdevGroup } from '../vendors/simgpu/guest.js';
 import { EDU_DMA_BUFFER, eduDma, eduFactorial, eduRegs } from './edu-driver.js';
 
 const show = (o: unknown): string => inspect(o, { colors: process.stdout.isTTY, depth: 4 });
@@ -46,7 +54,69 @@ export async function runDemo(args: string[]): Promise<number> {
     for (const m of memory) sys.munmap(m);
   }
   say('\nclosed the device, the group and the container');
+  await vgpuWalk(sys.kind === 'mock' ? sys as MockSysLayer : createMockSys({ devices: [] }), say);
   return 0;
+}
+
+/** The vGPU core end to end: types, create, open, a command and its MSI, remove. */
+async function vgpuWalk(sys: MockSysLayer, say: (line?: string) => void): Promise<void> {
+  const registry = new VgpuRegistry();
+  registry.registerDriver(simgpuDriver);
+  attachMockKernel(registry, sys.kernel);
+  const board = new SimGpuBoard();
+  const parent = registry.addParent(simgpuDriver.name, board);
+  const typesDir = `/sys/class/mdev_bus/${board.name}/mdev_supported_types`;
+  say(`\n== vGPU core (mock kernel): board ${board.name}, ${board.framebufferSize / 2 ** 30} GiB framebuffer, driver ${simgpuDriver.name} ==`);
+  say(`${typesDir}:`);
+  for (const t of parent.typeList()) {
+    const a = t.attributes;
+    const fbMiB = `${Number(a['framebuffer']) / 2 ** 20}M`;
+    say(`  ${t.id.padEnd(10)} ${t.name.padEnd(12)} framebuffer ${fbMiB.padStart(5)}  heads ${a['heads']}  ${a['resolution']!.padEnd(9)}  available_instances ${t.availableInstances()}`);
+  }
+  const missing = SIMGPU_PROFILES.filter((p) => !board.type(p.name)).map((p) => p.name);
+  if (missing.length > 0) say(`  (not offered: ${missing.join(', ')}: one view of its framebuffer would exceed this Node's ${bufferConstants.MAX_LENGTH / 2 ** 30} GiB ArrayBuffer limit)`);
+
+  const uuid = 'c0b26072-dd1b-4340-84fe-bf338c510818'; // the proposal's example UUID
+  sys.sysfs.write(`${typesDir}/simgpu-4Q/create`, uuid);
+  const node = `/sys/bus/mdev/devices/${uuid}`;
+  say(`\necho ${uuid} > .../simgpu-4Q/create`);
+  say(`  ${node} -> ${sys.sysfs.readlink(node)}`);
+  say(`  mdev_type -> ${posix.basename(sys.sysfs.readlink(`${node}/mdev_type`))}, IOMMU group ${mdevGroup(sys, uuid)}: /dev/vfio/${mdevGroup(sys, uuid)}`);
+  say(`  still offered: ${offered(parent)} (the proposal's narrowing: one type per board)`);
+
+  const guest = SimGpuGuest.open(sys, uuid);
+  try {
+    say(`\nopened with the VFIO client, as the edu above:\n${show(guest.device)}`);
+    say(`  ${show(guest.device.config)}`);
+    const src = guest.allocate(1 << 20, 0x100000n);
+    const dst = guest.allocate(1 << 20, 0x200000n);
+    const fb = guest.mapFramebuffer(0, 4096);
+    const msis = guest.device.irqs.on(pciIrq.VFIO_PCI_MSI_IRQ_INDEX, 0, (n) => say(`  MSI: eventfd signalled (count ${n})`));
+    say('\nsubmit: FILL 1 MiB of guest memory with 0xc0ffee00, COPY it, BLIT 64 bytes to the framebuffer, FENCE 0x2a');
+    const result = await guest.submit([
+      { op: SimGpuOp.FILL, length: 1 << 20, dst: src.iova, src: 0xc0ffee00n },
+      { op: SimGpuOp.COPY, length: 1 << 20, dst: dst.iova, src: src.iova },
+      { op: SimGpuOp.BLIT_TO_FB, length: 64, dst: 0n, src: dst.iova },
+      { op: SimGpuOp.FENCE, length: 8, dst: dst.iova + BigInt((1 << 20) - 8), src: 0x2an },
+    ]);
+    await new Promise((resolve) => setImmediate(resolve));
+    msis.close();
+    say(`  done: ${result.completed} commands completed, fence ${hex(result.fence)}, ${result.error ? `error ${show(result.error)}` : 'no error'}`);
+    say(`  guest memory at iova ${hex(dst.iova)}: ${bytesText(dst.bytes.subarray(0, 8))}...; framebuffer (BAR1 mmap): ${bytesText(fb.bytes.subarray(0, 8))}...`);
+  } finally {
+    guest.close();
+  }
+  say('\nclosed; echo 1 > .../remove');
+  sys.sysfs.write(`${node}/remove`, '1');
+  say(`  ${node} exists: ${sys.sysfs.exists(node)}; capacity restored: ${offered(parent)}`);
+}
+
+function offered(parent: RegisteredParent): string {
+  return parent.typeList().filter((t) => t.availableInstances() > 0).map((t) => `${t.id} ${t.availableInstances()}`).join(', ');
+}
+
+function bytesText(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
 async function dmaRoundTrip(
