@@ -47,9 +47,10 @@ class CounterVgpu implements VgpuModel {
     areas: [{
       kind: 'trapped' as const, offset: 0, size: 4096,
       handler: {
-        read: (offset: number) => (offset === 0 ? this.count : offset === 4 ? this.alarm : 0),
+        // 32-bit registers: narrower accesses read 0 and are ignored when written.
+        read: (offset: number, size: 1 | 2 | 4) => (size !== 4 ? 0 : offset === 0 ? this.count : offset === 4 ? this.alarm : 0),
         write: (offset: number, size: 1 | 2 | 4, value: number) => {
-          if (size !== 4) return; // registers take 32-bit writes only
+          if (size !== 4) return;
           if (offset === 0) this.add(value);
           if (offset === 4) this.alarm = value >>> 0;
         },
