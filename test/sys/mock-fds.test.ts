@@ -69,25 +69,41 @@ describe('mock fds', () => {
     sys.close(c);
   });
 
-  it('eventfds are real, remembered while open, and counted', () => {
+  it('eventfds are real, remembered while open, and bound by reference', () => {
     const { sys, a } = mockWithDevices();
     const { container, group } = openContainer(sys, 0);
     const dev = sys.ioctl(group, ioctls.VFIO_GROUP_GET_DEVICE_FD, nameArg('0000:00:04.0'));
     const ev = sys.eventfd();
     assert.match(readlinkSync(`/proc/self/fd/${ev}`), /eventfd/);
+    assert.equal(sys.kernel.eventfds.isEventfd(ev), true);
+    assert.equal(sys.kernel.eventfds.isEventfd(group), false);
+    assert.equal(sys.kernel.eventfds.isOpen(group), true);
+    assert.equal(sys.kernel.eventfds.isOpen(0), false, 'fds this layer never made count as not open');
     const sink = a.ctx!.eventfds;
-    assert.equal(sink.isEventfd(ev), true);
-    assert.equal(sink.isEventfd(group), false);
-    assert.equal(sink.isOpen(group), true);
-    assert.equal(sink.isOpen(0), false, 'fds this layer never made count as not open');
+    assertErrno(() => sink.acquire(group), 'EINVAL');
+    assertErrno(() => sink.acquire(0), 'EBADF');
+    const fdsBefore = openFdCount();
+    const ref = sink.acquire(ev);
+    const again = sink.acquire(ev);
+    assert.equal(openFdCount(), fdsBefore, 'while the user\'s fd is open, references use it');
+    assert.equal(sys.kernel.eventfds.references, 2);
     assertErrno(() => sys.eventfdRead(ev), 'EAGAIN');
-    sink.signal(ev);
-    sink.signal(ev);
+    ref.signal();
+    ref.signal();
     assert.equal(sys.eventfdRead(ev), 2n);
-    assertErrno(() => sink.signal(group), 'EBADF');
     sys.close(ev);
-    assert.equal(sink.isEventfd(ev), false);
-    assertErrno(() => sink.signal(ev), 'EBADF');
+    assert.equal(sys.kernel.eventfds.isEventfd(ev), false);
+    assertErrno(() => sink.acquire(ev), 'EBADF');
+    assert.equal(openFdCount(), fdsBefore, 'the kernel keeps one fd for the closed eventfd, for both references');
+    ref.signal(); // the user's fd is gone, the eventfd is not
+    ref.release();
+    ref.release();
+    ref.signal(); // a released reference signals nothing
+    assert.equal(sys.kernel.eventfds.references, 1);
+    assert.equal(openFdCount(), fdsBefore);
+    again.release();
+    assert.equal(sys.kernel.eventfds.references, 0);
+    assert.equal(openFdCount(), fdsBefore - 1, 'and closes it with the last');
     assertErrno(() => sys.eventfdRead(container), 'EINVAL');
     sys.close(dev);
     sys.close(group);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sysError } from '../../src/sys/errors.js';
-import type { EventfdSink } from '../../src/sys/mock/device.js';
+import type { EventfdRef, EventfdSink } from '../../src/sys/mock/device.js';
 import { VfioPciIrqs, type IrqCounts } from '../../src/sys/mock/pci/irqs.js';
 import { vfio_irq_info } from '../../src/uapi/index.js';
 import { assertErrno, IRQ, irqSet, SET } from './pci-helpers.js';
@@ -12,11 +12,25 @@ import { assertErrno, IRQ, irqSet, SET } from './pci-helpers.js';
 /** Eventfds 100..109 exist; 50 is an open non-eventfd; everything else is closed. */
 class FakeSink implements EventfdSink {
   readonly signals = new Map<number, number>();
+  /** References taken and not released, by fd. */
+  readonly live = new Map<number, number>();
   isEventfd(fd: number): boolean { return fd >= 100 && fd < 110; }
   isOpen(fd: number): boolean { return this.isEventfd(fd) || fd === 50; }
-  signal(fd: number): void {
-    if (!this.isEventfd(fd)) throw sysError('EBADF', 'write');
-    this.signals.set(fd, (this.signals.get(fd) ?? 0) + 1);
+  acquire(fd: number): EventfdRef {
+    if (!this.isOpen(fd)) throw sysError('EBADF', 'eventfd_ctx_fdget');
+    if (!this.isEventfd(fd)) throw sysError('EINVAL', 'eventfd_ctx_fdget');
+    this.live.set(fd, (this.live.get(fd) ?? 0) + 1);
+    let held = true;
+    return {
+      signal: () => { if (held) this.signals.set(fd, (this.signals.get(fd) ?? 0) + 1); },
+      release: () => {
+        if (!held) return;
+        held = false;
+        const n = this.live.get(fd)! - 1;
+        if (n) this.live.set(fd, n);
+        else this.live.delete(fd);
+      },
+    };
   }
   take(fd: number): number {
     const n = this.signals.get(fd) ?? 0;
@@ -257,4 +271,27 @@ test('binding a trigger while the line is already asserted delivers at once', ()
   assert.equal(sink.take(100), 1);
   irqs.release();
   assert.equal(irqs.type, 'none');
+});
+
+test('bound eventfds are held by reference and released when rebound, unbound, disabled or released', () => {
+  const { sink, irqs } = rig(PCIE4);
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.MSIX, 0, 3, [100, 101, 102]));
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.ERR, 0, 1, [103]));
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.REQ, 0, 1, [104]));
+  assert.deepEqual([...sink.live].sort(), [[100, 1], [101, 1], [102, 1], [103, 1], [104, 1]]);
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.MSIX, 1, 2, [105, -1]));
+  assert.deepEqual([...sink.live.keys()].sort(), [100, 103, 104, 105], '101 rebound to 105, 102 unbound');
+  assertErrno(() => irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.ERR, 0, 1, [50])), 'EINVAL');
+  assert.equal(sink.live.get(103), 1, 'a failed rebind keeps the old trigger');
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.ERR, 0, 1, [106]));
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.NONE, IRQ.MSIX, 0, 0));
+  assert.deepEqual([...sink.live.keys()].sort(), [104, 106]);
+  irqs.release();
+  assert.deepEqual([...sink.live], []);
+  irqs.setIrqs(irqSet(SET.TRIGGER | SET.EVENTFD, IRQ.INTX, 0, 1, [107]));
+  irqs.setIrqs(irqSet(SET.UNMASK | SET.EVENTFD, IRQ.INTX, 0, 1, [108]));
+  assertErrno(() => irqs.setIrqs(irqSet(SET.UNMASK | SET.EVENTFD, IRQ.INTX, 0, 1, [109])), 'EBUSY');
+  assert.deepEqual([...sink.live.keys()].sort(), [107, 108], 'the refused unmask eventfd is not kept');
+  irqs.disable();
+  assert.deepEqual([...sink.live], []);
 });

@@ -35,14 +35,25 @@ export class DmaFault extends Error {
   }
 }
 
-/** Signals eventfds that a user handed to SET_IRQS (or to the device by other means). */
+/**
+ * A device's reference to an eventfd the user handed it (struct eventfd_ctx): it keeps
+ * the eventfd alive and signallable after the user closes the fd, and a later file
+ * that reuses the fd number never sees its signals.
+ */
+export interface EventfdRef {
+  /** eventfd_signal(): adds 1 to the counter (a full counter stays full). Nothing once released. */
+  signal(): void;
+  /** eventfd_ctx_put(): drops the reference. Idempotent. */
+  release(): void;
+}
+
+/** Binds eventfds that a user hands to SET_IRQS (or to the device by other means). */
 export interface EventfdSink {
-  /** eventfd_signal(): adds 1 to the counter. EBADF if the fd is not an open eventfd. */
-  signal(fd: number): void;
-  /** True when fd is an open eventfd of this kernel. */
-  isEventfd(fd: number): boolean;
-  /** True when fd is open at all (an fd that is open but not an eventfd gives EINVAL). */
-  isOpen(fd: number): boolean;
+  /**
+   * eventfd_ctx_fdget(): a reference to the eventfd behind `fd`, to release when the
+   * binding ends. EBADF if fd is not open, EINVAL if it is open but not an eventfd.
+   */
+  acquire(fd: number): EventfdRef;
 }
 
 /** What a device can reach while its fd is open. */

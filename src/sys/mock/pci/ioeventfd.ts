@@ -2,11 +2,12 @@
 // "when this eventfd is signalled, write `data` of `count` bytes at this BAR offset".
 // The mock checks and records registrations exactly as the kernel does, but cannot
 // watch an eventfd from inside a device (DeviceContext only signals), so a registered
-// write never happens by itself.
-import { sysError } from '../../errors.js';
+// write never happens by itself. Each registration holds a reference to its eventfd
+// (vfio_virqfd_enable takes one), released when it is removed or the device closes.
+import { isSysError, sysError } from '../../errors.js';
 import { flags as F } from '../../../uapi/constants.js';
 import { vfio_device_ioeventfd } from '../../../uapi/structs.js';
-import type { EventfdSink } from '../device.js';
+import type { EventfdRef, EventfdSink } from '../device.js';
 import type { MsixTableInfo } from './regions.js';
 import { splitOffset } from './regions.js';
 
@@ -24,8 +25,12 @@ export interface Ioeventfd {
   readonly fd: number;
 }
 
+interface Registered extends Ioeventfd {
+  readonly ref: EventfdRef;
+}
+
 export class IoeventfdTable {
-  private list: Ioeventfd[] = [];
+  private list: Registered[] = [];
 
   constructor(private readonly barLength: (bar: number) => number, private readonly eventfds: EventfdSink,
     private readonly msix: () => MsixTableInfo | undefined) {}
@@ -34,7 +39,9 @@ export class IoeventfdTable {
     return this.list;
   }
 
+  /** Every registration goes, with its eventfd reference. */
   clear(): void {
+    for (const e of this.list) e.ref.release();
     this.list = [];
   }
 
@@ -55,14 +62,19 @@ export class IoeventfdTable {
     const same = this.list.findIndex((e) => e.pos === pos && e.bar === bar && e.data === ev.data && e.count === count);
     if (same >= 0) {
       if (ev.fd !== -1) throw sysError('EEXIST', 'ioctl', OP, 'already registered');
-      this.list.splice(same, 1);
+      this.list.splice(same, 1)[0]!.ref.release();
       return 0;
     }
     if (ev.fd < 0) throw sysError('ENODEV', 'ioctl', OP, 'nothing registered to remove');
     if (this.list.length >= VFIO_PCI_IOEVENTFD_MAX) throw sysError('ENOSPC', 'ioctl', OP);
-    if (!this.eventfds.isOpen(ev.fd)) throw sysError('EBADF', 'ioctl', OP, `fd ${ev.fd} is not open`);
-    if (!this.eventfds.isEventfd(ev.fd)) throw sysError('EINVAL', 'ioctl', OP, `fd ${ev.fd} is not an eventfd`);
-    this.list.push({ bar, pos, data: ev.data, count, fd: ev.fd });
+    let ref: EventfdRef;
+    try {
+      ref = this.eventfds.acquire(ev.fd);
+    } catch (err) {
+      if (isSysError(err)) throw sysError(err.code, 'ioctl', OP, `fd ${ev.fd}: ${err.message}`);
+      throw err;
+    }
+    this.list.push({ bar, pos, data: ev.data, count, fd: ev.fd, ref });
     return 0;
   }
 }

@@ -4,10 +4,13 @@
 // device is open; the device tells it its vector counts and hands it the EventfdSink,
 // and drives it from the "hardware" side (INTx level, MSI messages, errors, requests).
 // The vGPU core can use it as is for its virtual devices.
-import { sysError, type ErrnoCode } from '../../errors.js';
+//
+// A bound eventfd is held by reference (eventfd_ctx_fdget), so the user closing the fd
+// does not stop delivery; every binding's reference is released when it ends.
+import { isSysError, sysError, type ErrnoCode } from '../../errors.js';
 import { flags as F, pciIrq } from '../../../uapi/constants.js';
 import { vfio_irq_info, vfio_irq_set } from '../../../uapi/structs.js';
-import type { EventfdSink } from '../device.js';
+import type { EventfdRef, EventfdSink } from '../device.js';
 
 const INTX = pciIrq.VFIO_PCI_INTX_IRQ_INDEX;
 const MSI = pciIrq.VFIO_PCI_MSI_IRQ_INDEX;
@@ -59,17 +62,28 @@ function fail(code: ErrnoCode, detail: string): never {
   throw sysError(code, 'ioctl', 'VFIO_DEVICE_SET_IRQS', detail);
 }
 
+/** An eventfd bound to a vector: the fd number the user gave and the kernel's reference. */
+interface Bound {
+  readonly fd: number;
+  readonly ref: EventfdRef;
+}
+
+function put(bound: Bound | undefined): undefined {
+  bound?.ref.release();
+  return undefined;
+}
+
 export class VfioPciIrqs {
   private irqType: number = NONE;
   /** Triggers of the active index, by vector (INTx uses vector 0). */
-  private ctx: (number | undefined)[] = [];
+  private ctx: (Bound | undefined)[] = [];
   private numCtx = 0;
   private intxMasked = false;
   private intxLevel = false;
   private virqDisabled = false;
-  private unmaskFd: number | undefined;
-  private errTrigger: number | undefined;
-  private reqTrigger: number | undefined;
+  private unmask: Bound | undefined;
+  private errTrigger: Bound | undefined;
+  private reqTrigger: Bound | undefined;
 
   constructor(readonly counts: IrqCounts, private readonly eventfds: EventfdSink, private readonly hw: IrqHardware = {}) {}
 
@@ -83,14 +97,14 @@ export class VfioPciIrqs {
     return this.intxMasked;
   }
 
-  /** The eventfd bound to a vector of the active index, if any. */
+  /** The fd (as the user gave it) bound to a vector of the active index, if any. */
   trigger(vector: number): number | undefined {
-    return this.ctx[vector];
+    return this.ctx[vector]?.fd;
   }
 
   /** Whether an unmask eventfd is registered (the mock never reads it: see README.md). */
   get hasUnmaskEventfd(): boolean {
-    return this.unmaskFd !== undefined;
+    return this.unmask !== undefined;
   }
 
   count(index: number): number {
@@ -158,13 +172,12 @@ export class VfioPciIrqs {
   /** The function sent MSI/MSI-X message `vector`: the bound eventfd is signalled. */
   signalMsi(vector: number): void {
     if (this.irqType !== MSI && this.irqType !== MSIX) return;
-    const fd = this.ctx[vector];
-    if (fd !== undefined) this.signal(fd);
+    this.signal(this.ctx[vector]);
   }
 
   /** An error was detected (AER): the ERR eventfd, if any, is signalled. */
   reportError(): void {
-    if (this.errTrigger !== undefined) this.signal(this.errTrigger);
+    this.signal(this.errTrigger);
   }
 
   /** The host asks the user to release the device: the REQ eventfd, if any. */
@@ -191,8 +204,8 @@ export class VfioPciIrqs {
   /** vfio_pci_core_disable: everything off, every eventfd dropped. */
   release(): void {
     this.disable();
-    this.errTrigger = undefined;
-    this.reqTrigger = undefined;
+    this.errTrigger = put(this.errTrigger);
+    this.reqTrigger = put(this.reqTrigger);
     this.virqDisabled = false;
   }
 
@@ -249,11 +262,14 @@ export class VfioPciIrqs {
       const fd = fdAt(data, 0);
       if (fd >= 0) {
         // vfio_virqfd_enable: the eventfd first, then "already registered" is EBUSY.
-        this.checkEventfd(fd);
-        if (this.unmaskFd !== undefined) fail('EBUSY', 'an unmask eventfd is already registered');
-        this.unmaskFd = fd;
+        const bound = this.bind(fd);
+        if (this.unmask !== undefined) {
+          put(bound);
+          fail('EBUSY', 'an unmask eventfd is already registered');
+        }
+        this.unmask = bound;
       } else {
-        this.unmaskFd = undefined;
+        this.unmask = put(this.unmask);
       }
     }
   }
@@ -308,9 +324,7 @@ export class VfioPciIrqs {
     }
     if (this.irqType !== index || start + count > this.numCtx) fail('EINVAL', 'loopback needs the index enabled and in range');
     for (let i = start; i < start + count; i++) {
-      const fd = this.ctx[i];
-      if (fd === undefined) continue;
-      if ((flags & F.VFIO_IRQ_SET_DATA_NONE) || data[i - start]) this.signal(fd);
+      if ((flags & F.VFIO_IRQ_SET_DATA_NONE) || data[i - start]) this.signal(this.ctx[i]);
     }
   }
 
@@ -325,26 +339,27 @@ export class VfioPciIrqs {
   }
 
   /** vfio_pci_set_ctx_trigger_single: returns the new trigger. */
-  private ctxTriggerSingle(cur: number | undefined, count: number, flags: number, data: Uint8Array): number | undefined {
+  private ctxTriggerSingle(cur: Bound | undefined, count: number, flags: number, data: Uint8Array): Bound | undefined {
     if (flags & F.VFIO_IRQ_SET_DATA_NONE) {
       if (cur === undefined) fail('EINVAL', 'no eventfd is bound');
       if (count) {
         this.signal(cur);
         return cur;
       }
-      return undefined;
+      return put(cur);
     }
     if (flags & F.VFIO_IRQ_SET_DATA_BOOL) {
       if (!count) fail('EINVAL', 'BOOL needs count 1');
-      if (data[0] && cur !== undefined) this.signal(cur);
+      if (data[0]) this.signal(cur);
       return cur;
     }
     if (!count) fail('EINVAL', 'EVENTFD needs count 1');
     const fd = fdAt(data, 0);
-    if (fd === -1) return undefined;
+    if (fd === -1) return put(cur);
     if (fd < 0) return cur;
-    this.checkEventfd(fd);
-    return fd;
+    const bound = this.bind(fd);
+    put(cur);
+    return bound;
   }
 
   // ---- INTx (a PCI 2.3 device: masking uses its INTx Disable bit) ----
@@ -359,16 +374,16 @@ export class VfioPciIrqs {
 
   /** vfio_intx_set_signal (6.1): the old trigger goes first, then the new one is looked up. */
   private intxSetSignal(fd: number): void {
-    this.ctx[0] = undefined;
+    this.ctx[0] = put(this.ctx[0]);
     if (fd < 0) return;
-    this.checkEventfd(fd);
-    this.ctx[0] = fd;
+    this.ctx[0] = this.bind(fd);
     // request_irq on a level interrupt that is already asserted runs the handler now.
     if (this.intxLevel) this.intxHandler();
   }
 
   private intxDisable(): void {
-    this.unmaskFd = undefined;
+    this.unmask = put(this.unmask);
+    this.ctx.forEach(put);
     this.ctx = [];
     this.numCtx = 0;
     this.intxMasked = false;
@@ -384,8 +399,7 @@ export class VfioPciIrqs {
   }
 
   private sendIntxEventfd(): void {
-    const fd = this.ctx[0];
-    if (this.irqType === INTX && !this.virqDisabled && fd !== undefined) this.signal(fd);
+    if (this.irqType === INTX && !this.virqDisabled) this.signal(this.ctx[0]);
   }
 
   private intxMask(): void {
@@ -411,7 +425,7 @@ export class VfioPciIrqs {
     // pci_alloc_irq_vectors(pdev, 1, nvec): fewer than one vector asked for is ERANGE.
     if (nvec < 1) fail('ERANGE', 'no vectors requested');
     this.hw.enableMsi?.(index, nvec);
-    this.ctx = new Array<number | undefined>(nvec).fill(undefined);
+    this.ctx = new Array<Bound | undefined>(nvec).fill(undefined);
     this.numCtx = nvec;
     this.irqType = index;
   }
@@ -423,19 +437,19 @@ export class VfioPciIrqs {
     try {
       for (let i = 0; i < count; i++, j++) this.msiSetVectorSignal(j, fds[i]!);
     } catch (err) {
-      for (let k = j; k >= start; k--) this.ctx[k] = undefined;
+      for (let k = j; k >= start; k--) this.ctx[k] = put(this.ctx[k]);
       throw err;
     }
   }
 
   private msiSetVectorSignal(vector: number, fd: number): void {
-    this.ctx[vector] = undefined;
+    this.ctx[vector] = put(this.ctx[vector]);
     if (fd < 0) return;
-    this.checkEventfd(fd);
-    this.ctx[vector] = fd;
+    this.ctx[vector] = this.bind(fd);
   }
 
   private msiDisable(index: 1 | 2): void {
+    this.ctx.forEach(put);
     this.ctx = [];
     this.numCtx = 0;
     this.hw.disableMsi?.(index);
@@ -445,18 +459,21 @@ export class VfioPciIrqs {
   // ---- eventfds ----
 
   /** eventfd_ctx_fdget: a closed fd is EBADF, an open fd that is not an eventfd EINVAL. */
-  private checkEventfd(fd: number): void {
-    if (!this.eventfds.isOpen(fd)) fail('EBADF', `fd ${fd} is not open`);
-    if (!this.eventfds.isEventfd(fd)) fail('EINVAL', `fd ${fd} is not an eventfd`);
+  private bind(fd: number): Bound {
+    try {
+      return { fd, ref: this.eventfds.acquire(fd) };
+    } catch (err) {
+      if (isSysError(err)) fail(err.code, `fd ${fd}: ${err.message}`);
+      throw err;
+    }
   }
 
-  /** eventfd_signal on a bound fd; one the user closed since binding just gets nothing. */
-  private signal(fd: number): void {
+  /** eventfd_signal on a bound trigger, if there is one; it cannot fail. */
+  private signal(bound: Bound | undefined): void {
     try {
-      this.eventfds.signal(fd);
+      bound?.ref.signal();
     } catch {
-      // The kernel holds a reference to the eventfd context, so it never fails here;
-      // the mock's sink may have lost a closed fd: nothing to deliver to.
+      // eventfd_signal() has no failure to report to a device
     }
   }
 }

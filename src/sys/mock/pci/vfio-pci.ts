@@ -139,6 +139,7 @@ export class VfioPciDevice implements MockPciDevice {
     hw.write(PCI_COMMAND, 2, hw.get16(PCI_COMMAND) & ~PCI_COMMAND_MASTER);
     st.irqs.release();
     st.ioeventfds.clear();
+    st.lowPower.release();
     this.open_ = undefined;
     for (let at = 4; at < PCI_STD_HEADER_SIZEOF; at += 4) {
       const saved = st.savedHeader[at]! | (st.savedHeader[at + 1]! << 8) | (st.savedHeader[at + 2]! << 16) | (st.savedHeader[at + 3]! << 24);
