@@ -17,7 +17,10 @@ export interface AttributeSpec {
   store?: (value: string) => void;
 }
 
-interface DirNode { kind: 'dir'; children: Map<string, Node> }
+// A removed entry's key stays with an undefined value until the directory is compacted:
+// a V8 Map whose same key is deleted and re-added over and over (the lowest free
+// IOMMU group number is) gets slower with every cycle until its table is rehashed.
+interface DirNode { kind: 'dir'; children: Map<string, Node | undefined>; removed: number }
 interface AttrNode { kind: 'attr'; mode: number; show?: () => string; store?: (value: string) => void }
 interface LinkNode { kind: 'link'; target: string }
 type Node = DirNode | AttrNode | LinkNode;
@@ -29,7 +32,7 @@ function fail(code: ErrnoCode, syscall: string, path: string): never {
 }
 
 export class MockSysfs implements Sysfs {
-  private readonly root: DirNode = { kind: 'dir', children: new Map() };
+  private readonly root: DirNode = { kind: 'dir', children: new Map(), removed: 0 };
 
   // ---- building the tree (the kernel side) ----
 
@@ -61,7 +64,12 @@ export class MockSysfs implements Sysfs {
   /** Removes an entry and everything under it; ENOENT if absent. */
   remove(path: string): void {
     const { dir, name } = this.parentDir(path, false);
-    if (!dir.children.delete(name)) fail('ENOENT', 'unlink', path);
+    if (dir.children.get(name) === undefined) fail('ENOENT', 'unlink', path);
+    dir.children.set(name, undefined);
+    if (++dir.removed > 64 && dir.removed > dir.children.size / 2) {
+      dir.children = new Map([...dir.children].filter(([, node]) => node !== undefined));
+      dir.removed = 0;
+    }
   }
 
   // ---- the Sysfs interface (the user side) ----
@@ -79,7 +87,7 @@ export class MockSysfs implements Sysfs {
   list(path: string): string[] {
     const node = this.resolve(path, true, 'scandir');
     if (node.kind !== 'dir') fail('ENOTDIR', 'scandir', path);
-    return [...node.children.keys()].sort();
+    return [...node.children].filter(([, child]) => child !== undefined).map(([name]) => name).sort();
   }
 
   read(path: string): string {
@@ -170,7 +178,7 @@ export class MockSysfs implements Sysfs {
       let next = dir.children.get(part);
       if (!next) {
         if (!create) fail('ENOENT', 'unlink', path);
-        next = { kind: 'dir', children: new Map() };
+        next = { kind: 'dir', children: new Map(), removed: 0 };
         dir.children.set(part, next);
       }
       if (next.kind !== 'dir') throw new Error(`${part} in ${path} is not a directory`);
@@ -180,7 +188,7 @@ export class MockSysfs implements Sysfs {
   }
 
   private add(dir: DirNode, name: string, node: Node, path: string): void {
-    if (dir.children.has(name)) throw new Error(`sysfs entry ${path} already exists`);
+    if (dir.children.get(name) !== undefined) throw new Error(`sysfs entry ${path} already exists`);
     dir.children.set(name, node);
   }
 }
