@@ -219,10 +219,15 @@ test('compareOutcomes: identical, declared, differing, one-sided and repeated ca
   ]);
   assert.equal(p.rows[1]?.reason, 'EBADFD on 6.12');
   assert.deepEqual([p.identical, p.declared, p.differing], [2, 1, 4]);
-  assert.equal(paritySummary('6.12.1', p), 'parity 6.12.1: 7 cases, 2 identical, 1 declared differences, 4 differing');
+  assert.equal(p.versionDependent, 1);
+  assert.equal(paritySummary('6.12.1', p),
+    'parity 6.12.1: 7 cases, 2 identical (1 declared version-dependent, 1 of them differing as allowed), 4 differing');
+  assert.equal(paritySummary('6.1', compareOutcomes(mock.slice(0, 2), mock.slice(0, 2))),
+    'parity 6.1: 2 cases, 2 identical (1 declared version-dependent), 0 differing');
   const md = parityTable('T', p);
   assert.match(md, /\| diff \| `\{"ret":0\}` \| `\{"errno":"EPERM"\}` \| differs \|/);
   assert.match(md, /\| dep \| `\{"errno":"EINVAL"\}` \| `\{"errno":"EBADFD"\}` \| declared \| EBADFD on 6.12 \|/);
+  assert.match(md, /\n7 cases, 2 identical \(1 declared version-dependent, 1 of them differing as allowed\), 4 differing\.\n/);
 });
 
 test('parseOptions: defaults, one kernel, timeout, and bad input', () => {

@@ -23,6 +23,8 @@ export interface ParityRow {
 export interface Parity {
   rows: ParityRow[];
   identical: number;
+  /** Cases the suite declares version-dependent, whatever their outcome. */
+  versionDependent: number;
   /** versionDependent cases whose outcomes differ: allowed. */
   declared: number;
   /** Differences that fail the run (including cases seen on one side only). */
@@ -62,13 +64,20 @@ export function compareOutcomes(mock: readonly Outcome[], real: readonly Outcome
   return {
     rows,
     identical: rows.filter((x) => x.status === 'identical').length,
+    versionDependent: rows.filter((x) => x.versionDependent).length,
     declared: rows.filter((x) => x.status === 'declared').length,
     differing: rows.filter((x) => x.status === 'differs' || x.status === 'only-mock' || x.status === 'only-kernel').length,
   };
 }
 
+/** "282 cases, 282 identical (5 declared version-dependent), 0 differing". */
+function counts(p: Parity): string {
+  const allowed = p.declared ? `, ${p.declared} of them differing as allowed` : '';
+  return `${p.rows.length} cases, ${p.identical} identical (${p.versionDependent} declared version-dependent${allowed}), ${p.differing} differing`;
+}
+
 export function paritySummary(label: string, p: Parity): string {
-  return `parity ${label}: ${p.rows.length} cases, ${p.identical} identical, ${p.declared} declared differences, ${p.differing} differing`;
+  return `parity ${label}: ${counts(p)}`;
 }
 
 const cell = (s: string | undefined): string => (s === undefined ? '—' : `\`${s.replace(/\|/g, '\\|').replace(/`/g, "'")}\``);
@@ -87,7 +96,7 @@ export function parityTable(title: string, p: Parity): string {
   return [
     `# ${title}`,
     '',
-    `${p.rows.length} cases: ${p.identical} identical, ${p.declared} declared differences, ${p.differing} differing.`,
+    `${counts(p)}.`,
     '',
     '## Cases that must match',
     '',
