@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { posix } from 'node:path';
 import { flags, pciIrq } from '../../src/uapi/constants.js';
 import { SimGpuGuest, mdevGroup } from '../../src/vendors/simgpu/guest.js';
-import { SIMGPU_ID, SimGpuReg } from '../../src/vendors/simgpu/registers.js';
+import { SIMGPU_ID, SimGpuInt, SimGpuReg } from '../../src/vendors/simgpu/registers.js';
 import { simgpuWorld, testUuid } from './simgpu-world.js';
 
 const GiB = 1024 ** 3;
@@ -137,6 +137,37 @@ test('VFIO_DEVICE_RESET brings the registers back to power-on values', async () 
     for (const reg of [SimGpuReg.FENCE, SimGpuReg.COMPLETED, SimGpuReg.RING_SIZE, SimGpuReg.RING_BASE_LO, SimGpuReg.INT_ENABLE, SimGpuReg.STATUS]) {
       assert.equal(bar0.read32(reg), 0, `register 0x${reg.toString(16)}`);
     }
+  } finally {
+    guest.close();
+    world.close();
+  }
+});
+
+test('interrupts: INTx when MSI is off, none while INT_ENABLE masks the cause', async () => {
+  const world = simgpuWorld([{ framebufferSize: GiB }]);
+  const uuid = world.create('1Q', testUuid(1));
+  const guest = SimGpuGuest.open(world.sys, uuid);
+  try {
+    const { irqs } = guest.device;
+    const bar0 = guest.bar0;
+    irqs.disable(pciIrq.VFIO_PCI_MSI_IRQ_INDEX);
+    irqs.enable(pciIrq.VFIO_PCI_INTX_IRQ_INDEX);
+    // A doorbell on an empty ring completes at once: DONE, on INTx now.
+    const intx = irqs.once(pciIrq.VFIO_PCI_INTX_IRQ_INDEX, 0, 5000);
+    bar0.write32(SimGpuReg.DOORBELL, 1);
+    assert.equal(await intx, 1n);
+    assert.equal(bar0.read32(SimGpuReg.INT_STATUS), SimGpuInt.DONE);
+    bar0.write32(SimGpuReg.INT_STATUS, SimGpuInt.DONE);
+    irqs.unmask(pciIrq.VFIO_PCI_INTX_IRQ_INDEX);
+    // With DONE masked in INT_ENABLE the status is set but nothing is raised.
+    let fired = 0n;
+    const listener = irqs.on(pciIrq.VFIO_PCI_INTX_IRQ_INDEX, 0, (n) => { fired += n; });
+    bar0.write32(SimGpuReg.INT_ENABLE, SimGpuInt.ERROR);
+    bar0.write32(SimGpuReg.DOORBELL, 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    listener.close();
+    assert.equal(bar0.read32(SimGpuReg.INT_STATUS), SimGpuInt.DONE);
+    assert.equal(fired, 0n);
   } finally {
     guest.close();
     world.close();
