@@ -148,7 +148,7 @@ export class RegisteredType {
 export class RegisteredParent {
   /** Its types by id. */
   readonly types: ReadonlyMap<string, RegisteredType>;
-  /** Its vGPUs (every state). */
+  /** Its vGPUs (every state); only the registry changes it. */
   readonly vgpus = new Set<Vgpu>();
 
   constructor(readonly driver: VendorDriver, readonly parent: VgpuParent) {
@@ -178,6 +178,7 @@ export class RegisteredParent {
 
 /** A vGPU: its UUID, type and the vendor's model; its open state comes from its device. */
 export class Vgpu implements VgpuOpenEvents {
+  /** Where it is in its lifecycle; only the registry changes it. */
   state: VgpuState = 'creating';
   private openCount = 0;
 
