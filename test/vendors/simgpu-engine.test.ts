@@ -256,3 +256,10 @@ test('two vGPUs on one board work independently, at the same IOVAs, at the same 
   }
   assert.equal(world.sys.kernel.locked.lockedPages, 0);
 });
+
+test('batches submitted at once run one after the other', () => withGuest(async (guest) => {
+  const buf = guest.allocate(4096, 0x100000n);
+  const results = await Promise.all([1, 2, 3].map((n) => guest.fill(buf.iova + BigInt(n * 4), 4, 0x01010101 * n)));
+  assert.deepEqual(results.map((r) => r.completed), [1, 2, 3]);
+  assert.deepEqual([...buf.bytes.subarray(4, 16)], [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+}));

@@ -311,7 +311,13 @@ export class SimGpuEngine {
 
   private signal(bit: number): void {
     this.intStatus |= bit;
-    if (this.intEnable & bit) this.host.raise();
+    if (!(this.intEnable & bit)) return;
+    try {
+      this.host.raise();
+    } catch (err) {
+      // Delivery is the core's business; a failure there must not stop the engine.
+      process.emitWarning(`simgpu: raising the interrupt failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 }
 

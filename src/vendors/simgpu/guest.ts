@@ -77,6 +77,8 @@ export class SimGpuGuest {
   private readonly timeoutMs: number;
   private readonly ring: GuestBuffer;
   private readonly buffers = new Set<GuestBuffer>();
+  /** The last submit, which the next one waits for. */
+  private previous: Promise<unknown> = Promise.resolve();
   /** Pending interrupt waits, failed by close(). */
   private readonly waiters = new Set<(err?: Error) => void>();
   private closed = false;
@@ -161,9 +163,17 @@ export class SimGpuGuest {
    * On an error the engine's report is returned and the ring emptied (the commands
    * after the failing one are dropped). `whileRunning` runs once the engine has moved
    * bytes of the first command (or finished), while the batch is still in flight.
-   * Closing the guest while a submit waits rejects it with ECANCELED.
+   * Closing the guest while a submit waits rejects it with ECANCELED. Batches submitted
+   * together run one after the other.
    */
-  async submit(commands: readonly SimGpuCommand[], options: { whileRunning?: () => void } = {}): Promise<SubmitResult> {
+  submit(commands: readonly SimGpuCommand[], options: { whileRunning?: () => void } = {}): Promise<SubmitResult> {
+    // One batch at a time: the next starts when the previous has settled.
+    const run = this.previous.then(() => this.run(commands, options), () => this.run(commands, options));
+    this.previous = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(commands: readonly SimGpuCommand[], options: { whileRunning?: () => void }): Promise<SubmitResult> {
     if (this.closed) throw sysError('EBADF', 'submit', undefined, 'the simgpu guest is closed');
     if (commands.length >= this.ringEntries) throw new RangeError(`at most ${this.ringEntries - 1} commands fit the ring`);
     const bar0 = this.bar0;
