@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   region: () => import('./region.js'),
   'bulk-copy': () => import('./bulk-copy.js'),
   'vgpu-lifecycle': () => import('./vgpu-lifecycle.js'),
+  'vgpu-dispatch': () => import('./vgpu-dispatch.js'),
 };
 
 const wanted = process.argv.slice(2);
