@@ -139,25 +139,22 @@ export class VgpuDevice implements MockVfioDevice {
     try {
       this.model.open(session);
     } catch (err) {
-      this.st = undefined;
-      pins.close();
-      interrupts.irqs.release();
+      this.teardown(st);
       throw vendorError(err, 'open', 'the vendor failed to open the vGPU');
     }
-    this.events.opened();
+    try {
+      this.events.opened();
+    } catch (err) {
+      // The open fails as a whole: the vendor sees a release, the registry nothing.
+      this.release(st);
+      throw err;
+    }
   }
 
   close(): void {
     const st = this.st;
     if (!st) return;
-    try {
-      this.model.release();
-    } catch {
-      // Release cannot fail: whatever the vendor left is cleaned up below.
-    }
-    this.forced += st.pins.close();
-    st.interrupts.irqs.release();
-    this.st = undefined;
+    this.release(st);
     this.events.released();
   }
 
@@ -232,6 +229,23 @@ export class VgpuDevice implements MockVfioDevice {
     // Never a dangling pin: whatever the vendor kept in the range goes now.
     this.forced += st.pins.dropRange(iova, length);
     if (failure !== undefined) throw vendorError(failure, 'dma_unmap', 'the vendor failed the DMA-unmap notice');
+  }
+
+  /** The vendor's release (which cannot fail the close), then the core's own teardown. */
+  private release(st: OpenState): void {
+    try {
+      this.model.release();
+    } catch {
+      // Whatever the vendor left behind is cleaned up by the teardown.
+    }
+    this.teardown(st);
+  }
+
+  /** Drops the vendor's leftover pins, turns interrupts off and forgets the open state. */
+  private teardown(st: OpenState): void {
+    this.forced += st.pins.close();
+    st.interrupts.irqs.release();
+    this.st = undefined;
   }
 
   // ---- regions ----
