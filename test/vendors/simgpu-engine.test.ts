@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
+import { ioctls, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dirty_bitmap_get } from '../../src/uapi/index.js';
 import { SimGpuGuest, type GuestBuffer } from '../../src/vendors/simgpu/guest.js';
 import { SIMGPU_MAX_TRANSFER, SimGpuError, SimGpuInt, SimGpuOp, SimGpuReg, SimGpuStatus } from '../../src/vendors/simgpu/registers.js';
 import { simgpuWorld, testUuid, type SimGpuWorld } from './simgpu-world.js';
@@ -262,4 +263,34 @@ test('batches submitted at once run one after the other', () => withGuest(async 
   const results = await Promise.all([1, 2, 3].map((n) => guest.fill(buf.iova + BigInt(n * 4), 4, 0x01010101 * n)));
   assert.deepEqual(results.map((r) => r.completed), [1, 2, 3]);
   assert.deepEqual([...buf.bytes.subarray(4, 16)], [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+}));
+
+test('dirty page tracking reports exactly the pages the vGPU wrote', () => withGuest(async (guest) => {
+  const PAGE = 4096;
+  const buf = guest.allocate(8 * PAGE, 0x100000n);
+  const container = guest.handle.container;
+  const sys = guest.sys;
+  const bitmap = sys.allocate(PAGE);
+  const bits = new Uint8Array(bitmap.buffer);
+  const dirty = (flags: number): number => sys.ioctl(container.fd, ioctls.VFIO_IOMMU_DIRTY_PAGES, vfio_iommu_type1_dirty_bitmap.encode({ argsz: 8, flags }));
+  const report = (): number => {
+    const arg = vfio_iommu_type1_dirty_bitmap.encode({ argsz: 48, flags: 4 }, 48);
+    vfio_iommu_type1_dirty_bitmap_get.write(arg, { iova: buf.iova, size: BigInt(8 * PAGE), bitmap_pgsize: BigInt(PAGE), bitmap_size: 8n, bitmap_data: bitmap.address }, 8);
+    bits.fill(0, 0, 8);
+    sys.ioctl(container.fd, ioctls.VFIO_IOMMU_DIRTY_PAGES, arg);
+    return bits[0]!;
+  };
+  try {
+    await guest.fill(buf.iova, 4, 0); // the group has pinned: reports cover pinned pages only
+    assert.equal(dirty(1), 0); // START
+    assert.equal(report(), 0, 'nothing is pinned at START, nothing written since');
+    assert.equal((await guest.fill(buf.iova + BigInt(2 * PAGE + 100), PAGE, 0xffffffff)).error, undefined);
+    assert.equal(report(), 0b0000_1100, 'pages 2 and 3 (the fill straddles them)');
+    assert.equal(report(), 0, 'a report clears what is no longer pinned');
+    assert.equal((await guest.copy(buf.iova + BigInt(7 * PAGE), buf.iova, 8)).error, undefined);
+    assert.equal(report(), 0b1000_0001, 'the kernel marks every pinned page, so the copy\'s source page too');
+    assert.equal(dirty(2), 0); // STOP
+  } finally {
+    sys.munmap(bitmap);
+  }
 }));
