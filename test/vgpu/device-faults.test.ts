@@ -71,6 +71,19 @@ test('open that throws: GET_DEVICE_FD fails EIO, nothing is open, the next open 
   }
 });
 
+test('a registry whose opened() throws: the open fails as a whole and the vendor is released', () => {
+  const sys = createMockSys({ devices: [] });
+  const model = new TestModel();
+  try {
+    const vgpu = new VgpuDevice(UUID, model, { opened: () => { throw new Error('registry bug'); }, released: () => {} });
+    const group = sys.kernel.registerDevice(vgpu, { iommuBacked: false });
+    assert.throws(() => openPciDevice(sys, UUID, { group }), /registry bug/);
+    assert.deepEqual([vgpu.isOpen, model.calls], [false, ['open', 'release']]);
+  } finally {
+    model.dispose();
+  }
+});
+
 test('reset that throws: VFIO_DEVICE_RESET fails EIO and the device keeps working', () => {
   withVgpu(({ device, model }) => {
     model.failing.add('reset');

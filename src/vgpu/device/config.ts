@@ -16,7 +16,7 @@ import {
   PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_IO,
   PCI_COMMAND_MEMORY, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE, PCI_MSI_FLAGS_QSIZE, PCI_MSI_MASK_32, PCI_MSI_MASK_64, PCI_MSI_PENDING_32,
-  PCI_MSI_PENDING_64, PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSI_PENDING_64, PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_MASKALL, PCI_STATUS,
 } from '../../sys/mock/pci/regs.js';
 import type { VgpuBar, VgpuPciSpec } from '../vendor.js';
 
@@ -122,7 +122,7 @@ export class VgpuConfig {
 
   /** A status bit the function itself sets (e.g. Signaled Target Abort); software clears it by writing 1. */
   setStatusBits(bits: number): void {
-    this.cfg.set16(6, this.cfg.get16(6) | bits);
+    this.cfg.set16(PCI_STATUS, this.cfg.get16(PCI_STATUS) | bits);
   }
 
   // ---- MSI ----

@@ -9,7 +9,7 @@ import type { DmaSpace } from '../../sys/mock/device.js';
 export class PinTracker implements DmaSpace {
   /** Pins held, by page IOVA. */
   private readonly pins = new Map<bigint, number>();
-  private pageSize = 0n;
+  private readonly pageSize: bigint;
   private closed = false;
 
   constructor(private readonly inner: DmaSpace, pageSize: number) {
