@@ -2,6 +2,7 @@
 // through the VFIO client like any vfio-pci function, and removed through `remove`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { flags, pciIrq } from '../../src/uapi/constants.js';
 import { SimGpuGuest, mdevGroup } from '../../src/vendors/simgpu/guest.js';
@@ -172,4 +173,21 @@ test('interrupts: INTx when MSI is off, none while INT_ENABLE masks the cause', 
     guest.close();
     world.close();
   }
+});
+
+test('no fd is leaked: create, open, submit, close and remove leave the process fds as they were', async () => {
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const world = simgpuWorld([{ framebufferSize: GiB }]);
+  const before = fds();
+  for (let round = 0; round < 3; round++) {
+    const uuid = world.create('0B', testUuid(round + 1));
+    const guest = SimGpuGuest.open(world.sys, uuid);
+    const buf = guest.allocate(4096, 0x100000n);
+    guest.mapFramebuffer(0, 4096);
+    assert.equal((await guest.fill(buf.iova, 16, 1)).error, undefined);
+    guest.close();
+    world.remove(uuid);
+  }
+  assert.equal(fds(), before);
+  world.close();
 });
