@@ -88,16 +88,18 @@ async function vgpuWalk(sys: MockSysLayer, say: (line?: string) => void): Promis
   try {
     say(`\nopened with the VFIO client, as the edu above:\n${show(guest.device)}`);
     say(`  ${show(guest.device.config)}`);
-    const src = guest.allocate(1 << 20, 0x100000n);
-    const dst = guest.allocate(1 << 20, 0x200000n);
+    // Small buffers: pinned pages count against RLIMIT_MEMLOCK, which may be 64 KiB.
+    const size = 16 * 1024;
+    const src = guest.allocate(size, 0x100000n);
+    const dst = guest.allocate(size, 0x200000n);
     const fb = guest.mapFramebuffer(0, 4096);
     const msis = guest.device.irqs.on(pciIrq.VFIO_PCI_MSI_IRQ_INDEX, 0, (n) => say(`  MSI: eventfd signalled (count ${n})`));
-    say('\nsubmit: FILL 1 MiB of guest memory with 0xc0ffee00, COPY it, BLIT 64 bytes to the framebuffer, FENCE 0x2a');
+    say('\nsubmit: FILL 16 KiB of guest memory with 0xc0ffee00, COPY it, BLIT 64 bytes to the framebuffer, FENCE 0x2a');
     const result = await guest.submit([
-      { op: SimGpuOp.FILL, length: 1 << 20, dst: src.iova, src: 0xc0ffee00n },
-      { op: SimGpuOp.COPY, length: 1 << 20, dst: dst.iova, src: src.iova },
+      { op: SimGpuOp.FILL, length: size, dst: src.iova, src: 0xc0ffee00n },
+      { op: SimGpuOp.COPY, length: size, dst: dst.iova, src: src.iova },
       { op: SimGpuOp.BLIT_TO_FB, length: 64, dst: 0n, src: dst.iova },
-      { op: SimGpuOp.FENCE, length: 8, dst: dst.iova + BigInt((1 << 20) - 8), src: 0x2an },
+      { op: SimGpuOp.FENCE, length: 8, dst: dst.iova + BigInt(size - 8), src: 0x2an },
     ]);
     await new Promise((resolve) => setImmediate(resolve));
     msis.close();
