@@ -82,7 +82,9 @@ test('ERR exists only on PCI Express: EINVAL on a conventional vGPU', () => {
 test('MSI: raise reaches the vector\'s eventfd; a masked vector is pending until unmasked', () => {
   withVgpu((rig) => {
     const { sys, device } = rig;
+    device.config.write32(0xa0, 0xf);
     const [v0, v1] = device.irqs.enable(IRQ.MSI, { count: 2 }) as number[];
+    assert.equal(device.config.read32(0xa0), 0xc, 'enabling unmasks the enabled vectors, as requesting their irqs does');
     ring(rig, 1);
     ring(rig, 1);
     assert.deepEqual([drain(sys, v0!), drain(sys, v1!)], [0n, 2n]);
@@ -98,12 +100,21 @@ test('MSI: raise reaches the vector\'s eventfd; a masked vector is pending until
   });
 });
 
-test('MSI-X: vectors start masked (pending in the PBA); unmasking sends; the function mask holds all', () => {
+test('MSI-X: enabling unmasks the enabled vectors as the host kernel does; a vector the user masks is pending in the PBA until unmasked; the function mask holds all', () => {
   withVgpu((rig) => {
     const { sys, device } = rig;
+    const bar4 = device.bar(4);
+    const ctrl = (v: number): number => bar4.read32(v * 16 + 12);
+    assert.deepEqual([ctrl(0), ctrl(7)], [1, 1], 'masked before any enable');
+    device.irqs.enable(IRQ.MSIX, { count: 4 });
+    assert.deepEqual([0, 3, 4, 7].map(ctrl), [0, 0, 1, 1], 'the four enabled vectors are unmasked');
+    device.irqs.disable(IRQ.MSIX);
+    assert.deepEqual([0, 3].map(ctrl), [1, 1], 'disabling masks them again');
     const fds = device.irqs.enable(IRQ.MSIX) as number[];
     assert.equal(fds.length, 8);
-    const bar4 = device.bar(4);
+    ring(rig, 3);
+    assert.deepEqual([drain(sys, fds[3]!), bar4.read32(0x800)], [1n, 0]);
+    bar4.write32(3 * 16 + 12, 1);
     ring(rig, 3);
     assert.deepEqual([drain(sys, fds[3]!), bar4.read32(0x800)], [0n, 1 << 3]);
     bar4.write32(3 * 16 + 12, 0);
@@ -205,6 +216,7 @@ test('reset: vendor reset runs, INTx/MSI/MSI-X are off and nothing stays pending
   withVgpu((rig) => {
     const { sys, device, model } = rig;
     const fds = device.irqs.enable(IRQ.MSIX) as number[];
+    device.bar(4).write32(2 * 16 + 12, 1);
     ring(rig, 2);
     assert.equal(device.bar(4).read32(0x800), 1 << 2);
     device.reset();

@@ -136,6 +136,13 @@ export class VgpuConfig {
     this.cfg.set16(at, flags);
   }
 
+  /** Clears the mask bits of vectors 0..nvec-1 (what requesting their interrupts does). */
+  unmaskMsiVectors(nvec: number): void {
+    if (!this.msiMaskAt) return;
+    const bits = nvec >= 32 ? 0xffffffff : (1 << nvec) - 1;
+    this.cfg.set32(this.msiMaskAt, this.cfg.get32(this.msiMaskAt) & ~bits);
+  }
+
   msiMasked(vector: number): boolean {
     return this.msiMaskAt !== 0 && (this.cfg.get32(this.msiMaskAt) & (1 << vector)) !== 0;
   }

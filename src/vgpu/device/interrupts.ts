@@ -11,7 +11,12 @@
 //     the user and the user acknowledged it by unmasking INTx (SET_IRQS UNMASK, as a
 //     VMM does after the guest handled it), which lowers it. A raise while masked (by
 //     the automask, a MASK or COMMAND's INTx Disable) is held, and sent at the unmask.
-// While MSI or MSI-X is enabled the function does not use INTx (the line is lowered).
+// Enabling MSI or MSI-X through SET_IRQS unmasks the vectors it enables, as the host
+// kernel does when it requests their interrupts on a vfio-pci device, so a user that
+// never touches mask bits (a VMM that emulates them itself, as QEMU does) gets every
+// interrupt; masks the user sets afterwards are honoured. Disabling MSI-X masks every
+// vector again. While MSI or MSI-X is enabled the function does not use INTx (the line
+// is lowered).
 import type { EventfdSink } from '../../sys/mock/device.js';
 import { VfioPciIrqs, type IrqCounts } from '../../sys/mock/pci/irqs.js';
 import type { VgpuConfig } from './config.js';
@@ -119,14 +124,20 @@ export class VgpuInterrupts {
     this.lowerIntx();
     if (index === 1) {
       this.msiQmax = Math.ceil(Math.log2(nvec));
+      this.config.unmaskMsiVectors(nvec);
       this.config.setMsiEnabled(true, this.msiQmax);
     } else {
+      for (let v = 0; v < nvec && v < this.msix!.vectors; v++) this.msix!.setMasked(v, false);
       this.config.setMsixEnabled(true);
     }
   }
 
   private disableMsi(index: 1 | 2): void {
-    if (index === 1) this.config.setMsiEnabled(false, 0);
-    else this.config.setMsixEnabled(false);
+    if (index === 1) {
+      this.config.setMsiEnabled(false, 0);
+    } else {
+      this.config.setMsixEnabled(false);
+      for (let v = 0; v < this.msix!.vectors; v++) this.msix!.setMasked(v, true);
+    }
   }
 }

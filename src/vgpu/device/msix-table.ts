@@ -68,6 +68,12 @@ export class MsixTable {
     return (this.entries[vector * 4 + VECTOR_CTRL_WORD]! & VECTOR_CTRL_MASKBIT) !== 0;
   }
 
+  /** The host side (re)programs a vector's mask bit, as the PCI core does when it requests or frees its interrupt. */
+  setMasked(vector: number, masked: boolean): void {
+    const at = vector * 4 + VECTOR_CTRL_WORD;
+    this.entries[at] = masked ? VECTOR_CTRL_MASKBIT : 0;
+  }
+
   pending(vector: number): boolean {
     return (this.pending_[vector >>> 5]! & (1 << (vector & 31))) !== 0;
   }
