@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   ioctl: () => import('./ioctl.js'),
   region: () => import('./region.js'),
   'bulk-copy': () => import('./bulk-copy.js'),
+  'dma-tracker': () => import('./dma-tracker.js'),
   'vgpu-lifecycle': () => import('./vgpu-lifecycle.js'),
   'vgpu-dispatch': () => import('./vgpu-dispatch.js'),
 };
