@@ -22,9 +22,15 @@ export interface DmaSpace {
    * not aligned EINVAL, npage > 512 E2BIG, a TYPE1 (v1) container EACCES, a page not
    * mapped EINVAL, prot beyond the mapping's EPERM, memlock ENOMEM; nothing stays
    * pinned after an error. Pinned pages count as dirty while dirty tracking is on.
+   * Also as the kernel: a device without dmaUnmap, or whose fds are all closed, EINVAL;
+   * a vaddr invalidated by UNMAP_DMA(VADDR) EBUSY; user memory no longer there EFAULT;
+   * device memory (a BAR mmap) EINVAL.
    */
   pin(iova: bigint, npage: number, prot: number): Uint8Array[];
-  /** vfio_unpin_pages(): drops one pin from each page; unpinning what is not pinned is EINVAL. */
+  /**
+   * vfio_unpin_pages(): drops one pin from each page; unpinning what is not pinned is
+   * EINVAL (the whole call is refused, nothing changes), npage > 512 E2BIG.
+   */
   unpin(iova: bigint, npage: number): void;
 }
 
@@ -80,6 +86,8 @@ export interface MockVfioDevice {
   /**
    * vfio_device_ops.dma_unmap: the user is unmapping [iova, iova + length) of the
    * container and this device holds pins in it; it must unpin them before returning.
+   * (As the kernel, every open device of the container is told, whoever pinned; a
+   * mapping's pins still held afterwards are dropped by force: see type1.ts.)
    */
   dmaUnmap?(iova: bigint, length: bigint): void;
 }
