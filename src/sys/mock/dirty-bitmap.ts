@@ -30,9 +30,8 @@ export function verifyBitmapSize(npages: bigint, bitmapSize: bigint, operation: 
 /** __ffs(): index of the lowest set bit (0 for 0, where the kernel's answer is undefined). */
 export function lowestBit(value: bigint): bigint {
   if (value === 0n) return 0n;
-  let n = 0n;
-  while (((value >> n) & 1n) === 0n) n++;
-  return n;
+  // value & -value keeps the lowest set bit alone; its binary length gives its index.
+  return BigInt(BigInt.asUintN(64, value & -value).toString(2).length - 1);
 }
 
 function setBits(out: Uint8Array, from: number, count: number): void {

@@ -77,7 +77,9 @@ export class Type1Iommu {
   private readonly emulatedGroups = new Set<number>();
   /** Valid IOVA ranges; empty while only emulated groups were ever attached. */
   private iovaList: Range[] = [];
-  private pgsizeBitmap: bigint;
+  private pgsizeBitmapValue = 0n;
+  /** log2 of the smallest page size, kept with the bitmap (every MAP and UNMAP needs it). */
+  private pgshift = 0n;
   private dirtyTracking = false;
   private vaddrInvalidCount = 0;
   /** Open devices that can be told to unpin (iommu->device_list); only they may pin. */
@@ -92,6 +94,15 @@ export class Type1Iommu {
   constructor(private readonly ctx: Type1Context, readonly v2: boolean, readonly nesting = false) {
     this.dmaAvail = ctx.dmaEntryLimit;
     this.pgsizeBitmap = this.pageMask();
+  }
+
+  private get pgsizeBitmap(): bigint {
+    return this.pgsizeBitmapValue;
+  }
+
+  private set pgsizeBitmap(bitmap: bigint) {
+    this.pgsizeBitmapValue = bitmap;
+    this.pgshift = lowestBit(bitmap);
   }
 
   /** vfio_iommu_type1_open(): which SET_IOMMU arguments make a TYPE1 IOMMU. */
@@ -128,7 +139,7 @@ export class Type1Iommu {
 
   /** The smallest page size mappings must be aligned to. */
   get minPageSize(): bigint {
-    return 1n << lowestBit(this.pgsizeBitmap);
+    return 1n << this.pgshift;
   }
 
   get dirtyPageTracking(): boolean {
@@ -399,7 +410,7 @@ export class Type1Iommu {
   private reportDirty(bitmapAddr: bigint, m: DmaMapping, baseIova: bigint, op: string): void {
     // A group that can write memory without pinning makes every mapped page dirty.
     const dirty = this.nonPinnedGroups.size > 0 && m.iommuMapped ? 'all' : (m.dirty ?? new Set<number>());
-    writeUserBitmap(this.ctx.mm, bitmapAddr, m, baseIova, lowestBit(this.minPageSize), dirty, op);
+    writeUserBitmap(this.ctx.mm, bitmapAddr, m, baseIova, this.pgshift, dirty, op);
   }
 
   // ---- mappings, pinning, accounting ----
@@ -407,7 +418,7 @@ export class Type1Iommu {
   /** Records a device write through a mapping while tracking is on (vfio_dma_rw marks pages). */
   markDirty(m: DmaMapping, offset: bigint, length: number): void {
     if (!m.dirty || m.dirty === 'all' || length === 0) return;
-    const shift = lowestBit(this.minPageSize);
+    const shift = this.pgshift;
     const first = Number(offset >> shift);
     const last = Number((offset + BigInt(length) - 1n) >> shift);
     for (let p = first; p <= last; p++) m.dirty.add(p);
@@ -656,7 +667,7 @@ export class Type1Iommu {
   }
 
   private dirtyIndex(pinIndex: number): number {
-    return Number((BigInt(pinIndex) * BigInt(this.ctx.pageSize)) >> lowestBit(this.minPageSize));
+    return Number((BigInt(pinIndex) * BigInt(this.ctx.pageSize)) >> this.pgshift);
   }
 
   /**
