@@ -91,13 +91,28 @@ export interface RegisterHandler {
   write(offset: number, size: 1 | 2 | 4, value: number): void;
 }
 
-/** Memory behind a mapped area: shared memory, or a slice of a parent's mapped BAR. */
+/**
+ * Memory behind a mapped area: shared memory (a SharedMemory from src/sys/mock/memory.ts
+ * is one as it stands) or a slice of a parent's mapped BAR. It may be larger than one
+ * ArrayBuffer can be (an 8 GiB framebuffer), so nobody asks for a view of all of it:
+ * the core copies through read/write for the user's pread/pwrite, and maps windows for
+ * the user's mmap; the vendor reaches it the same ways. Offsets are relative to the
+ * backing; read/write take any offset and length inside `size`.
+ */
 export interface MemoryBacking {
+  /** Bytes: at least the size of the area it backs. */
   readonly size: number;
-  /** The vendor's own view of all of it. */
-  readonly bytes: Uint8Array;
-  /** A new MAP_SHARED mapping of [offset, offset + length) for a user's mmap. */
+  /** Copies [offset, offset + dst.byteLength) into dst. */
+  read(offset: number, dst: Uint8Array): void;
+  /** Copies src into [offset, offset + src.byteLength). */
+  write(offset: number, src: Uint8Array): void;
+  /**
+   * A new MAP_SHARED mapping of [offset, offset + length), offset page-aligned: for a
+   * user's mmap (the user unmaps it with munmap), or a window the vendor works through.
+   */
   map(offset: number, length: number, prot: number): Mapping;
+  /** Unmaps a window map() made for the vendor's own use. Idempotent. */
+  unmap(mapping: Mapping): void;
 }
 
 /** What a vGPU's PCI function looks like: identity and capabilities. */

@@ -154,6 +154,11 @@ test('broken models are refused when the device is made', () => {
     ['MSI-X over a vendor area', (m) => { (m.pci as { msix: unknown }).msix = { vectors: 8, bar: 4, tableOffset: 0x1000, pbaOffset: 0x800 }; }],
     ['MSI-X table and PBA overlapping', (m) => { (m.pci as { msix: unknown }).msix = { vectors: 8, bar: 4, tableOffset: 0, pbaOffset: 0x40 }; }],
     ['MSI vectors not a power of two', (m) => { (m.pci as { msiVectors: number }).msiVectors = 3; }],
+    ['a mapped area whose memory is smaller than the area', (m) => { (m.bars[1]!.areas[1] as { size: number }).size = 0x4000; }],
+    ['a mapped area whose memory has no read/write/unmap', (m) => {
+      const area = m.bars[1]!.areas[0] as { memory: unknown };
+      area.memory = { size: 0x4000, bytes: new Uint8Array(0x4000), map: () => { throw new Error('unused'); } };
+    }],
     ['a mapped area in an I/O BAR', (m) => { (m.bars[3] as { areas: unknown }).areas = [{ kind: 'mapped', offset: 0, size: 32, memory: m.bars[1]!.areas[0]!.kind === 'mapped' ? m.bars[1]!.areas[0]!.memory : undefined }]; }],
   ];
   for (const [what, spoil] of cases) {

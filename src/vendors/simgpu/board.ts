@@ -9,14 +9,14 @@
 // The proposal's narrowing: once a vGPU of one type lives on a board, only that type
 // can be created there (every other type's available_instances is 0) until all are
 // removed, as the example's supported-types list showed only "GRID M60-4Q" after one
-// 4Q was created. A type is offered when its framebuffer fits the board and fits one
-// ArrayBuffer (the model's own view of its slice): Node 20 caps that at 4 GiB, so on
-// Node 20 the 8 GiB "8Q" type is not offered.
-import { constants as bufferConstants } from 'node:buffer';
+// 4Q was created. A type is offered when its framebuffer fits the board: an 8 GiB
+// board offers every type up to the 8 GiB "8Q", whose slice is larger than one
+// ArrayBuffer may be on Node 20 (4 GiB). Nothing needs such a view: the core reaches a
+// slice through read/write and mapped windows (MemoryBacking), and so does the engine.
 import { addon } from '../../sys/addon.js';
 import { sysError } from '../../sys/errors.js';
 import { createSharedMemory, type SharedMemory } from '../../sys/mock/memory.js';
-import type { MemoryBacking, VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';
+import type { VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';
 import { SIMGPU_PROFILES, simGpuType, type SimGpuType } from './types.js';
 import { SimGpuVgpu } from './vgpu.js';
 
@@ -29,8 +29,6 @@ export interface SimGpuBoardOptions {
   framebufferSize?: number;
   /** Bytes a command moves per event-loop turn; default 1 MiB. */
   bytesPerStep?: number;
-  /** The largest framebuffer a type may have; default the runtime's ArrayBuffer limit. */
-  maxSliceSize?: number;
 }
 
 interface Tenant {
@@ -59,9 +57,8 @@ export class SimGpuBoard implements VgpuParent {
     if (!Number.isSafeInteger(this.bytesPerStep) || this.bytesPerStep <= 0) {
       throw new TypeError(`bytesPerStep must be a positive integer, got ${this.bytesPerStep}`);
     }
-    const maxSlice = Math.min(options.maxSliceSize ?? bufferConstants.MAX_LENGTH, bufferConstants.MAX_LENGTH);
     this.types = SIMGPU_PROFILES
-      .filter((p) => p.framebuffer <= this.framebufferSize && p.framebuffer <= maxSlice)
+      .filter((p) => p.framebuffer <= this.framebufferSize)
       .map((p) => simGpuType(p, this.framebufferSize));
   }
 
@@ -95,7 +92,7 @@ export class SimGpuBoard implements VgpuParent {
     const memory = createSharedMemory(`${this.name}-fb-${boardOffset.toString(16)}`, t.profile.framebuffer);
     let vgpu: SimGpuVgpu;
     try {
-      vgpu = new SimGpuVgpu({ uuid, type: t, framebuffer: backingOf(memory), boardOffset, pageSize: this.pageSize, bytesPerStep: this.bytesPerStep });
+      vgpu = new SimGpuVgpu({ uuid, type: t, framebuffer: memory, boardOffset, pageSize: this.pageSize, bytesPerStep: this.bytesPerStep });
     } catch (err) {
       memory.close();
       throw err;
@@ -125,9 +122,4 @@ export class SimGpuBoard implements VgpuParent {
     while (used.has(slot)) slot++;
     return slot;
   }
-}
-
-/** A slice's memory as BAR1's mapped area hands it out. */
-function backingOf(memory: SharedMemory): MemoryBacking {
-  return { size: memory.size, bytes: memory.bytes, map: (offset, length, prot) => memory.map(offset, length, prot) };
 }

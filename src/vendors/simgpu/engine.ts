@@ -12,14 +12,16 @@
 // engine runs and is unpinned when it stops, so a remap of the ring between runs is
 // followed. When the user unmaps memory a running command holds pinned (dmaUnmap), the
 // pins are dropped at once and the command fails with DMA_UNMAPPED (what it already
-// wrote stays written).
+// wrote stays written). BLIT_TO_FB maps just the framebuffer pages it writes, for the
+// command's lifetime: the window is unmapped when the command ends, fails or is stopped.
 import { isSysError } from '../../sys/errors.js';
 import type { DmaSpace } from '../../sys/mock/device.js';
 import {
   SIMGPU_COMMAND_SIZE, SIMGPU_MAX_TRANSFER, SIMGPU_RING_MAX, SIMGPU_RING_MIN, SimGpuError, SimGpuInt, SimGpuOp,
   SimGpuReg, SimGpuStatus, decodeCommand, type SimGpuCommand,
 } from './registers.js';
-import { PinnedRange, bufferWindow, copyBetween, fillPattern, readFrom, writeInto, type ByteWindow } from './pinned.js';
+import type { MemoryBacking } from '../../vgpu/vendor.js';
+import { MappedWindow, PinnedRange, bufferWindow, copyBetween, fillPattern, readFrom, writeInto, type ByteWindow } from './pinned.js';
 
 const IOMMU_READ = 1;
 const IOMMU_WRITE = 2;
@@ -32,7 +34,7 @@ export interface EngineHost {
   /** Raises the vGPU's interrupt (vector 0: MSI when enabled, else INTx). */
   raise(): void;
   /** The vGPU's framebuffer (BAR1's memory). */
-  readonly framebuffer: Uint8Array;
+  readonly framebuffer: MemoryBacking;
   readonly pageSize: number;
   /** Bytes a command moves per event-loop turn. */
   readonly bytesPerStep: number;
@@ -44,6 +46,8 @@ interface Job {
   readonly src: ByteWindow | undefined;
   readonly dst: ByteWindow | undefined;
   readonly pins: PinnedRange[];
+  /** The framebuffer pages a BLIT_TO_FB writes, mapped while it lives. */
+  readonly window: MappedWindow | undefined;
   done: number;
   /** Set by dmaUnmap: the job's memory is gone. */
   unmapped: boolean;
@@ -216,7 +220,8 @@ export class SimGpuEngine {
     this.ring ??= this.pin(dma, this.ringBase, this.ringSize * SIMGPU_COMMAND_SIZE, IOMMU_READ);
     const cmd = decodeCommand(readFromInto(this.ring, this.head * SIMGPU_COMMAND_SIZE, this.entry));
     const pins: PinnedRange[] = [];
-    const job = (src: ByteWindow | undefined, dst: ByteWindow | undefined): Job => ({ cmd, index: this.head, src, dst, pins, done: 0, unmapped: false });
+    const job = (src: ByteWindow | undefined, dst: ByteWindow | undefined, window?: MappedWindow): Job =>
+      ({ cmd, index: this.head, src, dst, pins, window, done: 0, unmapped: false });
     try {
       switch (cmd.op) {
         case SimGpuOp.NOP:
@@ -236,9 +241,11 @@ export class SimGpuEngine {
         case SimGpuOp.BLIT_TO_FB: {
           checkLength(cmd.length);
           const fb = this.host.framebuffer;
-          if (cmd.dst + BigInt(cmd.length) > BigInt(fb.byteLength)) throw new EngineFault(SimGpuError.FB_RANGE);
+          if (cmd.dst + BigInt(cmd.length) > BigInt(fb.size)) throw new EngineFault(SimGpuError.FB_RANGE);
           pins.push(this.pin(dma, cmd.src, cmd.length, IOMMU_READ));
-          return job(pins[0], bufferWindow(fb.subarray(Number(cmd.dst), Number(cmd.dst) + cmd.length)));
+          if (cmd.length === 0) return job(pins[0], bufferWindow(new Uint8Array(0)));
+          const window = MappedWindow.map(fb, this.host.pageSize, Number(cmd.dst), cmd.length);
+          return job(pins[0], window, window);
         }
         case SimGpuOp.FENCE:
           if (cmd.length !== 0 && cmd.length !== 8) throw new EngineFault(SimGpuError.BAD_LENGTH);
@@ -305,8 +312,16 @@ export class SimGpuEngine {
   }
 
   private dropJob(): void {
-    for (const p of this.job?.pins ?? []) p.unpin();
+    const job = this.job;
+    if (!job) return;
     this.job = undefined;
+    for (const p of job.pins) p.unpin();
+    job.window?.unmap();
+  }
+
+  /** Framebuffer windows mapped now (for tests and diagnostics). */
+  get mappedWindows(): number {
+    return this.job?.window?.isMapped ? 1 : 0;
   }
 
   private signal(bit: number): void {

@@ -1,9 +1,13 @@
 // Guest memory the engine works on: a byte range of IOVA space pinned through the
 // vGPU's DMA space (vfio_pin_pages: at most 512 pages a call), seen through the page
 // views the pins return, and unpinned exactly once. The framebuffer is seen the same
-// way, so one copy loop serves guest->guest and guest->framebuffer transfers.
+// way, through a window mapped for one command (the framebuffer may be larger than
+// any one view of it) and unmapped exactly once, so one copy loop serves guest->guest
+// and guest->framebuffer transfers.
 import { isSysError, sysError } from '../../sys/errors.js';
 import type { DmaSpace } from '../../sys/mock/device.js';
+import { PROT_READ, PROT_WRITE, type Mapping } from '../../sys/types.js';
+import type { MemoryBacking } from '../../vgpu/vendor.js';
 
 /** vfio_pin_pages() refuses more than this many pages in one call (E2BIG). */
 export const PIN_PAGES_MAX = 512;
@@ -15,9 +19,44 @@ export interface ByteWindow {
   piece(at: number, max: number): Uint8Array;
 }
 
-/** A plain buffer as a window (the framebuffer slice). */
+/** A plain buffer as a window. */
 export function bufferWindow(bytes: Uint8Array): ByteWindow {
   return { length: bytes.byteLength, piece: (at, max) => bytes.subarray(at, at + Math.min(max, bytes.byteLength - at)) };
+}
+
+/** [offset, offset + length) of a MemoryBacking, mapped read-write until unmap(). */
+export class MappedWindow implements ByteWindow {
+  private mapping: Mapping | undefined;
+  private readonly bytes: Uint8Array;
+
+  private constructor(private readonly memory: MemoryBacking, mapping: Mapping, within: number, readonly length: number) {
+    this.mapping = mapping;
+    this.bytes = new Uint8Array(mapping.buffer, within, length);
+  }
+
+  /** Maps the pages holding [offset, offset + length) (length > 0). */
+  static map(memory: MemoryBacking, pageSize: number, offset: number, length: number): MappedWindow {
+    const start = offset - (offset % pageSize);
+    const end = Math.ceil((offset + length) / pageSize) * pageSize;
+    return new MappedWindow(memory, memory.map(start, end - start, PROT_READ | PROT_WRITE), offset - start, length);
+  }
+
+  get isMapped(): boolean {
+    return this.mapping !== undefined;
+  }
+
+  piece(at: number, max: number): Uint8Array {
+    if (!this.mapping) throw new Error('simgpu: access to a framebuffer window after it was unmapped');
+    return this.bytes.subarray(at, at + Math.min(max, this.length - at));
+  }
+
+  /** Unmaps the window; idempotent. */
+  unmap(): void {
+    const mapping = this.mapping;
+    if (!mapping) return;
+    this.mapping = undefined;
+    this.memory.unmap(mapping);
+  }
 }
 
 interface PinChunk {

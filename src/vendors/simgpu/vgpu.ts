@@ -75,7 +75,7 @@ export class SimGpuVgpu implements VgpuModel {
     this.engine = new SimGpuEngine({
       dma: () => this.session?.dma,
       raise: () => this.session?.raise(0),
-      framebuffer: framebuffer.bytes,
+      framebuffer,
       pageSize: options.pageSize,
       bytesPerStep: options.bytesPerStep,
     });

@@ -1,9 +1,11 @@
 // Region dispatch for one BAR of a vGPU: each access (pread/pwrite of any length at any
 // offset) is clipped at the BAR's end, then walked area by area: a trapped area gets
 // naturally aligned 4/2/1-byte pieces (never 8, as vfio-pci on x86), a mapped area is
-// copied from or to its memory, and bytes no area covers read all ones and drop writes.
-// This is the hot path: the area list is flattened into arrays once, the last area hit
-// is remembered, and an access allocates nothing.
+// copied from or to its memory through the backing's read/write (the memory may be
+// larger than any one view of it), and bytes no area covers read all ones and drop
+// writes. This is the hot path: the area list is flattened into arrays once, the last
+// area hit is remembered, and a register-sized access allocates nothing (it goes
+// through a small scratch buffer of its own size).
 import { sysError } from '../../sys/errors.js';
 import type { Mapping } from '../../sys/types.js';
 import type { MappedArea, MemoryBacking, RegisterHandler, VgpuBar, VgpuBarArea } from '../vendor.js';
@@ -20,9 +22,10 @@ export class BarDispatch {
   private readonly ends: number[];
   private readonly kinds: number[];
   private readonly handlers: (RegisterHandler | undefined)[];
-  private readonly memories: (Uint8Array | undefined)[];
   private readonly backings: (MemoryBacking | undefined)[];
   private last = 0;
+  /** By length 0..8: buffers for register-sized accesses to memory. */
+  private readonly scratch = Array.from({ length: 9 }, (_, n) => new Uint8Array(n));
   /** The mapped areas, for the sparse mmap capability. */
   readonly mappedAreas: readonly MappedArea[];
 
@@ -36,7 +39,6 @@ export class BarDispatch {
     this.ends = sorted.map((a) => a.offset + a.size);
     this.kinds = sorted.map((a) => (a.kind === 'trapped' ? KIND_TRAPPED : KIND_MAPPED));
     this.handlers = sorted.map((a) => (a.kind === 'trapped' ? a.handler : undefined));
-    this.memories = sorted.map((a) => (a.kind === 'mapped' ? a.memory.bytes : undefined));
     this.backings = sorted.map((a) => (a.kind === 'mapped' ? a.memory : undefined));
     this.mappedAreas = sorted.filter((a): a is MappedArea => a.kind === 'mapped');
   }
@@ -80,7 +82,7 @@ export class BarDispatch {
       }
       const n = Math.min(count - done, this.ends[i]! - off);
       const rel = off - this.starts[i]!;
-      if (this.kinds[i] === KIND_MAPPED) copyMemory(this.memories[i]!, rel, buf, done, n, iswrite);
+      if (this.kinds[i] === KIND_MAPPED) this.copyMemory(this.backings[i]!, rel, buf, done, n, iswrite);
       else if (iswrite) writePieces(this.handlers[i]!, rel, buf, done, n);
       else readPieces(this.handlers[i]!, rel, buf, done, n);
       done += n;
@@ -101,17 +103,23 @@ export class BarDispatch {
     }
     return this.backings[i]!.map(rel, length, prot);
   }
-}
 
-function copyMemory(mem: Uint8Array, rel: number, buf: Uint8Array, at: number, n: number, iswrite: boolean): void {
-  if (n <= 8) {
-    // Register-sized accesses: a loop is cheaper than two subarray views.
-    if (iswrite) for (let k = 0; k < n; k++) mem[rel + k] = buf[at + k]!;
-    else for (let k = 0; k < n; k++) buf[at + k] = mem[rel + k]!;
-  } else if (iswrite) {
-    mem.set(buf.subarray(at, at + n), rel);
-  } else {
-    buf.set(mem.subarray(rel, rel + n), at);
+  /** Copies n bytes between buf[at..] and the memory at rel. */
+  private copyMemory(mem: MemoryBacking, rel: number, buf: Uint8Array, at: number, n: number, iswrite: boolean): void {
+    if (n <= 8) {
+      const s = this.scratch[n]!;
+      if (iswrite) {
+        for (let k = 0; k < n; k++) s[k] = buf[at + k]!;
+        mem.write(rel, s);
+      } else {
+        mem.read(rel, s);
+        for (let k = 0; k < n; k++) buf[at + k] = s[k]!;
+      }
+      return;
+    }
+    const part = at === 0 && n === buf.byteLength ? buf : buf.subarray(at, at + n);
+    if (iswrite) mem.write(rel, part);
+    else mem.read(rel, part);
   }
 }
 

@@ -36,9 +36,12 @@ function checkBar(bar: VgpuBar, pageSize: number): void {
     } else if (area.kind === 'mapped') {
       if (bar.kind === 'io') fail(`${where}: I/O BARs cannot be mapped`);
       if (area.offset % pageSize !== 0 || area.size % pageSize !== 0) fail(`${where}: mapped areas are whole pages`);
-      if (!area.memory || area.memory.size < area.size || area.memory.bytes.byteLength < area.size) {
-        fail(`${where}: its memory is smaller than the area`);
+      const memory = area.memory;
+      if (!memory || typeof memory.read !== 'function' || typeof memory.write !== 'function' ||
+          typeof memory.map !== 'function' || typeof memory.unmap !== 'function') {
+        fail(`${where} has no memory (read, write, map and unmap)`);
       }
+      if (!(memory.size >= area.size)) fail(`${where}: its memory is smaller than the area`);
     } else {
       fail(`${where} has an unknown kind`);
     }
