@@ -10,10 +10,10 @@ import { createMockSys, openSys, type MockSysLayer } from '../sys/index.js';
 import { createEduDevice } from '../sys/mock/devices/edu.js';
 import type { Mapping, SysLayer } from '../sys/types.js';
 import { pciIrq } from '../uapi/constants.js';
-import { openPciDevice, pciCommand, type Container, type Device, type Region } from '../vfio/index.js';
+import { Group, openPciDevice, pciCommand, type Container, type Device, type Region } from '../vfio/index.js';
 import { attachMockKernel, VgpuRegistry, type RegisteredParent } from '../vgpu/index.js';
 import { SimGpuBoard, SimGpuOp, simgpuDriver } from '../vendors/simgpu/index.js';
-import { SimGpuGuest, mdevGroup } from '../vendors/simgpu/guest.js';
+import { SimGpuGuest } from '../vendors/simgpu/guest.js';
 import { EDU_DMA_BUFFER, eduDma, eduFactorial, eduRegs } from './edu-driver.js';
 
 const show = (o: unknown): string => inspect(o, { colors: process.stdout.isTTY, depth: 4 });
@@ -78,7 +78,8 @@ async function vgpuWalk(sys: MockSysLayer, say: (line?: string) => void): Promis
   const node = `/sys/bus/mdev/devices/${uuid}`;
   say(`\necho ${uuid} > .../simgpu-4Q/create`);
   say(`  ${node} -> ${sys.sysfs.readlink(node)}`);
-  say(`  mdev_type -> ${posix.basename(sys.sysfs.readlink(`${node}/mdev_type`))}, IOMMU group ${mdevGroup(sys, uuid)}: /dev/vfio/${mdevGroup(sys, uuid)}`);
+  const group = Group.numberOf(sys, uuid);
+  say(`  mdev_type -> ${posix.basename(sys.sysfs.readlink(`${node}/mdev_type`))}, IOMMU group ${group}: /dev/vfio/${group}`);
   say(`  still offered: ${offered(parent)} (the proposal's narrowing: one type per board)`);
 
   const guest = SimGpuGuest.open(sys, uuid);

@@ -3,7 +3,7 @@
 import { inspect } from 'node:util';
 import { posix } from 'node:path';
 import type { SysLayer } from '../sys/types.js';
-import { sysError } from '../sys/errors.js';
+import { isSysError, sysError } from '../sys/errors.js';
 import { flags } from '../uapi/constants.js';
 import { vfio_group_status } from '../uapi/structs.js';
 import { closedError, cString, intArg, vfioIoctl } from './ioctl.js';
@@ -32,17 +32,34 @@ export class Group {
     return new Group(sys, number, sys.open(`/dev/vfio/${number}`));
   }
 
-  /** The IOMMU group of a PCI function, from its sysfs iommu_group link. */
-  static numberOf(sys: SysLayer, pciAddress: string): number {
-    const target = sys.sysfs.readlink(`/sys/bus/pci/devices/${pciAddress}/iommu_group`);
-    const name = posix.basename(target);
-    if (!/^\d+$/.test(name)) throw sysError('EINVAL', 'readlink', undefined, `iommu_group of ${pciAddress} points to ${target}`);
-    return Number(name);
+  /**
+   * The IOMMU group of a device, from its sysfs iommu_group link: a PCI function by
+   * address ("0000:00:04.0", /sys/bus/pci/devices/) or an mdev such as a vGPU by UUID
+   * (/sys/bus/mdev/devices/). ENOENT when neither bus has the device, or it has no group.
+   */
+  static numberOf(sys: SysLayer, name: string): number {
+    // A device name is one path component; anything else names no device.
+    const plain = name !== '' && name !== '.' && name !== '..' && !name.includes('/');
+    for (const node of plain ? [`/sys/bus/pci/devices/${name}`, `/sys/bus/mdev/devices/${name}`] : []) {
+      if (!sys.sysfs.exists(node)) continue;
+      let target: string;
+      try {
+        target = sys.sysfs.readlink(`${node}/iommu_group`);
+      } catch (err) {
+        if (isSysError(err, 'ENOENT')) throw sysError('ENOENT', 'readlink', undefined, `${node} has no iommu_group: no IOMMU, or not a VFIO device`);
+        throw err;
+      }
+      const group = posix.basename(target);
+      if (!/^\d+$/.test(group)) throw sysError('EINVAL', 'readlink', undefined, `iommu_group of ${name} points to ${target}`);
+      return Number(group);
+    }
+    throw sysError('ENOENT', 'readlink', undefined,
+      `no device ${JSON.stringify(name)}: neither a PCI function (/sys/bus/pci/devices/) nor an mdev (/sys/bus/mdev/devices/)`);
   }
 
-  /** Opens the group a PCI function belongs to. */
-  static forPciDevice(sys: SysLayer, pciAddress: string): Group {
-    return Group.open(sys, Group.numberOf(sys, pciAddress));
+  /** Opens the group a device (PCI address or mdev UUID) belongs to. */
+  static forDevice(sys: SysLayer, name: string): Group {
+    return Group.open(sys, Group.numberOf(sys, name));
   }
 
   get fd(): number {

@@ -1,6 +1,8 @@
-// openPciDevice: container, group and device of one PCI function, opened in the order
-// the kernel needs and closed in the order QEMU uses (device fds, then the group, then
-// the container).
+// openPciDevice: container, group and device of one VFIO PCI device, opened in the
+// order the kernel needs and closed in the order QEMU uses (device fds, then the group,
+// then the container). The device is a PCI function bound to vfio-pci, named by its
+// address, or an mdev whose device_api is vfio-pci (a vGPU), named by its UUID: both
+// are opened the same way, as QEMU's -device vfio-pci,host= or ,sysfsdev= does.
 import { inspect, type InspectOptions } from 'node:util';
 import type { SysLayer } from '../sys/types.js';
 import { sysError } from '../sys/errors.js';
@@ -11,7 +13,7 @@ import type { Device } from './device.js';
 export interface OpenPciOptions {
   /** Join this container (its IOMMU is set if it is not yet) instead of opening a new one. */
   container?: Container;
-  /** The IOMMU group number, if known; otherwise read from sysfs. */
+  /** The IOMMU group number, if known; otherwise read from sysfs (Group.numberOf). */
   group?: number;
   /** SET_IOMMU type; default TYPE1v2 when available. */
   iommuType?: ExtensionName | number;
@@ -44,9 +46,12 @@ export class PciDeviceHandle {
   }
 }
 
-/** Opens a PCI function bound to vfio-pci (e.g. "0000:00:04.0") ready for use. */
-export function openPciDevice(sys: SysLayer, address: string, options: OpenPciOptions = {}): PciDeviceHandle {
-  const number = options.group ?? Group.numberOf(sys, address);
+/**
+ * Opens a VFIO PCI device ready for use: a PCI function bound to vfio-pci by address
+ * ("0000:00:04.0") or a vGPU (mdev) by UUID. ENOENT when sysfs has no such device.
+ */
+export function openPciDevice(sys: SysLayer, name: string, options: OpenPciOptions = {}): PciDeviceHandle {
+  const number = options.group ?? Group.numberOf(sys, name);
   const group = Group.open(sys, number);
   let container: Container | undefined = options.container;
   const ownsContainer = container === undefined;
@@ -58,7 +63,7 @@ export function openPciDevice(sys: SysLayer, address: string, options: OpenPciOp
     container ??= Container.open(sys);
     group.attach(container);
     if (container.iommuType === undefined) container.setIommu(options.iommuType);
-    const device = group.openDevice(address);
+    const device = group.openDevice(name);
     return new PciDeviceHandle(container, group, device, ownsContainer);
   } catch (err) {
     group.close();

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { flags, pciIrq } from '../../src/uapi/constants.js';
-import { SimGpuGuest, mdevGroup } from '../../src/vendors/simgpu/guest.js';
+import { SimGpuGuest } from '../../src/vendors/simgpu/guest.js';
+import { Group } from '../../src/vfio/index.js';
 import { SIMGPU_ID, SimGpuInt, SimGpuReg } from '../../src/vendors/simgpu/registers.js';
 import { simgpuWorld, testUuid } from './simgpu-world.js';
 
@@ -26,7 +27,7 @@ test('sysfs: create by writing a UUID, the mdev nodes, available_instances narro
     assert.deepEqual(sysfs.list(`${world.typeDir('1Q')}/devices`), [uuid]);
     const dev = `/sys/bus/mdev/devices/${uuid}`;
     assert.equal(posix.basename(sysfs.readlink(`${dev}/mdev_type`)), 'simgpu-1Q');
-    const group = mdevGroup(world.sys, uuid);
+    const group = Group.numberOf(world.sys, uuid);
     assert.ok(sysfs.exists(`/sys/kernel/iommu_groups/${group}/devices/${uuid}`));
     // Only the living type can be created; a second one fits; a third does not.
     assert.throws(() => world.create('0B', testUuid(2)), { code: 'EUSERS' });

@@ -13,7 +13,7 @@ const { EINVAL, EEXIST, EFAULT, EBUSY } = constants.errno;
 function ready(kernel: '6.1' | '6.12' = '6.1') {
   const sys = spySys(mockSys(kernel));
   const container = Container.open(sys);
-  const group = Group.forPciDevice(sys, EDU);
+  const group = Group.forDevice(sys, EDU);
   group.attach(container);
   container.setIommu();
   return { sys, container, group };

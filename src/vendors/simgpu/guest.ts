@@ -1,9 +1,9 @@
 // A guest-side driver for simgpu: what a driver inside a VM would do, over the VFIO
 // client API only (src/vfio), so tests and the demo reach the vGPU exactly as QEMU and
-// a guest would. It opens the vGPU by UUID through its IOMMU group, enables memory and
-// bus mastering, maps DMA memory with the container, sets up the command ring in that
-// memory, submits commands, waits for the MSI, and maps the framebuffer (BAR1).
-import { posix } from 'node:path';
+// a guest would. It opens the vGPU by UUID (openPciDevice finds its IOMMU group),
+// enables memory and bus mastering (the vGPU does no DMA without it), maps DMA memory
+// with the container, sets up the command ring in that memory, submits commands, waits
+// for the MSI, and maps the framebuffer (BAR1).
 import { sysError } from '../../sys/errors.js';
 import type { Mapping, SysLayer } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';
@@ -62,14 +62,6 @@ async function until(done: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
-/** The IOMMU group of an mdev, from /sys/bus/mdev/devices/<uuid>/iommu_group. */
-export function mdevGroup(sys: SysLayer, uuid: string): number {
-  const target = sys.sysfs.readlink(`/sys/bus/mdev/devices/${uuid}/iommu_group`);
-  const name = posix.basename(target);
-  if (!/^\d+$/.test(name)) throw sysError('EINVAL', 'readlink', undefined, `iommu_group of ${uuid} points to ${target}`);
-  return Number(name);
-}
-
 export class SimGpuGuest {
   readonly bar0: Region;
   readonly info: SimGpuDeviceInfo;
@@ -106,7 +98,7 @@ export class SimGpuGuest {
 
   /** Opens the vGPU `uuid` (its own group and a new container) and brings it up. */
   static open(sys: SysLayer, uuid: string, options: SimGpuGuestOptions = {}): SimGpuGuest {
-    const handle = openPciDevice(sys, uuid, { group: mdevGroup(sys, uuid) });
+    const handle = openPciDevice(sys, uuid);
     try {
       return new SimGpuGuest(sys, handle, options);
     } catch (err) {
