@@ -155,4 +155,10 @@ export interface VgpuSession {
   readonly dma: DmaSpace;
   /** Raises an interrupt: INTx (vector 0), MSI or MSI-X vector; honours masking. */
   raise(vector: number): void;
+  /**
+   * COMMAND's Bus Master Enable in the vGPU's config space, read live (false once the
+   * session has ended). A device must not start DMA while it is clear, as real devices
+   * do not; the user sets it after open (a new open starts with it clear).
+   */
+  readonly busMaster: boolean;
 }

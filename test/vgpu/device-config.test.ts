@@ -193,3 +193,25 @@ test('every open starts from power-on config', () => {
     rig.close();
   }
 });
+
+test('the session shows COMMAND Bus Master Enable live: clear at open, as the user sets it, false once released', () => {
+  const rig = openVgpu();
+  try {
+    const session = rig.model.session!;
+    assert.equal(session.busMaster, false, 'a new open starts without Bus Master');
+    rig.device.config.enable(0x4);
+    assert.equal(session.busMaster, true);
+    rig.device.config.command = rig.device.config.command & ~0x4;
+    assert.equal(session.busMaster, false);
+    rig.device.config.write8(0x04, 0x06); // a 1-byte write of COMMAND's low byte
+    assert.equal(session.busMaster, true);
+    rig.device.reset();
+    assert.equal(session.busMaster, true, 'VFIO_DEVICE_RESET leaves the header as the user programmed it');
+    rig.handle.close();
+    assert.equal(session.busMaster, false, 'a session that ended sees no Bus Master');
+    rig.handle = openPciDevice(rig.sys, UUID, { group: rig.group });
+    assert.equal(rig.model.session!.busMaster, false, 'the next open starts clear again');
+  } finally {
+    rig.close();
+  }
+});

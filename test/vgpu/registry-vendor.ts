@@ -145,7 +145,7 @@ export function fakeVgpuDevice(vgpu: Vgpu): MockVfioDevice & { readonly vgpu: Vg
     open(ctx) {
       vgpu.opened();
       try {
-        vgpu.model.open({ dma: ctx.dma, raise: () => {} });
+        vgpu.model.open({ dma: ctx.dma, raise: () => {}, busMaster: false });
       } catch (err) {
         vgpu.released();
         throw err;

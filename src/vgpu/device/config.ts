@@ -14,7 +14,7 @@ import type { PciConfigSpace } from '../../sys/mock/pci/config-space.js';
 import type { PciBarSpec } from '../../sys/mock/pci/model.js';
 import {
   PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_IO,
-  PCI_COMMAND_MEMORY, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT,
+  PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE, PCI_MSI_FLAGS_QSIZE, PCI_MSI_MASK_32, PCI_MSI_MASK_64, PCI_MSI_PENDING_32,
   PCI_MSI_PENDING_64, PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_MASKALL, PCI_STATUS,
 } from '../../sys/mock/pci/regs.js';
@@ -109,6 +109,11 @@ export class VgpuConfig {
   /** COMMAND's Memory Space Enable: BAR accesses are EIO without it. */
   memoryEnabled(): boolean {
     return (this.cfg.bytes[PCI_COMMAND]! & PCI_COMMAND_MEMORY) !== 0;
+  }
+
+  /** COMMAND's Bus Master Enable: the vendor starts no DMA without it. */
+  busMaster(): boolean {
+    return (this.cfg.get16(PCI_COMMAND) & PCI_COMMAND_MASTER) !== 0;
   }
 
   intxDisabled(): boolean {

@@ -8,7 +8,7 @@
 //
 // Lifecycle: the first open of a device fd builds fresh per-open state (config space
 // at power-on values, interrupts off), hands the vendor a VgpuSession (DMA through a
-// PinTracker, raise) in model.open, then tells the registry (events.opened). The last
+// PinTracker, raise, the live Bus Master bit) in model.open, then tells the registry (events.opened). The last
 // close calls model.release, drops every pin the vendor still holds, turns interrupts
 // off and tells the registry (events.released).
 //
@@ -129,10 +129,14 @@ export class VgpuDevice implements MockVfioDevice {
     interrupts = new VgpuInterrupts(this.irqCounts, ctx.eventfds, config, msix);
     const st: OpenState = { ctx, pins, config, msix, interrupts, flrRequested: false };
     const live = interrupts;
+    const isCurrent = (): boolean => this.st === st;
     const session: VgpuSession = {
       dma: pins,
       raise: (vector) => {
-        if (this.st === st) live.raise(vector);
+        if (isCurrent()) live.raise(vector);
+      },
+      get busMaster() {
+        return isCurrent() && config.busMaster();
       },
     };
     this.st = st;
