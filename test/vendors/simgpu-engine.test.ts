@@ -294,3 +294,33 @@ test('dirty page tracking reports exactly the pages the vGPU wrote', () => withG
     sys.munmap(bitmap);
   }
 }));
+
+test('Bus Master Enable: the guest sets it; while clear the vGPU does no DMA, reports NO_BUS_MASTER and raises the interrupt', () => withGuest(async (guest, world) => {
+  const MASTER = 0x4;
+  const { config } = guest.device;
+  assert.ok((config.command & MASTER) !== 0, 'the guest driver set Bus Master before any submit');
+  const buf = guest.allocate(4 * MiB, 0x100000n);
+  config.command = config.command & ~MASTER;
+  const refused = await guest.fill(buf.iova, 4096, 0x11111111); // resolves on the interrupt
+  assert.deepEqual(refused.error, { code: SimGpuError.NO_BUS_MASTER, index: 0, errno: 0 });
+  assert.equal(refused.completed, 0);
+  assert.ok(allZero(buf.bytes), 'nothing written');
+  assert.equal(world.sys.kernel.locked.lockedPages, 0, 'not even the ring was pinned');
+  config.enable(MASTER);
+  assert.equal((await guest.fill(buf.iova, 4096, 0x22222222)).error, undefined);
+  assert.ok(buf.bytes.subarray(0, 4096).every((b) => b === 0x22));
+  // Cleared while a command runs: it stops there, what it wrote stays written.
+  let doneAtClear = -1;
+  const stopped = await guest.submit([{ op: SimGpuOp.FILL, length: 4 * MiB, dst: buf.iova, src: 0x33333333n }], {
+    whileRunning: () => {
+      doneAtClear = guest.bar0.read32(SimGpuReg.PROGRESS);
+      config.command = config.command & ~MASTER;
+    },
+  });
+  assert.deepEqual(stopped.error, { code: SimGpuError.NO_BUS_MASTER, index: 1, errno: 0 }, 'the ring entry after the fill');
+  assert.ok(doneAtClear > 0 && doneAtClear < 4 * MiB, `stopped mid-way (${doneAtClear})`);
+  assert.ok(buf.bytes.subarray(0, doneAtClear).every((b) => b === 0x33));
+  assert.ok(allZero(buf.bytes.subarray(doneAtClear)), 'nothing written after the clear');
+  assert.equal(world.boards[0]!.vgpus[0]!.engine.pinnedRanges, 0);
+  config.enable(MASTER);
+}, { bytesPerStep: 4096 }));

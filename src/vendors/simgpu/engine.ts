@@ -5,8 +5,8 @@
 // `bytesPerStep` bytes, and when the command is done unpin, advance HEAD, and go on
 // until HEAD reaches TAIL. Then INT_STATUS.DONE is set and the interrupt raised.
 //
-// Errors never reach the host: a bad command or a failed pin (the IOVA is not mapped,
-// or mapped without the access) halts the engine with ERROR_CODE/INDEX/ERRNO set and
+// Errors never reach the host: a bad command, Bus Master Enable clear in COMMAND, or a
+// failed pin (the IOVA is not mapped, or mapped without the access) halts the engine with ERROR_CODE/INDEX/ERRNO set and
 // raises INT_STATUS.ERROR; nothing is copied for a command whose pins failed, because
 // every pin is taken before the first byte moves. The ring stays pinned while the
 // engine runs and is unpinned when it stops, so a remap of the ring between runs is
@@ -33,6 +33,8 @@ export interface EngineHost {
   dma(): DmaSpace | undefined;
   /** Raises the vGPU's interrupt (vector 0: MSI when enabled, else INTx). */
   raise(): void;
+  /** COMMAND's Bus Master Enable, live: no DMA while it is clear. */
+  busMaster(): boolean;
   /** The vGPU's framebuffer (BAR1's memory). */
   readonly framebuffer: MemoryBacking;
   readonly pageSize: number;
@@ -196,13 +198,13 @@ export class SimGpuEngine {
     const dma = this.host.dma();
     if (!this.running || !dma) return;
     try {
-      if (!this.job) {
-        if (this.head === this.tail) {
-          this.finish();
-          return;
-        }
-        this.job = this.fetch(dma);
+      if (!this.job && this.head === this.tail) {
+        this.finish();
+        return;
       }
+      // As a real device: no DMA, not even the ring fetch, without Bus Master Enable.
+      if (!this.host.busMaster()) throw new EngineFault(SimGpuError.NO_BUS_MASTER);
+      this.job ??= this.fetch(dma);
       this.advance(this.job);
     } catch (err) {
       this.halt(err instanceof EngineFault ? err : internalFault(err));

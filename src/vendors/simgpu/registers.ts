@@ -101,6 +101,11 @@ export const SimGpuError = {
   OVERLAP: 7,
   /** A defect of the simulation itself (reported as a process warning). */
   INTERNAL: 8,
+  /**
+   * Bus Master Enable is clear in COMMAND: the engine does no DMA, so the command at
+   * HEAD (or the one running, which stops there) fails before touching guest memory.
+   */
+  NO_BUS_MASTER: 9,
 } as const;
 
 export interface SimGpuCommand {

@@ -75,6 +75,7 @@ export class SimGpuVgpu implements VgpuModel {
     this.engine = new SimGpuEngine({
       dma: () => this.session?.dma,
       raise: () => this.session?.raise(0),
+      busMaster: () => this.session?.busMaster ?? false,
       framebuffer,
       pageSize: options.pageSize,
       bytesPerStep: options.bytesPerStep,
