@@ -3,7 +3,6 @@
 // sysfs, and used through the VFIO client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { posix } from 'node:path';
 import { createMockSys } from '../../src/sys/index.js';
 import { openPciDevice, pciCommand } from '../../src/vfio/index.js';
 import { attachMockKernel, VgpuRegistry } from '../../src/vgpu/index.js';
@@ -20,8 +19,7 @@ test('the counter example: create, open, count, alarm MSI, remove', async () => 
   const types = '/sys/class/mdev_bus/counter0/mdev_supported_types';
   const uuid = '6f2a1e24-5b7c-4d2e-9a41-3c8f0e1d2b7a';
   sys.sysfs.write(`${types}/counter-basic/create`, uuid);
-  const group = Number(posix.basename(sys.sysfs.readlink(`/sys/bus/mdev/devices/${uuid}/iommu_group`)));
-  const handle = openPciDevice(sys, uuid, { group });
+  const handle = openPciDevice(sys, uuid); // its IOMMU group from sysfs, a container, the device fd
   const { device } = handle;
   device.config.enable(pciCommand.MEMORY);
   const regs = device.bar(0);
@@ -56,7 +54,7 @@ test('the counter example: capacity of four, the alarm fires once per crossing, 
   assert.equal(sys.sysfs.read(`${types}/available_instances`), '0');
   assert.throws(() => sys.sysfs.write(`${types}/create`, '00000000-0000-4000-8000-000000000005'), { code: 'EUSERS' });
 
-  const open = () => openPciDevice(sys, uuids[0]!, { group: Number(posix.basename(sys.sysfs.readlink(`/sys/bus/mdev/devices/${uuids[0]}/iommu_group`))) });
+  const open = () => openPciDevice(sys, uuids[0]!);
   let handle = open();
   let regs = handle.device.bar(0);
   handle.device.config.enable(pciCommand.MEMORY);

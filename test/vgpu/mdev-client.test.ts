@@ -11,7 +11,7 @@ import { attachMockKernel } from '../../src/vgpu/mdev/index.js';
 import { VgpuRegistry } from '../../src/vgpu/registry.js';
 import type { VgpuModel } from '../../src/vgpu/vendor.js';
 import { assertErrno } from '../sys/mock-helpers.js';
-import { groupOf, PARENT_DIR, TYPES_DIR } from './mdev-helpers.js';
+import { PARENT_DIR, TYPES_DIR } from './mdev-helpers.js';
 import { DRIVER, TestBoard, UUID_A, UUID_B, UUID_C } from './registry-vendor.js';
 
 const T1 = `${TYPES_DIR}/tgpu-1Q`;
@@ -26,8 +26,9 @@ function fixture() {
   return { sys, registry, board, bus };
 }
 
+/** By UUID alone: the client finds the group through /sys/bus/mdev/devices/<uuid>/iommu_group. */
 function openVgpu(sys: MockSysLayer, uuid: string): PciDeviceHandle {
-  return openPciDevice(sys, uuid, { group: groupOf(sys, uuid) });
+  return openPciDevice(sys, uuid);
 }
 
 const removePath = (uuid: string) => `/sys/bus/mdev/devices/${uuid}/remove`;
