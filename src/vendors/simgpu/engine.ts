@@ -6,9 +6,9 @@
 // until HEAD reaches TAIL. Then INT_STATUS.DONE is set and the interrupt raised.
 //
 // Errors never reach the host: a bad command, Bus Master Enable clear in COMMAND, or a
-// failed pin (the IOVA is not mapped, or mapped without the access) halts the engine with ERROR_CODE/INDEX/ERRNO set and
-// raises INT_STATUS.ERROR; nothing is copied for a command whose pins failed, because
-// every pin is taken before the first byte moves. The ring stays pinned while the
+// failed pin (the IOVA is not mapped, or mapped without the access) halts the engine
+// with ERROR_CODE/INDEX/ERRNO set and raises INT_STATUS.ERROR; nothing is copied for a
+// command whose pins failed, because every pin is taken before the first byte moves. The ring stays pinned while the
 // engine runs and is unpinned when it stops, so a remap of the ring between runs is
 // followed. When the user unmaps memory a running command holds pinned (dmaUnmap), the
 // pins are dropped at once and the command fails with DMA_UNMAPPED (what it already
