@@ -1,26 +1,18 @@
 #!/usr/bin/env node
-// The `vgpu` command: a table of verbs, each in a module of its own.
-import { runDemo } from './demo.js';
+// The `vgpu` command (package.json "bin"): runs cli.ts with this process's streams.
+import { runCli } from './cli.js';
+import { processOutput } from './output.js';
 
-type Verb = (args: string[]) => Promise<number>;
+// `vgpu list | head -1`: a reader that leaves early ends the output, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
-const verbs: Record<string, Verb> = {
-  demo: runDemo,
-};
-
-async function main(argv: string[]): Promise<number> {
-  const [verb, ...args] = argv;
-  const run = verb === undefined ? undefined : verbs[verb];
-  if (!run) {
-    process.stderr.write(`vgpu: ${verb === undefined ? 'no verb given' : `unknown verb '${verb}'`}; verbs: ${Object.keys(verbs).join(', ')}\n`);
-    return 2;
-  }
-  return run(args);
-}
-
-main(process.argv.slice(2)).then(
+runCli(process.argv.slice(2), { output: processOutput() }).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
+    // runCli reports every error itself; this is the last guard against a stack trace.
     process.stderr.write(`vgpu: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   },

@@ -1,0 +1,17 @@
+// Usage errors: a bad command line, not a failed operation. main prints them as one
+// line and a hint, and exits 2 (operation errors exit 1).
+
+export class UsageError extends Error {
+  /** The verb whose help the hint points at, when there is one. */
+  readonly verb: string | undefined;
+
+  constructor(message: string, verb?: string) {
+    super(message);
+    this.name = 'UsageError';
+    this.verb = verb;
+  }
+
+  hint(): string {
+    return this.verb ? `try 'vgpu ${this.verb} --help'` : "try 'vgpu --help'";
+  }
+}

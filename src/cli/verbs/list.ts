@@ -1,0 +1,73 @@
+// `vgpu list [-d] [-u UUID] [-p PARENT] [-v] [--dumpjson]`: the vGPUs that exist now, or
+// (-d) the saved definitions, one line each as mdevctl prints them.
+import type { Definition, DefinitionAttr, LiveDevice } from '../../host/api.js';
+import { flag, stringValue } from '../args.js';
+import { withDefinitions, withLiveHost } from '../context.js';
+import { mdevctlJson } from '../host-link.js';
+import { table, type Cell } from '../output.js';
+import type { VerbSpec } from './verb.js';
+
+export const listVerb: VerbSpec = {
+  name: 'list',
+  summary: 'List the vGPUs that exist now, or with -d the saved definitions.',
+  usage: 'list [-d|--defined] [-u UUID] [-p PARENT] [-v] [--dumpjson]',
+  help: [
+    '  -d, --defined         the saved definitions instead of the live vGPUs',
+    '  -u, --uuid UUID       only this UUID',
+    '  -p, --parent PARENT   only this parent',
+    '  -v, --verbose         attributes (definitions), group and open state (live)',
+    '  --dumpjson            mdevctl\'s JSON: [{"PARENT": [{"UUID": {...}}]}]',
+  ],
+  options: {
+    defined: { type: 'boolean', short: 'd' },
+    uuid: { type: 'string', short: 'u' },
+    parent: { type: 'string', short: 'p' },
+    verbose: { type: 'boolean', short: 'v' },
+    dumpjson: { type: 'boolean' },
+  },
+  async run({ values }, cli) {
+    const filter: { uuid?: string; parent?: string } = {};
+    const uuid = stringValue(values, 'uuid');
+    const parent = stringValue(values, 'parent');
+    if (uuid !== undefined) filter.uuid = uuid;
+    if (parent !== undefined) filter.parent = parent;
+    const verbose = flag(values, 'verbose');
+    if (flag(values, 'defined')) {
+      const definitions = await withDefinitions(cli, (host) => host.listDefined(filter));
+      if (flag(values, 'dumpjson')) cli.output.out((await mdevctlJson()).defined(definitions));
+      else printDefinitions(cli.output, definitions, verbose);
+      return 0;
+    }
+    const devices = await withLiveHost(cli, (host) => host.list(filter));
+    if (flag(values, 'dumpjson')) cli.output.out((await mdevctlJson()).list(devices));
+    else printDevices(cli.output, devices, verbose);
+    return 0;
+  },
+};
+
+type Out = Parameters<typeof table>[0];
+
+function printDefinitions(output: Out, definitions: Definition[], verbose: boolean): void {
+  const rows: Cell[][] = definitions.map((d) => [d.uuid, d.parent, { text: d.type, style: 'cyan' }, d.start]);
+  table(output, rows).forEach((line, i) => {
+    output.out(line);
+    if (verbose) printAttrs(output, (definitions[i] as Definition).attrs);
+  });
+}
+
+function printDevices(output: Out, devices: LiveDevice[], verbose: boolean): void {
+  const rows: Cell[][] = devices.map((d) => [d.uuid, d.parent, { text: d.type, style: 'cyan' },
+    d.defined ? { text: `${d.defined} (defined)`, style: 'green' } : 'manual']);
+  table(output, rows).forEach((line, i) => {
+    output.out(line);
+    const device = devices[i] as LiveDevice;
+    if (verbose) output.out(`  group ${device.group} (/dev/vfio/${device.group}), ${device.open ? 'open' : 'not open'}`);
+  });
+}
+
+/** mdevctl's -v attribute lines: `@{0}: {"name":"value"}`. */
+function printAttrs(output: Out, attrs: DefinitionAttr[]): void {
+  if (attrs.length === 0) return;
+  output.out('  Attrs:');
+  attrs.forEach((a, i) => output.out(`    @{${i}}: ${JSON.stringify({ [a.name]: a.value })}`));
+}

@@ -1,0 +1,23 @@
+// A verb: its flags, its help, and what it does with a parsed command line.
+import type { Options, Parsed } from '../args.js';
+import type { Cli } from '../context.js';
+
+export interface VerbSpec {
+  name: string;
+  /** One line for `vgpu --help`. */
+  summary: string;
+  /** The usage line after "vgpu ". */
+  usage: string;
+  /** Lines describing the flags and behaviour, for `vgpu VERB --help`. */
+  help: string[];
+  options: Options;
+  maxPositionals?: number;
+  run(parsed: Parsed, cli: Cli): Promise<number>;
+}
+
+export function helpText(verb: VerbSpec): string[] {
+  return [`usage: vgpu ${verb.usage}`, '', verb.summary, '', ...verb.help,
+    '  --root DIR       definitions root (default $VGPU_DEFINITIONS_ROOT or /etc/vfio-vgpu.d)',
+    '  --socket PATH    the daemon\'s socket (default $VGPU_SOCKET or /run/vfio-vgpu/vgpu.sock)',
+    '  -h, --help       this help'];
+}
