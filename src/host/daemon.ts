@@ -1,0 +1,357 @@
+// `vgpu serve`: one long-running process owns the host (parents, registry, live vGPUs)
+// and answers the management protocol (protocol.ts) on a unix socket. Requests from all
+// clients go through one queue, one at a time, so a start and a stop of the same UUID
+// from two clients never interleave. A client's garbage, oversize lines or sudden
+// disconnect costs that client an error response or its connection, and no one else.
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { SysError } from '../sys/errors.js';
+import type { HostApi } from './api.js';
+import {
+  MAX_LINE_BYTES, METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion,
+  sysErrorSaying, type HelloResult, type Request,
+} from './protocol.js';
+
+export interface ServeOptions {
+  socketPath: string;
+  /** The socket file's mode: 0600 (its owner, root when root starts it) unless told. */
+  mode?: number;
+  /** SIGTERM/SIGINT shut the daemon down and exit the process (default true). */
+  handleSignals?: boolean;
+  /** Facts "hello" reports (fd layer, definitions root...). */
+  hostInfo?: Record<string, string>;
+  /** Where the daemon says what it does; stderr unless told. */
+  log?: (line: string) => void;
+  /** Requests one connection may have queued or running at once (default 32). */
+  maxPendingPerConnection?: number;
+  /** How the signal handler ends the process (process.exit unless told; for tests). */
+  exit?: (code: number) => void;
+}
+
+export interface Daemon {
+  readonly socketPath: string;
+  readonly hello: HelloResult;
+  /** Stops accepting, finishes the request in flight, answers queued ones ECANCELED,
+   * closes the host and removes the socket file. Idempotent. */
+  close(): Promise<void>;
+}
+
+export type ServedHost = HostApi & { close(): Promise<void> | void };
+
+interface Job {
+  connection: Connection;
+  request: Request;
+}
+
+/** One request at a time for the whole host. */
+class RequestQueue {
+  private readonly jobs: Job[] = [];
+  private current: Promise<void> | undefined;
+
+  constructor(private readonly run: (job: Job) => Promise<void>) {}
+
+  push(job: Job): void {
+    this.jobs.push(job);
+    if (!this.current) this.current = this.pump();
+  }
+
+  /** Takes the jobs not yet started (the one running goes on). */
+  drainQueued(): Job[] {
+    return this.jobs.splice(0);
+  }
+
+  /** Settles once the job running now (if any) is done. */
+  async idle(): Promise<void> {
+    while (this.current) await this.current;
+  }
+
+  private async pump(): Promise<void> {
+    for (let job = this.jobs.shift(); job; job = this.jobs.shift()) await this.run(job);
+    this.current = undefined;
+  }
+}
+
+/** One client: splits its bytes into lines, and answers on its socket while it lasts. */
+class Connection {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Skipping the rest of an oversize line. */
+  private discarding = false;
+  private readEnded = false;
+  pending = 0;
+
+  constructor(readonly socket: Socket, private readonly onLine: (connection: Connection, line: string) => void) {
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('end', () => { this.readEnded = true; this.endIfDone(); });
+    // ECONNRESET, EPIPE: the client went away; its requests still run, answers are dropped.
+    socket.on('error', () => undefined);
+  }
+
+  send(line: string): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(line);
+  }
+
+  settled(): void {
+    this.pending--;
+    this.endIfDone();
+  }
+
+  /** A client that half-closed gets its answers, then the end of the stream. */
+  private endIfDone(): void {
+    if (this.readEnded && this.pending === 0 && !this.socket.destroyed) this.socket.end();
+  }
+
+  private receive(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      start = nl + 1;
+      if (this.discarding) {
+        this.discarding = false;
+        continue;
+      }
+      if (this.buffered + piece.length > MAX_LINE_BYTES) {
+        this.oversize();
+        this.discarding = false;
+        continue;
+      }
+      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
+      this.chunks = [];
+      this.buffered = 0;
+      this.take(line.toString('utf8'));
+    }
+    if (start < chunk.length && !this.discarding) {
+      const rest = chunk.subarray(start);
+      if (this.buffered + rest.length > MAX_LINE_BYTES) {
+        this.oversize();
+      } else {
+        // Copied: a slice would keep the whole chunk alive.
+        this.chunks.push(Buffer.from(rest));
+        this.buffered += rest.length;
+      }
+    }
+  }
+
+  private oversize(): void {
+    this.chunks = [];
+    this.buffered = 0;
+    this.discarding = true;
+    this.send(encodeResponse(null, { error: new ProtocolError('EMSGSIZE', `request line longer than ${MAX_LINE_BYTES} bytes; skipped to the next newline`) }));
+  }
+
+  private take(line: string): void {
+    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+    if (text.trim() === '') return;
+    this.onLine(this, text);
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Whether something answers on `path`: 'alive', 'stale' (a socket file nobody listens on) or 'absent'. */
+function probe(path: string): Promise<'alive' | 'stale' | 'absent'> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(path);
+    socket.once('connect', () => { socket.destroy(); resolve('alive'); });
+    socket.once('error', (err) => {
+      const code = codeOf(err);
+      if (code === 'ECONNREFUSED') resolve('stale');
+      else if (code === 'ENOENT') resolve('absent');
+      else reject(sysErrorSaying(code, 'connect', `cannot check ${path} for a running daemon: ${code ?? errorMessage(err)}`));
+    });
+  });
+}
+
+/** Makes the socket's folder (0755) when it is missing. */
+function ensureDirectory(path: string): void {
+  const dir = dirname(path);
+  try {
+    const created = mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (created !== undefined) chmodSync(dir, 0o755);
+  } catch (err) {
+    throw sysErrorSaying(codeOf(err), 'mkdir', `cannot create ${dir} for the daemon's socket: ${codeOf(err) ?? errorMessage(err)}`);
+  }
+}
+
+function alreadyRunning(path: string): SysError {
+  return sysErrorSaying('EADDRINUSE', 'bind', `a vgpu daemon already runs at ${path} (stop it first, or choose another --socket)`);
+}
+
+/** Clears the way to bind: refuses a live daemon or a file that is no socket, removes a stale socket. */
+async function claimPath(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (err) {
+    if (codeOf(err) === 'ENOENT') return;
+    throw sysErrorSaying(codeOf(err), 'lstat', `cannot check ${path}: ${codeOf(err) ?? errorMessage(err)}`);
+  }
+  if (!isSocket) throw sysErrorSaying('EEXIST', 'bind', `${path} exists and is not a socket; not replacing it`);
+  const state = await probe(path);
+  if (state === 'alive') throw alreadyRunning(path);
+  if (state === 'stale') {
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if (codeOf(err) !== 'ENOENT') throw sysErrorSaying(codeOf(err), 'unlink', `cannot remove the stale socket ${path}: ${codeOf(err) ?? errorMessage(err)}`);
+    }
+  }
+}
+
+/** Binds with a umask that leaves only `mode`'s bits, so no client can connect before the chmod. */
+function listen(server: Server, path: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      const code = codeOf(err);
+      reject(code === 'EADDRINUSE' ? alreadyRunning(path)
+        : sysErrorSaying(code, 'bind', `cannot listen on ${path}: ${code ?? errorMessage(err)}`));
+    };
+    server.once('error', onError);
+    const previous = process.umask(~mode & 0o777);
+    try {
+      server.listen(path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+
+export async function serve(host: ServedHost, options: ServeOptions): Promise<Daemon> {
+  const { socketPath } = options;
+  const mode = options.mode ?? 0o600;
+  const log = options.log ?? ((line: string) => { process.stderr.write(`vgpu serve: ${line}\n`); });
+  const maxPending = options.maxPendingPerConnection ?? 32;
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+
+  ensureDirectory(socketPath);
+  await claimPath(socketPath);
+
+  const connections = new Set<Connection>();
+  let shuttingDown = false;
+  const hello: HelloResult = {
+    protocol: PROTOCOL_VERSION,
+    server: 'vfio-vgpu',
+    version: packageVersion(),
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    methods: [...METHODS],
+    host: { ...(options.hostInfo ?? {}) },
+  };
+
+  const queue = new RequestQueue(async ({ connection, request }) => {
+    let line: string;
+    try {
+      line = encodeResponse(request.id, { result: await callHost(host, request, () => hello) });
+    } catch (err) {
+      if (!(err instanceof Error) || typeof (err as Partial<SysError>).errno !== 'number') {
+        log(`${request.method} failed unexpectedly: ${errorMessage(err)}`);
+      }
+      line = encodeResponse(request.id, { error: err });
+    }
+    connection.send(line);
+    connection.settled();
+  });
+
+  const onLine = (connection: Connection, line: string): void => {
+    const decoded = decodeRequest(line);
+    if (!decoded.ok) {
+      connection.send(encodeResponse(decoded.id, { error: decoded.error }));
+      return;
+    }
+    const { request } = decoded;
+    if (shuttingDown) {
+      connection.send(encodeResponse(request.id, { error: new ProtocolError('ECANCELED', 'the daemon is shutting down') }));
+    } else if (connection.pending >= maxPending) {
+      connection.send(encodeResponse(request.id, { error: new ProtocolError('EAGAIN', `more than ${maxPending} requests in flight on this connection`) }));
+    } else {
+      connection.pending++;
+      queue.push({ connection, request });
+    }
+  };
+
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    const connection = new Connection(socket, onLine);
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
+  });
+  server.on('error', (err) => log(`socket error: ${errorMessage(err)}`));
+
+  await listen(server, socketPath, mode);
+  let socketIno: number | undefined;
+  try {
+    chmodSync(socketPath, mode);
+    socketIno = lstatSync(socketPath).ino;
+  } catch (err) {
+    server.close();
+    throw sysErrorSaying(codeOf(err), 'chmod', `cannot set the mode of ${socketPath}: ${codeOf(err) ?? errorMessage(err)}`);
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) return;
+    log(`${signal}: shutting down`);
+    daemon.close().then(() => exit(0), (err: unknown) => {
+      log(`shutdown failed: ${errorMessage(err)}`);
+      exit(1);
+    });
+  };
+  const handleSignals = options.handleSignals ?? true;
+  if (handleSignals) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+
+  let closing: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    shuttingDown = true;
+    if (handleSignals) {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    // Stop accepting (libuv unlinks the socket file as the listener closes).
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const { connection, request } of queue.drainQueued()) {
+      connection.send(encodeResponse(request.id, { error: new ProtocolError('ECANCELED', 'the daemon is shutting down') }));
+      connection.settled();
+    }
+    await queue.idle();
+    for (const connection of connections) {
+      connection.socket.end();
+      // A client that never reads must not hold the shutdown up.
+      setTimeout(() => connection.socket.destroy(), 1000).unref();
+    }
+    await serverClosed;
+    try {
+      await host.close();
+    } finally {
+      removeSocketFile(socketPath, socketIno);
+    }
+  };
+
+  const daemon: Daemon = {
+    socketPath,
+    hello,
+    close: () => (closing ??= shutdown()),
+  };
+  log(`listening on ${socketPath} (protocol ${PROTOCOL_VERSION}, pid ${process.pid})`);
+  return daemon;
+}
+
+/** Removes the socket file if it is still ours (another daemon may have bound the path since). */
+function removeSocketFile(path: string, ino: number | undefined): void {
+  try {
+    if (lstatSync(path).ino === ino) unlinkSync(path);
+  } catch {
+    // Already gone: libuv removed it when the listener closed.
+  }
+}
