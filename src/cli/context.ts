@@ -2,7 +2,7 @@
 // write, and how to reach a host: the daemon when one runs, else a host in this process.
 import type { HostApi } from '../host/api.js';
 import { sysError, type SysError } from '../sys/errors.js';
-import type { ClosableHost } from './host-link.js';
+import { definitionsRootOf, type ClosableHost } from './host-link.js';
 import type { Output } from './output.js';
 
 export const defaultRoot = '/etc/vfio-vgpu.d';
@@ -12,7 +12,7 @@ export interface HostProvider {
   /** The daemon's client when a daemon answers at `socket`, else undefined. */
   daemon(socket: string): Promise<ClosableHost | undefined>;
   /** A host owned by this process over the definitions at `root`. */
-  inProcess(root: string): Promise<ClosableHost>;
+  inProcess(root: string): ClosableHost | Promise<ClosableHost>;
 }
 
 export interface Cli {
@@ -29,16 +29,19 @@ export function noDaemonError(socket: string): SysError {
   return err;
 }
 
-async function using<T>(host: ClosableHost, run: (host: HostApi) => Promise<T>): Promise<T> {
+/** What a verb runs against: the host, and the definitions root it uses when known. */
+export type HostRun<T> = (host: HostApi, definitionsRoot: string | undefined) => Promise<T>;
+
+async function using<T>(host: ClosableHost, run: HostRun<T>): Promise<T> {
   try {
-    return await run(host);
+    return await run(host, definitionsRootOf(host));
   } finally {
     await host.close();
   }
 }
 
 /** Runs `run` against the daemon, or fails clearly when none runs (start, stop). */
-export async function withDaemon<T>(cli: Cli, run: (host: HostApi) => Promise<T>): Promise<T> {
+export async function withDaemon<T>(cli: Cli, run: HostRun<T>): Promise<T> {
   const daemon = await cli.hosts.daemon(cli.socket);
   if (!daemon) throw noDaemonError(cli.socket);
   return using(daemon, run);
@@ -48,7 +51,7 @@ export async function withDaemon<T>(cli: Cli, run: (host: HostApi) => Promise<T>
  * Runs `run` against the daemon, or when none runs against a host made for this command
  * (types, list, info): saying so on stderr, since what it shows ends with the command.
  */
-export async function withLiveHost<T>(cli: Cli, run: (host: HostApi) => Promise<T>): Promise<T> {
+export async function withLiveHost<T>(cli: Cli, run: HostRun<T>): Promise<T> {
   const daemon = await cli.hosts.daemon(cli.socket);
   if (daemon) return using(daemon, run);
   cli.output.err(`vgpu: note: no daemon runs at ${cli.socket}; answering from a host in this process (nothing stays running)`);
@@ -56,7 +59,7 @@ export async function withLiveHost<T>(cli: Cli, run: (host: HostApi) => Promise<
 }
 
 /** Runs `run` against the daemon when one runs, else on the definitions at cli.root (define, undefine, modify, list -d). */
-export async function withDefinitions<T>(cli: Cli, run: (host: HostApi) => Promise<T>): Promise<T> {
+export async function withDefinitions<T>(cli: Cli, run: HostRun<T>): Promise<T> {
   const daemon = await cli.hosts.daemon(cli.socket);
   return using(daemon ?? await cli.hosts.inProcess(cli.root), run);
 }

@@ -1,49 +1,44 @@
 // The CLI's links to the host layer: the in-process Host, the daemon and its client,
-// and mdevctl's JSON shapes. One file, so the verbs see one small surface.
-import type { Definition, DefinitionAttr, HostApi, LiveDevice, TypeInfo } from '../host/api.js';
+// the definition store and mdevctl's JSON shapes. One file, so the verbs see one small
+// surface and tests can swap the hosts (context.ts's HostProvider).
+import type { HostApi } from '../host/api.js';
+import { DaemonClient } from '../host/daemon-client.js';
+import { serve, type Daemon } from '../host/daemon.js';
+import { DefinitionStore, type DefinitionLoadError } from '../host/definitions.js';
+import { createHost, Host } from '../host/host.js';
+import { definedListJson, liveListJson, parseDefinitionText, typesJson, type DefinitionBody } from '../host/mdevctl-json.js';
 
 /** A HostApi the CLI closes when it is done with it. */
 export type ClosableHost = HostApi & { close(): Promise<void> | void };
 
-// Loaded by name while the host modules are written in parallel.
-const load = async <T>(path: string): Promise<T> => (await import(path)) as T;
+export { definedListJson, liveListJson, parseDefinitionText, typesJson, type DefinitionBody };
 
-interface HostModule {
-  createHost(options: { definitionsRoot?: string }): ClosableHost | Promise<ClosableHost>;
-}
-interface ClientModule {
-  connectIfRunning(socketPath: string): Promise<ClosableHost | undefined>;
-}
-interface DaemonModule {
-  serve(host: ClosableHost, options: { socketPath: string }): Promise<unknown>;
+export function createInProcessHost(root: string): Host {
+  return createHost({ definitionsRoot: root });
 }
 
-export async function createInProcessHost(root: string): Promise<ClosableHost> {
-  return (await load<HostModule>('../host/host.js')).createHost({ definitionsRoot: root });
+export function connectDaemon(socket: string): Promise<ClosableHost | undefined> {
+  return DaemonClient.connectIfRunning(socket);
 }
 
-export async function connectDaemon(socket: string): Promise<ClosableHost | undefined> {
-  return (await load<ClientModule>('../host/daemon-client.js')).connectIfRunning(socket);
+/** The definitions root the host answering uses: the daemon says it in hello. */
+export function definitionsRootOf(host: HostApi): string | undefined {
+  if (host instanceof Host) return host.definitions.root;
+  if (host instanceof DaemonClient) return host.server.host['definitionsRoot'];
+  return undefined;
 }
 
-export async function serveHost(host: ClosableHost, socket: string): Promise<unknown> {
-  return (await load<DaemonModule>('../host/daemon.js')).serve(host, { socketPath: socket });
+/** The files under `root` that cannot be read as definitions (the host skips them). */
+export function unreadableDefinitions(root: string): DefinitionLoadError[] {
+  return new DefinitionStore(root).load().errors;
 }
 
-/** A --jsonfile's content: mdevctl's definition JSON. */
-export interface JsonDefinition {
-  type: string;
-  start?: 'auto' | 'manual';
-  attrs?: DefinitionAttr[];
-}
-
-export interface MdevctlJson {
-  types(types: TypeInfo[]): string;
-  list(devices: LiveDevice[]): string;
-  defined(definitions: Definition[]): string;
-  parseDefinition(text: string, source: string): JsonDefinition;
-}
-
-export async function mdevctlJson(): Promise<MdevctlJson> {
-  throw new Error('mdevctl JSON not linked yet');
+/** Runs the daemon over `host` until SIGTERM/SIGINT, then autostarts the `auto` definitions. */
+export async function serveHost(host: Host, socket: string, log: (line: string) => void): Promise<Daemon> {
+  const daemon = await serve(host, {
+    socketPath: socket,
+    hostInfo: { definitionsRoot: host.definitions.root, sys: host.sys.kind, parents: host.parentNames().join(' ') },
+    log,
+  });
+  return daemon;
 }

@@ -43,7 +43,7 @@ export const defineVerb: VerbSpec = {
       return 0;
     }
     if (parent === undefined) throw new UsageError(`define needs -p PARENT with ${type !== undefined ? '-t' : '--jsonfile'}`, 'define');
-    if (jsonfile !== undefined) request.definition = await readJsonFile(jsonfile);
+    if (jsonfile !== undefined) request.definition = readJsonFile(jsonfile);
     const defined = await withDefinitions(cli, (host) => host.define(request));
     if (uuid === undefined) cli.output.out(defined);
     return 0;

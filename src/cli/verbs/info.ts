@@ -15,7 +15,8 @@ export const infoVerb: VerbSpec = {
     const target = positionals[0];
     if (target === undefined) throw new UsageError('info needs a UUID or a PCI address', 'info');
     const report = await withLiveHost(cli, (host) => host.info(target));
-    cli.output.out(report.name);
+    // The report's first line usually names the device already.
+    if (!report.lines[0]?.includes(report.name)) cli.output.out(report.name);
     for (const line of report.lines) cli.output.out(line);
     return 0;
   },

@@ -3,7 +3,7 @@
 import type { Definition, DefinitionAttr, LiveDevice } from '../../host/api.js';
 import { flag, stringValue } from '../args.js';
 import { withDefinitions, withLiveHost } from '../context.js';
-import { mdevctlJson } from '../host-link.js';
+import { definedListJson, liveListJson, unreadableDefinitions } from '../host-link.js';
 import { table, type Cell } from '../output.js';
 import type { VerbSpec } from './verb.js';
 
@@ -32,14 +32,20 @@ export const listVerb: VerbSpec = {
     if (uuid !== undefined) filter.uuid = uuid;
     if (parent !== undefined) filter.parent = parent;
     const verbose = flag(values, 'verbose');
+    const dumpjson = flag(values, 'dumpjson');
     if (flag(values, 'defined')) {
-      const definitions = await withDefinitions(cli, (host) => host.listDefined(filter));
-      if (flag(values, 'dumpjson')) cli.output.out((await mdevctlJson()).defined(definitions));
+      // The host skips files it cannot read; name each one, so none goes unnoticed.
+      const { definitions, unreadable } = await withDefinitions(cli, async (host, root) => ({
+        definitions: await host.listDefined(filter),
+        unreadable: root === undefined ? [] : unreadableDefinitions(root),
+      }));
+      if (dumpjson) cli.output.out(definedListJson(definitions, { uuidFilter: uuid !== undefined }));
       else printDefinitions(cli.output, definitions, verbose);
-      return 0;
+      for (const bad of unreadable) cli.output.err(`vgpu: unreadable definition ${bad.message.includes(bad.path) ? bad.message : `${bad.path}: ${bad.message}`}`);
+      return unreadable.length === 0 ? 0 : 1;
     }
     const devices = await withLiveHost(cli, (host) => host.list(filter));
-    if (flag(values, 'dumpjson')) cli.output.out((await mdevctlJson()).list(devices));
+    if (dumpjson) cli.output.out(liveListJson(devices, { uuidFilter: uuid !== undefined }));
     else printDevices(cli.output, devices, verbose);
     return 0;
   },

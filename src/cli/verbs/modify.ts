@@ -55,7 +55,7 @@ export const modifyVerb: VerbSpec = {
     const addattr = stringValue(values, 'addattr');
     if (addattr !== undefined) request.addAttr = { name: addattr, value: stringValue(values, 'value') as string, ...(index === undefined ? {} : { index }) };
     if (flag(values, 'delattr')) request.delAttr = index === undefined ? {} : { index };
-    if (jsonfile !== undefined) request.definition = await readJsonFile(jsonfile);
+    if (jsonfile !== undefined) request.definition = readJsonFile(jsonfile);
     if (Object.keys(request).every((k) => k === 'uuid' || k === 'parent')) {
       throw new UsageError('modify needs a change: -t, --auto, --manual, --addattr, --delattr or --jsonfile', 'modify');
     }

@@ -37,7 +37,7 @@ export const startVerb: VerbSpec = {
     if (uuid !== undefined) request.uuid = uuid;
     if (parent !== undefined) request.parent = parent;
     if (type !== undefined) request.type = type;
-    if (jsonfile !== undefined) request.definition = await readJsonFile(jsonfile);
+    if (jsonfile !== undefined) request.definition = readJsonFile(jsonfile);
     const started = await withDaemon(cli, (host) => host.start(request));
     if (uuid === undefined) cli.output.out(started);
     return 0;

@@ -1,7 +1,7 @@
 // `vgpu types [-p PARENT] [--dumpjson]`: every parent's types and how many more fit.
 import { flag, stringValue } from '../args.js';
 import { withLiveHost } from '../context.js';
-import { mdevctlJson } from '../host-link.js';
+import { typesJson } from '../host-link.js';
 import { table } from '../output.js';
 import type { VerbSpec } from './verb.js';
 
@@ -18,7 +18,7 @@ export const typesVerb: VerbSpec = {
     const parent = stringValue(values, 'parent');
     const types = await withLiveHost(cli, (host) => host.types(parent === undefined ? {} : { parent }));
     if (flag(values, 'dumpjson')) {
-      cli.output.out((await mdevctlJson()).types(types));
+      cli.output.out(typesJson(types));
       return 0;
     }
     const rows = types.map((t) => [t.parent, { text: t.id, style: 'cyan' as const },
