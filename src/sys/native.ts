@@ -1,10 +1,10 @@
 // The native fd layer: the SysLayer over the C++ addon and the real kernel (/dev/vfio,
 // /sys). The addon already throws SysError-shaped errors (code, errno, syscall), so this
-// file only supplies the defaults the interface promises and reads /sys with node:fs.
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
-import { constants as os } from 'node:os';
+// file only supplies the defaults the interface promises; /sys is read with node:fs
+// (fs-sysfs.ts rooted at "/").
 import { addon, type Addon } from './addon.js';
-import { sysError, type ErrnoCode } from './errors.js';
+import { sysError } from './errors.js';
+import { createFsSysfs } from './fs-sysfs.js';
 import type { FdWatcher, Mapping, Sysfs, SysLayer } from './types.js';
 
 export function createNativeSys(): SysLayer {
@@ -50,34 +50,4 @@ function mappingOf(a: Addon, buffer: ArrayBuffer, length: number): Mapping {
 }
 
 /** The real /sys through node:fs, with fs errors turned into SysErrors. */
-export const nativeSysfs: Sysfs = {
-  exists: (path) => existsSync(path),
-  list: (path) => withSysError('scandir', path, () => readdirSync(path).sort()),
-  read(path) {
-    const text = withSysError('open', path, () => readFileSync(path, 'utf8'));
-    return text.endsWith('\n') ? text.slice(0, -1) : text;
-  },
-  write(path, value) {
-    // One write(2) on an fd opened write-only (libuv adds O_CLOEXEC): no O_CREAT or
-    // O_TRUNC, and no read access, which write-only attributes (an mdev type's
-    // `create`) refuse with EACCES.
-    const fd = withSysError('open', path, () => openSync(path, fsConstants.O_WRONLY));
-    try {
-      withSysError('write', path, () => writeSync(fd, value));
-    } finally {
-      closeSync(fd);
-    }
-  },
-  readlink: (path) => withSysError('readlink', path, () => readlinkSync(path)),
-};
-
-/** Runs an fs call; its error becomes a SysError with the same code and syscall. */
-function withSysError<T>(syscall: string, path: string, call: () => T): T {
-  try {
-    return call();
-  } catch (err) {
-    const { code, syscall: fsSyscall } = err as { code?: unknown; syscall?: unknown };
-    if (typeof code !== 'string' || !(code in os.errno)) throw err;
-    throw sysError(code as ErrnoCode, typeof fsSyscall === 'string' ? fsSyscall : syscall, undefined, path);
-  }
-}
+export const nativeSysfs: Sysfs = createFsSysfs('/');

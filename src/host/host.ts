@@ -1,0 +1,473 @@
+// The host in this process: it owns the fd layer, a vGPU registry (shown on the mock
+// kernel's mdev bus, so the ordinary VFIO client opens its vGPUs), the simulated
+// parents, the kernel's own mdev parents (kernel-mdev.ts) and the definition store,
+// and answers every HostApi call with mdevctl's semantics (notes/mdevctl.md).
+//
+// One view of two kinds of parent: a name is either a TypeScript parent in the
+// registry or a kernel parent under /sys/class/mdev_bus; types, list, start and stop
+// work the same way on both.
+//
+// Attributes (mdevctl's "attrs") are files in the device's sysfs directory, written in
+// order right after the create, as mdevctl does: /sys/bus/mdev/devices/<uuid>/<name>.
+// On a kernel mdev that is the vendor's attribute file; the core's vGPUs expose no
+// writable attribute today (their device dir holds only remove, mdev_type and
+// iommu_group), so any attribute on one fails (ENOENT, or EACCES/EINVAL from the file)
+// and the device is removed again: never a half-configured device. "remove" is refused
+// as an attribute name (writing it would remove the device).
+import { isSysError, sysError, type ErrnoCode, type SysError } from '../sys/errors.js';
+import { openSys } from '../sys/index.js';
+import type { MockSysLayer } from '../sys/mock.js';
+import type { Sysfs, SysLayer } from '../sys/types.js';
+import { attachMockKernel, generateUuid, VgpuRegistry, type MockMdevBus, type RegisteredParent } from '../vgpu/index.js';
+import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
+import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, StartRequest, TypeInfo } from './api.js';
+import { DefinitionStore, definitionsRoot } from './definitions.js';
+import { describeTarget } from './info.js';
+import { KernelMdevParents, MDEV_BUS_DEVICES } from './kernel-mdev.js';
+import { quoteName, validateAttrName, validateAttrValue, validateParentName, validateTypeId, validateUuid } from './names.js';
+import { defaultSimulatedParents, simulatedWanted } from './simulated.js';
+
+export interface HostOptions {
+  /** The fd layer; default openSys() (VGPU_SYS, else native when /dev/vfio/vfio exists). */
+  sys?: SysLayer;
+  /** Definitions root; default $VGPU_DEFINITIONS_ROOT, else /etc/vfio-vgpu.d. */
+  definitionsRoot?: string;
+  /** Add the simulated parents (simgpu0); default: on the mock kernel, or VGPU_SIMULATED=1. */
+  simulated?: boolean;
+  /**
+   * Where kernel mdev parents are looked for; default the fd layer's sysfs on a real
+   * kernel and none on the mock one (whose mdev bus shows only the registry's parents).
+   */
+  kernelSysfs?: Sysfs | null;
+  /** Told of each autostart failure (one line); default: process warnings. */
+  report?: (message: string) => void;
+}
+
+/** The result of one autostart pass. */
+export interface AutostartResult {
+  started: string[];
+  failed: { uuid: string; parent: string; error: SysError }[];
+}
+
+/** A SysError whose message is the one line a user reads. */
+export function hostError(code: ErrnoCode, message: string, cause?: unknown): SysError {
+  const err = sysError(code, 'host', undefined, message);
+  err.message = message;
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
+
+type ParentKind = 'registry' | 'kernel';
+
+export class Host implements HostApi {
+  readonly sys: SysLayer;
+  readonly registry = new VgpuRegistry();
+  readonly definitions: DefinitionStore;
+  /** The kernel's own mdev parents, when this host looks for them. */
+  readonly kernelMdev: KernelMdevParents | undefined;
+  /** The mock kernel's mdev bus showing the registry (undefined on a real kernel). */
+  readonly mdevBus: MockMdevBus | undefined;
+  /** Devices this host created, removed again at close(). */
+  private readonly created = new Set<string>();
+  private readonly report: (message: string) => void;
+  private closed = false;
+
+  constructor(options: HostOptions = {}) {
+    this.sys = options.sys ?? openSys();
+    const root = definitionsRoot(options.definitionsRoot);
+    this.definitions = new DefinitionStore(root);
+    this.report = options.report ?? ((message) => process.emitWarning(message, 'VgpuAutostartWarning'));
+    if (this.sys.kind === 'mock') this.mdevBus = attachMockKernel(this.registry, (this.sys as MockSysLayer).kernel);
+    const kernelSysfs = options.kernelSysfs === undefined ? (this.sys.kind === 'native' ? this.sys.sysfs : null) : options.kernelSysfs;
+    this.kernelMdev = kernelSysfs ? new KernelMdevParents(kernelSysfs, (name) => this.registry.parent(name) !== undefined) : undefined;
+    if (options.simulated ?? simulatedWanted(this.sys.kind)) {
+      for (const { driver, parent } of defaultSimulatedParents()) {
+        if (!this.registry.driverList().some((d) => d.name === driver.name)) this.registry.registerDriver(driver);
+        this.registry.addParent(driver.name, parent);
+      }
+    }
+  }
+
+  // ---- parents ----
+
+  /** Every parent name: the registry's, then the kernel's. */
+  parentNames(): string[] {
+    return [...this.registry.parentList().map((p) => p.name), ...(this.kernelMdev?.parents() ?? [])];
+  }
+
+  /**
+   * A driver claims a new parent; then every `start: auto` definition under it starts
+   * (what mdevctl's udev rule does when a parent registers).
+   */
+  async addParent(driver: VendorDriver, parent: VgpuParent): Promise<AutostartResult> {
+    this.checkOpen();
+    if (!this.registry.driverList().includes(driver)) this.registry.registerDriver(driver);
+    const registered: RegisteredParent = this.registry.addParent(driver.name, parent);
+    return this.startAuto(registered.name);
+  }
+
+  /**
+   * Creates every `start: auto` definition whose parent exists and that is not running
+   * (of one parent, or of all). One definition's failure is reported and the others go on.
+   */
+  async startAuto(parent?: string): Promise<AutostartResult> {
+    this.checkOpen();
+    const result: AutostartResult = { started: [], failed: [] };
+    const all = await this.loadDefinitions();
+    for (const def of all) {
+      if (def.start !== 'auto' || (parent !== undefined && def.parent !== parent)) continue;
+      if (this.parentKind(def.parent) === undefined || this.liveDevice(def.uuid) !== undefined) continue;
+      try {
+        this.create(def.parent, def.type, def.uuid, def.attrs);
+        result.started.push(def.uuid);
+      } catch (err) {
+        const error = isSysError(err) ? err : hostError('EIO', String(err), err);
+        result.failed.push({ uuid: def.uuid, parent: def.parent, error });
+        this.report(`autostart of ${def.uuid} on ${def.parent} failed: ${error.message}`);
+      }
+    }
+    return result;
+  }
+
+  // ---- HostApi ----
+
+  async types(filter: { parent?: string } = {}): Promise<TypeInfo[]> {
+    this.checkOpen();
+    const names = filter.parent === undefined ? this.parentNames() : [this.requireParent(validateParentName(filter.parent))];
+    const out: TypeInfo[] = [];
+    for (const name of names) {
+      const registered = this.registry.parent(name);
+      if (registered) {
+        for (const type of registered.typeList()) {
+          out.push({
+            parent: name,
+            id: type.id,
+            name: type.name,
+            description: type.description ?? '',
+            deviceApi: type.deviceApi,
+            availableInstances: type.availableInstances(),
+            attributes: { ...type.attributes },
+          });
+        }
+      } else if (this.kernelMdev) {
+        out.push(...this.kernelMdev.types(name));
+      }
+    }
+    return out;
+  }
+
+  async list(filter: { uuid?: string; parent?: string } = {}): Promise<LiveDevice[]> {
+    this.checkOpen();
+    const uuid = filter.uuid === undefined ? undefined : validateUuid(filter.uuid);
+    const parent = filter.parent === undefined ? undefined : validateParentName(filter.parent);
+    const defs = await this.loadDefinitions();
+    const out: LiveDevice[] = [];
+    for (const device of this.liveDevices()) {
+      if ((uuid !== undefined && device.uuid !== uuid) || (parent !== undefined && device.parent !== parent)) continue;
+      const def = defs.find((d) => d.uuid === device.uuid && d.parent === device.parent);
+      out.push(def ? { ...device, defined: def.start } : device);
+    }
+    return out;
+  }
+
+  async listDefined(filter: { uuid?: string; parent?: string } = {}): Promise<Definition[]> {
+    this.checkOpen();
+    const uuid = filter.uuid === undefined ? undefined : validateUuid(filter.uuid);
+    const parent = filter.parent === undefined ? undefined : validateParentName(filter.parent);
+    return (await this.loadDefinitions()).filter((d) => (uuid === undefined || d.uuid === uuid) && (parent === undefined || d.parent === parent));
+  }
+
+  async start(request: StartRequest): Promise<string> {
+    this.checkOpen();
+    let uuid = request.uuid === undefined ? undefined : validateUuid(request.uuid);
+    let parent = request.parent === undefined ? undefined : validateParentName(request.parent);
+    let type: string;
+    let attrs: DefinitionAttr[];
+    if (request.definition !== undefined || request.type !== undefined) {
+      type = validateTypeId(request.definition?.type ?? request.type);
+      if (request.definition !== undefined && request.type !== undefined && request.type !== request.definition.type) {
+        throw hostError('EINVAL', 'give the type either with --type or in the JSON file, not both');
+      }
+      attrs = validateAttrs(request.definition?.attrs ?? []);
+      if (parent === undefined) throw hostError('EINVAL', 'starting a device by type needs its parent (--parent)');
+    } else {
+      if (uuid === undefined) throw hostError('EINVAL', 'start needs the UUID of a defined device, or a parent and a type');
+      const def = await this.findDefinition(uuid, parent, 'start');
+      parent = def.parent;
+      type = def.type;
+      attrs = def.attrs;
+    }
+    uuid ??= generateUuid();
+    this.create(parent, type, uuid, attrs);
+    return uuid;
+  }
+
+  async stop(uuid: string): Promise<void> {
+    this.checkOpen();
+    const key = validateUuid(uuid);
+    const vgpu = this.registry.get(key);
+    if (vgpu) {
+      if (vgpu.isOpen) throw hostError('EBUSY', `device ${key} is in use (a user has it open): close it first`);
+      try {
+        this.registry.remove(key);
+      } catch (err) {
+        throw rephrase(err, `cannot stop ${key}`);
+      }
+    } else if (this.kernelMdev?.device(key)) {
+      try {
+        this.kernelMdev.remove(key);
+      } catch (err) {
+        throw rephrase(err, `cannot stop ${key}`);
+      }
+    } else {
+      throw hostError('ENODEV', `device ${key} is not running`);
+    }
+    this.created.delete(key);
+  }
+
+  async define(request: DefineRequest): Promise<string> {
+    this.checkOpen();
+    let uuid = request.uuid === undefined ? undefined : validateUuid(request.uuid);
+    let parent = request.parent === undefined ? undefined : validateParentName(request.parent);
+    let type: string;
+    let attrs: DefinitionAttr[];
+    const start = checkStart(request.start ?? request.definition?.start ?? 'manual');
+    if (request.definition !== undefined || request.type !== undefined) {
+      if (request.definition !== undefined && request.type !== undefined) throw hostError('EINVAL', 'give the type either with --type or in the JSON file, not both');
+      type = validateTypeId(request.definition?.type ?? request.type);
+      attrs = validateAttrs(request.definition?.attrs ?? request.attrs ?? []);
+      if (parent === undefined) throw hostError('EINVAL', 'defining a device by type needs its parent (--parent)');
+      // A parent that is not here yet may be defined for (it starts when it appears);
+      // a parent that is here must offer the type.
+      if (this.parentKind(parent) !== undefined) this.requireType(parent, type);
+    } else {
+      if (uuid === undefined) throw hostError('EINVAL', 'define needs the UUID of a running device, or a parent and a type');
+      const live = this.liveDevice(uuid);
+      if (!live) throw hostError('ENODEV', `device ${uuid} is not running: give --parent and --type to define it`);
+      if (parent !== undefined && parent !== live.parent) throw hostError('EINVAL', `device ${uuid} runs on ${live.parent}, not ${parent}`);
+      parent = live.parent;
+      type = live.type;
+      attrs = validateAttrs(request.attrs ?? []);
+    }
+    uuid ??= generateUuid();
+    if (await this.definitions.get(parent, uuid)) throw hostError('EEXIST', `device ${uuid} is already defined on ${parent}`);
+    await this.definitions.save({ uuid, parent, type, start, attrs });
+    return uuid;
+  }
+
+  async undefine(uuid: string, parent?: string): Promise<number> {
+    this.checkOpen();
+    const key = validateUuid(uuid);
+    const only = parent === undefined ? undefined : validateParentName(parent);
+    const defs = (await this.definitions.find(key)).filter((d) => only === undefined || d.parent === only);
+    if (defs.length === 0) throw hostError('ENOENT', `no definition of ${key}${only === undefined ? '' : ` on ${only}`}`);
+    for (const def of defs) await this.definitions.remove(def.parent, def.uuid);
+    return defs.length;
+  }
+
+  async modify(request: ModifyRequest): Promise<Definition> {
+    this.checkOpen();
+    const uuid = validateUuid(request.uuid);
+    const parent = request.parent === undefined ? undefined : validateParentName(request.parent);
+    const def = await this.findDefinition(uuid, parent, 'modify');
+    const next: Definition = { ...def, attrs: [...def.attrs] };
+    if (request.definition !== undefined) {
+      if (request.type !== undefined || request.addAttr !== undefined || request.delAttr !== undefined) {
+        throw hostError('EINVAL', 'a JSON file replaces the whole definition: give it alone (with --auto/--manual at most)');
+      }
+      next.type = validateTypeId(request.definition.type);
+      next.start = checkStart(request.definition.start ?? def.start);
+      next.attrs = validateAttrs(request.definition.attrs ?? []);
+    }
+    if (request.type !== undefined) next.type = validateTypeId(request.type);
+    if (request.start !== undefined) next.start = checkStart(request.start);
+    if (request.addAttr !== undefined && request.delAttr !== undefined) throw hostError('EINVAL', 'add or delete an attribute, not both at once');
+    if (request.addAttr !== undefined) {
+      const name = validateAttrName(request.addAttr.name);
+      const value = validateAttrValue(name, request.addAttr.value);
+      const index = request.addAttr.index ?? next.attrs.length;
+      checkIndex(index, next.attrs.length + 1, 'add');
+      next.attrs.splice(index, 0, { name, value });
+    }
+    if (request.delAttr !== undefined) {
+      if (next.attrs.length === 0) throw hostError('EINVAL', `device ${uuid} has no attribute to delete`);
+      const index = request.delAttr.index ?? next.attrs.length - 1;
+      checkIndex(index, next.attrs.length, 'delete');
+      next.attrs.splice(index, 1);
+    }
+    if (next.type !== def.type && this.parentKind(next.parent) !== undefined) this.requireType(next.parent, next.type);
+    await this.definitions.save(next);
+    return next;
+  }
+
+  async info(target: string): Promise<DeviceReport> {
+    this.checkOpen();
+    return describeTarget(this, target);
+  }
+
+  /** Stops what this host started (its vGPUs released); definitions stay as they are. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const failures: string[] = [];
+    for (const uuid of [...this.created].reverse()) {
+      try {
+        if (this.registry.get(uuid)) this.registry.remove(uuid);
+        else if (this.kernelMdev?.device(uuid)) this.kernelMdev.remove(uuid);
+      } catch (err) {
+        failures.push(`${uuid}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    this.created.clear();
+    if (failures.length > 0) throw hostError('EBUSY', `could not remove ${failures.join('; ')}`);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- the devices that exist ----
+
+  /** Every device that exists now, the registry's then the kernel's. */
+  liveDevices(): LiveDevice[] {
+    const out: LiveDevice[] = [];
+    for (const vgpu of this.registry.list()) {
+      out.push({ uuid: vgpu.uuid, parent: vgpu.parent.name, type: vgpu.type.id, open: vgpu.isOpen, group: this.groupOf(vgpu.uuid) });
+    }
+    for (const mdev of this.kernelMdev?.devices() ?? []) out.push({ uuid: mdev.uuid, parent: mdev.parent, type: mdev.type, open: false, group: mdev.group });
+    return out;
+  }
+
+  liveDevice(uuid: string): LiveDevice | undefined {
+    const key = uuid.toLowerCase();
+    const vgpu = this.registry.get(key);
+    if (vgpu) return { uuid: vgpu.uuid, parent: vgpu.parent.name, type: vgpu.type.id, open: vgpu.isOpen, group: this.groupOf(vgpu.uuid) };
+    const mdev = this.kernelMdev?.device(key);
+    return mdev ? { uuid: mdev.uuid, parent: mdev.parent, type: mdev.type, open: false, group: mdev.group } : undefined;
+  }
+
+  // ---- internals ----
+
+  /** mdevctl's create: checks in its order, the create, then the attributes (rolled back on failure). */
+  private create(parent: string, type: string, uuid: string, attrs: readonly DefinitionAttr[]): void {
+    if (this.liveDevice(uuid)) throw hostError('EEXIST', `Device already exists: ${uuid}`);
+    const kind = this.requireParent(parent);
+    this.requireType(parent, type);
+    const available = kind === 'registry' ? this.registry.parent(parent)!.types.get(type)!.availableInstances() : this.kernelMdev!.availableInstances(parent, type);
+    if (available <= 0) throw hostError('EUSERS', `No available instances of ${type} on ${parent}`);
+    try {
+      if (kind === 'registry') this.registry.create(parent, type, uuid);
+      else this.kernelMdev!.create(parent, type, uuid);
+    } catch (err) {
+      throw rephrase(err, `cannot create ${type} on ${parent}`);
+    }
+    this.created.add(uuid);
+    for (const attr of attrs) {
+      try {
+        if (attr.name === 'remove') throw hostError('EINVAL', 'the name "remove" is the mdev core\'s, not an attribute');
+        this.writeAttribute(kind, uuid, attr.name, attr.value);
+      } catch (err) {
+        let undone = 'the device was removed again';
+        try {
+          if (kind === 'registry') this.registry.remove(uuid);
+          else this.kernelMdev!.remove(uuid);
+          this.created.delete(uuid);
+        } catch (removeErr) {
+          undone = `and removing it failed too: ${removeErr instanceof Error ? removeErr.message : String(removeErr)}`;
+        }
+        const code = isSysError(err) ? err.code : 'EIO';
+        throw hostError(code, `attribute ${quoteName(attr.name)} of ${uuid}: ${describe(err)}; ${undone}`, err);
+      }
+    }
+  }
+
+  private writeAttribute(kind: ParentKind, uuid: string, name: string, value: string): void {
+    if (kind === 'kernel') return this.kernelMdev!.writeAttribute(uuid, name, value);
+    if (!this.mdevBus) throw hostError('ENOENT', `no sysfs attribute ${name} (this vGPU has no sysfs node here)`);
+    const path = `${MDEV_BUS_DEVICES}/${uuid}/${name}`;
+    if (!this.sys.sysfs.exists(path)) throw hostError('ENOENT', `the vGPU has no attribute ${quoteName(name)}`);
+    this.sys.sysfs.write(path, value);
+  }
+
+  private parentKind(name: string): ParentKind | undefined {
+    if (this.registry.parent(name)) return 'registry';
+    if (this.kernelMdev?.hasParent(name)) return 'kernel';
+    return undefined;
+  }
+
+  /** The parent's kind, or ENOENT with a "did you mean" for a case mismatch. */
+  private requireParent(name: string): ParentKind {
+    const kind = this.parentKind(name);
+    if (kind) return kind;
+    const names = this.parentNames();
+    const near = names.find((n) => n.toLowerCase() === name.toLowerCase());
+    const hint = near !== undefined ? ` (did you mean ${near}?)` : names.length > 0 ? ` (parents: ${names.join(', ')})` : ' (this host has no parent)';
+    throw hostError('ENOENT', `unknown parent ${name}${hint}`);
+  }
+
+  private requireType(parent: string, type: string): void {
+    const kind = this.requireParent(parent);
+    const ids = kind === 'registry' ? [...this.registry.parent(parent)!.types.keys()] : this.kernelMdev!.typeIds(parent);
+    if (kind === 'kernel' ? this.kernelMdev!.hasType(parent, type) : ids.includes(type)) return;
+    const near = ids.find((n) => n.toLowerCase() === type.toLowerCase());
+    throw hostError('ENOENT', `parent ${parent} has no type ${type}${near !== undefined ? ` (did you mean ${near}?)` : ` (types: ${ids.join(', ')})`}`);
+  }
+
+  private async findDefinition(uuid: string, parent: string | undefined, verb: string): Promise<Definition> {
+    const defs = (await this.definitions.find(uuid)).filter((d) => parent === undefined || d.parent === parent);
+    if (defs.length === 0) {
+      const more = verb === 'start' ? ' (give --parent and --type to start one that is not defined)' : '';
+      throw hostError('ENOENT', `no definition of ${uuid}${parent === undefined ? '' : ` on ${parent}`}${more}`);
+    }
+    if (defs.length > 1) throw hostError('EINVAL', `${uuid} is defined on several parents (${defs.map((d) => d.parent).join(', ')}): give --parent`);
+    return defs[0]!;
+  }
+
+  private async loadDefinitions(): Promise<Definition[]> {
+    return (await this.definitions.load()).definitions;
+  }
+
+  private groupOf(uuid: string): number {
+    return this.sys.kind === 'mock' ? ((this.sys as MockSysLayer).kernel.groupOf(uuid) ?? -1) : -1;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw hostError('EBADF', 'this host is closed');
+  }
+}
+
+/** A host for this process (see HostOptions for the defaults). */
+export function createHost(options: HostOptions = {}): Host {
+  return new Host(options);
+}
+
+function checkStart(value: unknown): 'auto' | 'manual' {
+  if (value !== 'auto' && value !== 'manual') throw hostError('EINVAL', `start must be "auto" or "manual", not ${JSON.stringify(value)}`);
+  return value;
+}
+
+function checkIndex(index: unknown, limit: number, what: string): void {
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= limit) {
+    throw hostError('EINVAL', `cannot ${what} an attribute at index ${String(index)}: valid indexes are 0..${limit - 1}`);
+  }
+}
+
+function validateAttrs(attrs: readonly DefinitionAttr[]): DefinitionAttr[] {
+  if (!Array.isArray(attrs)) throw hostError('EINVAL', 'attrs must be a list');
+  return attrs.map((attr: DefinitionAttr) => {
+    const name = validateAttrName(attr?.name);
+    return { name, value: validateAttrValue(name, attr.value) };
+  });
+}
+
+function describe(err: unknown): string {
+  if (isSysError(err)) return err.message.includes(err.code) ? err.message : `${err.message} (${err.code})`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** An error from below, as one line that says what was being done; code and errno kept. */
+function rephrase(err: unknown, doing: string): SysError {
+  if (!isSysError(err)) return hostError('EIO', `${doing}: ${describe(err)}`, err);
+  const out = hostError(err.code, `${doing}: ${describe(err)}`, err);
+  return out;
+}
