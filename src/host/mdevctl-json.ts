@@ -138,13 +138,19 @@ export function definedListJson(definitions: readonly Definition[], options: Lis
 }
 
 /**
- * `list --dumpjson` text for devices that exist now. Like mdevctl, "start" comes from the
- * saved definition (manual when there is none) and "attrs" is empty: live attributes are
- * only known through callout scripts, which we do not run.
+ * `list --dumpjson` text for devices that exist now. As Debian's mdevctl 1.2 prints them,
+ * a device's saved definition (same UUID, same parent) gives "start" and "attrs"; one
+ * without a definition is "manual" with no attrs. (mdevctl 1.2 also takes the type from
+ * the definition; we show the live type, which is what the device is.)
  */
-export function liveListJson(devices: readonly LiveDevice[], options: ListJsonOptions = {}): string {
+export function liveListJson(devices: readonly LiveDevice[], options: ListJsonOptions & { definitions?: readonly Definition[] } = {}): string {
+  const savedOf = (d: LiveDevice): Definition | undefined => options.definitions?.find((s) => s.uuid === d.uuid && s.parent === d.parent);
   return listJson(
-    devices.map((d) => ({ uuid: d.uuid, parent: d.parent, body: { type: d.type, start: d.defined === 'auto' ? 'auto' : 'manual', attrs: [] } })),
+    devices.map((d) => {
+      const saved = savedOf(d);
+      const start = saved?.start ?? (d.defined === 'auto' ? 'auto' : 'manual');
+      return { uuid: d.uuid, parent: d.parent, body: { type: d.type, start, attrs: saved?.attrs ?? [] } };
+    }),
     options.uuidFilter === true,
   );
 }
