@@ -115,6 +115,22 @@ export interface MemoryBacking {
   unmap(mapping: Mapping): void;
 }
 
+/**
+ * A device-specific region (index 9 and up): trapped, never mappable. Accesses arrive
+ * as naturally aligned 4/2/1-byte pieces, as for a trapped BAR area, clipped at the
+ * region's end.
+ */
+export interface VgpuRegion {
+  /** VFIO_REGION_INFO_CAP_TYPE: e.g. VFIO_REGION_TYPE_GFX / VFIO_REGION_SUBTYPE_GFX_EDID. */
+  readonly type: number;
+  readonly subtype: number;
+  /** Bytes, at least 4. */
+  readonly size: number;
+  readonly readable: boolean;
+  readonly writable: boolean;
+  readonly handler: RegisterHandler;
+}
+
 /** What a vGPU's PCI function looks like: identity and capabilities. */
 export interface VgpuPciSpec {
   readonly identity: PciIdentity;
@@ -145,6 +161,11 @@ export interface VgpuModel {
    * them now (vfio_device_ops.dma_unmap). Pins left behind are dropped by the core.
    */
   dmaUnmap(iova: bigint, length: bigint): void;
+  /**
+   * Device-specific regions after vfio-pci's nine: regions[i] is region index 9 + i,
+   * described by a VFIO_REGION_INFO_CAP_TYPE (e.g. a display's EDID region).
+   */
+  readonly regions?: readonly VgpuRegion[];
   /** Device ioctls the core does not handle itself (e.g. QUERY_GFX_PLANE): ENOTTY if absent. */
   ioctl?(request: number, arg: number | Uint8Array | undefined): number;
 }

@@ -123,7 +123,7 @@ export class BarDispatch {
   }
 }
 
-function readPieces(handler: RegisterHandler, rel: number, buf: Uint8Array, at: number, n: number): void {
+export function readPieces(handler: RegisterHandler, rel: number, buf: Uint8Array, at: number, n: number): void {
   const end = rel + n;
   while (rel < end) {
     const left = end - rel;
@@ -149,7 +149,7 @@ function readPieces(handler: RegisterHandler, rel: number, buf: Uint8Array, at: 
   }
 }
 
-function writePieces(handler: RegisterHandler, rel: number, buf: Uint8Array, at: number, n: number): void {
+export function writePieces(handler: RegisterHandler, rel: number, buf: Uint8Array, at: number, n: number): void {
   const end = rel + n;
   while (rel < end) {
     const left = end - rel;

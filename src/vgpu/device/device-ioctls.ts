@@ -2,7 +2,8 @@
 // vfio-pci does it in 6.1 (PCI | RESET, 9 regions, 5 irqs), and VFIO_DEVICE_FEATURE as
 // the VFIO core answers it for a device with no migration ops and no device_feature
 // op (vfio_ioctl_device_feature in 6.1: header checks, then ENOTTY for the migration
-// features and EINVAL for everything else).
+// features and EINVAL for everything else). A model with device-specific regions
+// counts them in num_regions, as vfio-pci counts its own.
 import { sysError } from '../../sys/errors.js';
 import { flags as F, pciIrq, pciRegion } from '../../uapi/constants.js';
 import { vfio_device_feature, vfio_device_info } from '../../uapi/structs.js';
@@ -11,7 +12,7 @@ const FEATURE_MIGRATION = 1;
 const FEATURE_MIG_DEVICE_STATE = 2;
 
 /** VFIO_DEVICE_GET_INFO: 16 bytes back, or 20 (with cap_offset 0) when argsz allows. */
-export function getDeviceInfo(buf: Uint8Array): number {
+export function getDeviceInfo(buf: Uint8Array, numRegions: number = pciRegion.VFIO_PCI_NUM_REGIONS): number {
   const op = 'VFIO_DEVICE_GET_INFO';
   let minsz = 16; // offsetofend(struct vfio_device_info, num_irqs)
   if (buf.byteLength < minsz) throw sysError('EFAULT', 'ioctl', op, 'buffer shorter than 16 bytes');
@@ -22,7 +23,7 @@ export function getDeviceInfo(buf: Uint8Array): number {
   const info = vfio_device_info.encode({
     argsz,
     flags: F.VFIO_DEVICE_FLAGS_PCI | F.VFIO_DEVICE_FLAGS_RESET,
-    num_regions: pciRegion.VFIO_PCI_NUM_REGIONS,
+    num_regions: numRegions,
     num_irqs: pciIrq.VFIO_PCI_NUM_IRQS,
     cap_offset: 0,
   });

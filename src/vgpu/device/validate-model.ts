@@ -2,6 +2,7 @@
 // fails vGPU creation (the registry reports it as a vendor failure) instead of
 // misbehaving later. Throws an Error naming the first problem.
 import type { VgpuBar, VgpuModel } from '../vendor.js';
+import { checkDeviceRegions } from './device-regions.js';
 import { MSIX_ENTRY_SIZE, pbaSize } from './msix-table.js';
 
 const MSI_VECTOR_COUNTS = new Set([0, 1, 2, 4, 8, 16, 32]);
@@ -69,6 +70,10 @@ export function validateModel(model: VgpuModel, pageSize: number): void {
       slots.add(s);
     }
     checkBar(bar, pageSize);
+  }
+  if (model.regions !== undefined) {
+    if (!Array.isArray(model.regions)) fail('regions must be an array');
+    checkDeviceRegions(model.regions, fail);
   }
   const msix = pci.msix;
   if (msix) {

@@ -1,10 +1,11 @@
 // A vGPU as a complete VFIO PCI device: the mock kernel's vfio_device_ops for one vGPU,
 // built from the vendor's VgpuModel. The core plays what an mdev vendor driver's
 // vfio_device_ops would do in the kernel, with vfio-pci's shapes so the ordinary client
-// opens it like any vfio-pci function: GET_INFO PCI|RESET with 9 regions and 5 irqs,
-// regions at index << 40, an emulated config space (config.ts), BARs dispatched area by
-// area to the vendor's handlers or its memory (bar-dispatch.ts), the MSI-X table and
-// PBA emulated in their BAR (msix-table.ts), and vfio-pci's SET_IRQS (interrupts.ts).
+// opens it like any vfio-pci function: GET_INFO PCI|RESET with 9 regions (plus the
+// model's device-specific ones, device-regions.ts) and 5 irqs, regions at index << 40,
+// an emulated config space (config.ts), BARs dispatched area by area to the vendor's
+// handlers or its memory (bar-dispatch.ts), the MSI-X table and PBA emulated in their
+// BAR (msix-table.ts), and vfio-pci's SET_IRQS (interrupts.ts).
 //
 // Lifecycle: the first open of a device fd builds fresh per-open state (config space
 // at power-on values, interrupts off), hands the vendor a VgpuSession (DMA through a
@@ -30,6 +31,7 @@ import type { RegisterHandler, TrappedArea, VgpuBarArea, VgpuModel, VgpuSession 
 import { BarDispatch } from './bar-dispatch.js';
 import { barSpecs, VgpuConfig } from './config.js';
 import { deviceFeature, getDeviceInfo } from './device-ioctls.js';
+import { DeviceRegions } from './device-regions.js';
 import { VgpuInterrupts } from './interrupts.js';
 import { MsixTable, pbaSize, MSIX_ENTRY_SIZE } from './msix-table.js';
 import { PinTracker } from './pin-tracker.js';
@@ -64,6 +66,8 @@ export class VgpuDevice implements MockVfioDevice {
   /** By BAR index; undefined for BARs the model lacks (and upper halves of 64-bit BARs). */
   private readonly bars: (BarDispatch | undefined)[] = [];
   private readonly regionLayout: RegionLayout;
+  /** Regions 9 and up (the model's `regions`). */
+  private readonly deviceRegions: DeviceRegions;
   private readonly irqCounts: IrqCounts;
   private readonly pageSize: number;
   private st: OpenState | undefined;
@@ -80,6 +84,7 @@ export class VgpuDevice implements MockVfioDevice {
       if (pci.msix && pci.msix.bar === bar.index) areas.push(...this.msixAreas(pci.msix));
       this.bars[bar.index] = new BarDispatch(bar, areas);
     }
+    this.deviceRegions = new DeviceRegions(model.regions ?? []);
     this.irqCounts = {
       intx: pci.interruptPin ? 1 : 0,
       msi: pci.msiVectors,
@@ -170,9 +175,12 @@ export class VgpuDevice implements MockVfioDevice {
     };
     switch (request) {
       case ioctls.VFIO_DEVICE_GET_INFO:
-        return getDeviceInfo(buffer('VFIO_DEVICE_GET_INFO'));
-      case ioctls.VFIO_DEVICE_GET_REGION_INFO:
-        return getRegionInfo(buffer('VFIO_DEVICE_GET_REGION_INFO'), this.regionLayout);
+        return getDeviceInfo(buffer('VFIO_DEVICE_GET_INFO'), this.deviceRegions.numRegions);
+      case ioctls.VFIO_DEVICE_GET_REGION_INFO: {
+        const buf = buffer('VFIO_DEVICE_GET_REGION_INFO');
+        if (this.deviceRegions.claims(buf)) return this.deviceRegions.getInfo(buf);
+        return getRegionInfo(buf, this.regionLayout);
+      }
       case ioctls.VFIO_DEVICE_GET_IRQ_INFO:
         return st.interrupts.irqs.getIrqInfo(buffer('VFIO_DEVICE_GET_IRQ_INFO'));
       case ioctls.VFIO_DEVICE_SET_IRQS:
@@ -286,6 +294,13 @@ export class VgpuDevice implements MockVfioDevice {
     }
     if (index === ROM) throw sysError('EINVAL', syscall, undefined, iswrite ? 'the ROM is read-only' : 'no option ROM');
     if (index === VGA) throw sysError('EINVAL', syscall, undefined, 'not a VGA device');
+    if (this.deviceRegions.region(index)) {
+      try {
+        return this.deviceRegions.rw(index, buf, pos, iswrite);
+      } catch (err) {
+        throw vendorError(err, syscall, `the vendor failed an access to region ${index}+0x${pos.toString(16)}`);
+      }
+    }
     throw sysError('EINVAL', syscall, undefined, `no region ${index}`);
   }
 
