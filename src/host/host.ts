@@ -133,7 +133,9 @@ export class Host implements HostApi {
 
   async types(filter: { parent?: string } = {}): Promise<TypeInfo[]> {
     this.checkOpen();
-    const names = filter.parent === undefined ? this.parentNames() : [this.requireParent(validateParentName(filter.parent))];
+    const only = filter.parent === undefined ? undefined : validateParentName(filter.parent);
+    if (only !== undefined) this.requireParent(only);
+    const names = only === undefined ? this.parentNames() : [only];
     const out: TypeInfo[] = [];
     for (const name of names) {
       const registered = this.registry.parent(name);

@@ -7,6 +7,7 @@
 // Create writes the UUID to the type's `create`; remove writes "1" to the device's
 // `remove`; the kernel has made (or removed) the device when the write returns. Every
 // access goes through a Sysfs, so tests run this against a fake tree in a temp dir.
+import { posix } from 'node:path';
 import { isSysError } from '../sys/errors.js';
 import type { Sysfs } from '../sys/types.js';
 import type { TypeInfo } from './api.js';
@@ -99,20 +100,23 @@ export class KernelMdevParents {
 
   /** One mdev by UUID (as sysfs names it: lower case), or undefined. */
   device(uuid: string): KernelMdevDevice | undefined {
-    const dir = `${MDEV_BUS_DEVICES}/${uuid}`;
-    let typeLink: string;
+    const link = `${MDEV_BUS_DEVICES}/${uuid}`;
+    let dir: string;
+    let typeDir: string;
     try {
-      typeLink = this.sysfs.readlink(`${dir}/mdev_type`);
+      // Both links are relative (the kernel's: mdev_type is "../mdev_supported_types/<type>",
+      // the device dir being a child of its parent's), so resolve them as paths.
+      dir = posix.join(MDEV_BUS_DEVICES, this.sysfs.readlink(link));
+      typeDir = posix.join(dir, this.sysfs.readlink(`${dir}/mdev_type`));
     } catch (err) {
       if (isSysError(err)) return undefined;
       throw err;
     }
-    // .../<parent>/mdev_supported_types/<type>
-    const parts = typeLink.split('/').filter((p) => p !== '');
-    const type = parts[parts.length - 1];
-    const parent = parts[parts.length - 3];
-    if (type === undefined || parent === undefined || parts[parts.length - 2] !== 'mdev_supported_types') return undefined;
-    if (this.ignored(parent)) return undefined;
+    const type = posix.basename(typeDir);
+    const typesDir = posix.dirname(typeDir);
+    if (posix.basename(typesDir) !== 'mdev_supported_types') return undefined;
+    const parent = this.parentNamed(posix.dirname(typesDir));
+    if (parent === undefined || this.ignored(parent)) return undefined;
     let group = -1;
     try {
       const n = Number(this.sysfs.readlink(`${dir}/iommu_group`).split('/').pop());
@@ -121,6 +125,18 @@ export class KernelMdevParents {
       // No group link: leave -1.
     }
     return { uuid, parent, type, group };
+  }
+
+  /** The name under /sys/class/mdev_bus whose link leads to a parent's device dir. */
+  private parentNamed(parentDir: string): string | undefined {
+    for (const name of this.listOrEmpty(MDEV_BUS_CLASS)) {
+      try {
+        if (posix.join(MDEV_BUS_CLASS, this.sysfs.readlink(`${MDEV_BUS_CLASS}/${name}`)) === parentDir) return name;
+      } catch {
+        // Not a link: skip it.
+      }
+    }
+    return undefined;
   }
 
   /** Creates an mdev: the UUID written to the type's `create` (the kernel's errnos pass through). */

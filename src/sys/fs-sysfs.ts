@@ -16,7 +16,8 @@ export function createFsSysfs(root: string): Sysfs {
   let realBase: string | undefined;
   const realRoot = (): string => (realBase ??= realpathSync(base));
 
-  const at = (path: string, syscall: string): string => {
+  // readlink reads the link itself: only the directory holding it must be inside root.
+  const at = (path: string, syscall: string, followLast = true): string => {
     if (typeof path !== 'string' || !path.startsWith('/') || path.includes('\0')) {
       throw sysError('EINVAL', syscall, undefined, `not an absolute path: ${JSON.stringify(path)}`);
     }
@@ -24,7 +25,7 @@ export function createFsSysfs(root: string): Sysfs {
     const normal = posix.normalize(path);
     if (!confined) return normal;
     const full = normal === '/' ? base : `${base}${normal}`;
-    checkInside(full, syscall, path);
+    checkInside(followLast ? full : posix.dirname(full), syscall, path);
     return full;
   };
 
@@ -74,7 +75,7 @@ export function createFsSysfs(root: string): Sysfs {
         closeSync(fd);
       }
     },
-    readlink: (path) => withSysError('readlink', path, () => readlinkSync(at(path, 'readlink'))),
+    readlink: (path) => withSysError('readlink', path, () => readlinkSync(at(path, 'readlink', false))),
   };
 }
 
