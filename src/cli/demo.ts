@@ -14,7 +14,7 @@ import { Group, openPciDevice, pciCommand, type Container, type Device, type Reg
 import { attachMockKernel, VgpuRegistry, type RegisteredParent } from '../vgpu/index.js';
 import { SimGpuBoard, SimGpuOp, simgpuDriver } from '../vendors/simgpu/index.js';
 import { SimGpuGuest } from '../vendors/simgpu/guest.js';
-import { EDU_DMA_BUFFER, eduDma, eduFactorial, eduRegs } from './edu-driver.js';
+import { EDU_DMA_BUFFER, eduDma, eduFactorial, eduRegs } from '../vendors/edu/edu-driver.js';
 
 const show = (o: unknown): string => inspect(o, { colors: process.stdout.isTTY, depth: 4 });
 const hex = (n: number | bigint, digits = 0): string => `0x${n.toString(16).padStart(digits, '0')}`;

@@ -25,9 +25,9 @@ export const serveVerb: VerbSpec = {
       await host.close();
       throw err;
     }
-    log(`fd layer ${host.sys.kind}, definitions in ${cli.root}, parents: ${host.parentNames().join(', ') || 'none'}`);
     const auto = await host.startAuto();
-    if (auto.started.length > 0) log(`started auto definitions: ${auto.started.join(', ')}`);
+    for (const uuid of auto.started) log(`started auto definition ${uuid}`);
+    log(`ready: fd layer ${host.sys.kind}, definitions in ${cli.root}, parents: ${host.parentNames().join(', ') || 'none'}`);
     // The daemon keeps the process alive; its signal handler ends it.
     return 0;
   },
