@@ -10,7 +10,8 @@
 // - `list --dumpjson` is ONE object in an array: [{"PARENT": [{"UUID": {definition}}, ...],
 //   "PARENT2": [...]}]; parents in byte order (a BTreeMap), devices by UUID, a parent
 //   without devices left out; no devices at all gives []. With -u and exactly one device
-//   it prints that device's definition alone (no wrapping), ready for a file.
+//   it prints that device's definition alone (no wrapping), ready for a file. A live
+//   device's "start" and "attrs" come from its saved definition (mdevctl 1.2).
 // - `types --dumpjson` is [{"PARENT": [{"TYPE": {"available_instances", "device_api",
 //   "name", "description"}}]}]: types in id order; name and description left out when
 //   empty; description trimmed with its newlines turned into ", ".
