@@ -143,14 +143,10 @@ function modelLines(vgpu: Vgpu): string[] {
   const { pci, bars } = vgpu.model;
   const id = pci.identity;
   const lines = [`Model: ${hex4(id.vendor)}:${hex4(id.device)} ${pciClassName(id.classCode)} (rev ${id.revision.toString(16).padStart(2, '0')}), subsystem ${hex4(id.subsystemVendor)}:${hex4(id.subsystemDevice)}`];
-  for (const bar of bars) lines.push(`  ${irqSafeBarName(bar.index)} ${formatSize(bar.size)} ${bar.kind}, ${bar.areas.map((a) => `${a.kind} ${formatSize(a.size)} at 0x${a.offset.toString(16)}`).join(', ')}`);
+  for (const bar of bars) lines.push(`  BAR${bar.index} ${formatSize(bar.size)} ${bar.kind}${bar.prefetchable ? ' prefetchable' : ''}, ${bar.areas.map((a) => `${a.kind} ${formatSize(a.size)} at 0x${a.offset.toString(16)}`).join(', ')}`);
   const irqs = [pci.interruptPin ? 'INTx' : undefined, pci.msiVectors ? `MSI ${pci.msiVectors}` : undefined, pci.msix ? `MSI-X ${pci.msix.vectors}` : undefined].filter(Boolean);
   lines.push(`  interrupts: ${irqs.length > 0 ? irqs.join(', ') : 'none'}`);
   return lines;
-}
-
-function irqSafeBarName(index: number): string {
-  return `BAR${index}`;
 }
 
 /** The mappings of the container a group is in, as the mock kernel knows them. */
