@@ -11,7 +11,7 @@ import { pciIrq } from '../../src/uapi/constants.js';
 import { openPciDevice, pciCommand, type PciDeviceHandle, type Region } from '../../src/vfio/index.js';
 import {
   EDU_DEVICE, EDU_DMA_BUFFER, EDU_DMA_LIMIT, EDU_ID, EDU_VENDOR, eduDma, eduFactorial, eduRegs,
-} from '../../src/cli/edu-driver.js';
+} from '../../src/vendors/edu/edu-driver.js';
 
 const address = process.env['VGPU_TEST_DEVICE'] ?? '0000:00:04.0';
 const TIMEOUT = 10_000;

@@ -1,7 +1,7 @@
 // A tiny user-space driver for QEMU's `edu` PCI device over the VFIO client API: its
 // register map and the few waits its operations need. The same code drives the mock
 // kernel's simulated edu and the real one in a QEMU guest (the demo and the e2e test).
-import type { Region } from '../vfio/region.js';
+import type { Region } from '../../vfio/region.js';
 
 /** BAR0 registers (QEMU hw/misc/edu.c, docs/specs/edu.rst). */
 export const eduRegs = {
