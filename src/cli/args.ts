@@ -79,6 +79,8 @@ function parseArgsMessage(err: unknown): string {
   const first = (message.split('\n')[0] ?? message).replace(/\. .*$/, '').replace(/\.$/, '');
   const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument (missing|is ambiguous)/.exec(first);
   if (missing) return `option ${missing[1]} needs a value`;
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(first);
+  if (ambiguous) return `option ${ambiguous[1]} needs a value (one starting with '-' is written ${ambiguous[1]}=VALUE)`;
   return first.charAt(0).toLowerCase() + first.slice(1);
 }
 
