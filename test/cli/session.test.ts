@@ -150,6 +150,29 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.equal((await vgpu('list', '-d')).stdout, `${AUTO}  simgpu0  simgpu-2Q  auto\n`);
   });
 
+  it('start -p --jsonfile /dev/stdin: libvirt\'s way, the UUID on stdout', async () => {
+    const result = await runVgpu(['--socket', socket, 'start', '-p', 'simgpu0', '--jsonfile', '/dev/stdin'],
+      { input: '{"mdev_type": "simgpu-1Q", "start": "manual", "attrs": []}' });
+    assertOk(result);
+    const uuid = result.stdout.trim();
+    assert.match(uuid, UUID);
+    assert.equal((await vgpu('list', '-u', uuid)).stdout, `${uuid}  simgpu0  simgpu-1Q  manual\n`);
+    assertOk(await vgpu('stop', '-u', uuid));
+    assert.equal((await vgpu('list', '-u', uuid)).stdout, '');
+  });
+
+  it('modify --addattr/--delattr: the file follows, in mdevctl\'s shape', async () => {
+    assertOk(await vgpu('modify', '-u', AUTO, '--addattr', 'note', '--value', 'first'));
+    assertOk(await vgpu('modify', '-u', AUTO, '--addattr', 'lead', '--value', 'zeroth', '--index', '0'));
+    assert.deepEqual(JSON.parse(definitionText(AUTO)), { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [{ lead: 'zeroth' }, { note: 'first' }] });
+    const verbose = await vgpu('list', '-d', '-v', '-u', AUTO);
+    assertOk(verbose);
+    assert.equal(verbose.stdout, `${AUTO}  simgpu0  simgpu-2Q  auto\n  Attrs:\n    @{0}: {"lead":"zeroth"}\n    @{1}: {"note":"first"}\n`);
+    assertOk(await vgpu('modify', '-u', AUTO, '--delattr', '--index', '0'));
+    assertOk(await vgpu('modify', '-u', AUTO, '--delattr'));
+    assert.equal(definitionText(AUTO), autoFile);
+  });
+
   it('SIGTERM: the daemon exits 0, its socket gone, the definition intact', async () => {
     const running = daemon as DaemonProcess;
     running.child.kill('SIGTERM');

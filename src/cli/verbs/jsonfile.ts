@@ -6,7 +6,8 @@ import { parseDefinitionText, type DefinitionBody } from '../host-link.js';
 export function readJsonFile(path: string): DefinitionBody {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // /dev/stdin cannot be opened when stdin is a socket (ENXIO): read fd 0 itself.
+    text = readFileSync(path === '/dev/stdin' ? 0 : path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     const failure = sysError(code as ErrnoCode, 'open');
