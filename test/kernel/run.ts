@@ -21,7 +21,12 @@ import { listTree } from './hash.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
-/** The one IOMMU fault the e2e test provokes: edu's DMA to an unmapped IOVA. */
+const mediatedFile = 'dist/test/e2e/edu-mediated.test.js';
+/**
+ * The one IOMMU fault the e2e test provokes: edu's DMA to an unmapped IOVA. The
+ * mediated phase has its own marks and may provoke none: its isolation cases must stop
+ * a vGPU's bad DMA before the physical device is ever programmed with it.
+ */
 const allowedFaults: Readonly<Record<string, number>> = { e2e: 1 };
 
 interface Totals { passed: number; failed: number; skipped: number }
@@ -41,6 +46,8 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   else missing.push({ name: 'harness: the conformance suite is built', status: 'fail', detail: `no *.test.js in ${conformanceDir}` });
   if (existsSync(join(repoRoot, e2eFile))) phases.push({ name: 'e2e', files: [e2eFile] });
   else missing.push({ name: 'harness: the edu end-to-end test is built', status: 'fail', detail: `no ${e2eFile}` });
+  if (existsSync(join(repoRoot, mediatedFile))) phases.push({ name: 'mediated', files: [mediatedFile] });
+  else missing.push({ name: 'harness: the mediated edu end-to-end test is built', status: 'fail', detail: `no ${mediatedFile}` });
   return { phases, missing, conformance };
 }
 

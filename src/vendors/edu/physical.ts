@@ -225,17 +225,26 @@ export class PhysicalEdu {
     if (this.active?.request.context === context) this.cancel(this.active);
   }
 
+  /**
+   * Takes a job's pins and mappings away now. A transfer the real engine is running is
+   * waited for (it completes on QEMU's side, so it counts as done); one the mock's
+   * engine runs completes on this very event loop, so it is cut off: the IOMMU then
+   * blocks whatever of it is left.
+   */
   private cancel(job: ActiveJob): void {
-    if (job.programmed && this.handle.container.sys.kind === 'native') this.drain();
+    const finished = job.programmed && this.handle.container.sys.kind === 'native' && this.drain();
     this.release(job);
-    this.finish(job, constants.errno.ECANCELED);
+    if (finished && !job.request.toRam) job.request.context.dirty = true;
+    this.finish(job, finished ? 0 : constants.errno.ECANCELED);
   }
 
-  /** Waits (blocking: dma_unmap must not return before) until the engine is idle. */
-  private drain(): void {
+  /** Waits, blocking (dma_unmap must not return before), until the engine is idle; false on time-out. */
+  private drain(): boolean {
     const deadline = performance.now() + DRAIN_MS;
     const nap = new Int32Array(new SharedArrayBuffer(4));
-    while ((this.bar0.read32(eduRegs.DMA_CMD) & eduDmaCmd.START) !== 0 && performance.now() < deadline) {
+    for (;;) {
+      if ((this.bar0.read32(eduRegs.DMA_CMD) & eduDmaCmd.START) === 0) return true;
+      if (performance.now() >= deadline) return false;
       Atomics.wait(nap, 0, 0, 1);
     }
   }
