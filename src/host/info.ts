@@ -61,7 +61,7 @@ function describeMdev(host: Host, uuid: string): DeviceReport {
     lines.push('DMA mappings: none (nobody has the device open)');
     return { name: uuid, lines };
   }
-  lines.push(`  in use: ${opened.reason}; config space is not read while another user holds the device`);
+  lines.push(`  ${opened.reason}`);
   if (vgpu) lines.push(...modelLines(vgpu));
   lines.push(...dmaLines(host.sys, live.group));
   return { name: uuid, lines };
@@ -98,7 +98,7 @@ function describePci(sys: SysLayer, bdf: string): DeviceReport {
     lines.push('DMA mappings: none (nobody has the device open)');
     return { name: bdf, lines };
   }
-  lines.push(`  in use: ${opened.reason}; config space is not read while another user holds the device`);
+  lines.push(`  ${opened.reason}`);
   lines.push(...dmaLines(sys, group));
   return { name: bdf, lines };
 }
@@ -108,8 +108,8 @@ function tryOpen(sys: SysLayer, name: string): { handle?: PciDeviceHandle; reaso
   try {
     return { handle: openPciDevice(sys, name) };
   } catch (err) {
-    if (isSysError(err, 'EBUSY')) return { reason: 'its IOMMU group is open by another user (EBUSY)' };
-    if (isSysError(err)) return { reason: `it cannot be opened (${err.code}: ${err.message})` };
+    if (isSysError(err, 'EBUSY')) return { reason: 'in use: its IOMMU group is open by another user (EBUSY); config space is not read while another user holds the device' };
+    if (isSysError(err)) return { reason: `not opened here (${err.code}: ${err.message}): regions and config space unknown` };
     throw err;
   }
 }

@@ -173,4 +173,28 @@ describe('Host with kernel mdev parents beside the simulated ones', () => {
     await host.close();
     assert.deepEqual(new KernelMdevParents(kernel.sysfs).devices(), []);
   });
+
+  it('info on a kernel mdev says what it could not open (this fd layer has no such group)', async () => {
+    await host.start({ parent: 'mtty', type: 'mtty-1', uuid: U1 });
+    const { lines } = await host.info(U1);
+    assert.equal(lines[0], `${U1}: mtty-1 on mtty, IOMMU group 10`);
+    assert.match(lines[1]!, /^ {2}not opened here \(ENOENT: .*\): regions and config space unknown$/);
+  });
+});
+
+describe('Host without simulated parents', () => {
+  it('offers only the kernel\'s parents', async () => {
+    const kernel = createFakeMttyKernel();
+    const defs = mkdtempSync(join(tmpdir(), 'vgpu-defs-'));
+    const host = createHost({ sys: createMockSys({ devices: [] }), definitionsRoot: defs, kernelSysfs: kernel.sysfs, simulated: false });
+    try {
+      assert.deepEqual(host.parentNames(), ['mtty']);
+      assert.deepEqual((await host.types()).map((t) => t.id), ['mtty-1', 'mtty-2']);
+      await assert.rejects(host.start({ parent: 'simgpu0', type: 'simgpu-1Q' }), { code: 'ENOENT', message: 'unknown parent simgpu0 (parents: mtty)' });
+    } finally {
+      await host.close();
+      kernel.cleanup();
+      rmSync(defs, { recursive: true, force: true });
+    }
+  });
 });
