@@ -16,15 +16,7 @@ export const typesVerb: VerbSpec = {
   options: { parent: { type: 'string', short: 'p' }, dumpjson: { type: 'boolean' } },
   async run({ values }, cli) {
     const parent = stringValue(values, 'parent');
-    const types = await withLiveHost(cli, async (host) => {
-      // Filtered here: Host.types({ parent }) answers nothing for a parent it knows
-      // (reported); asked again only to get its error for a parent it does not know.
-      const all = await host.types();
-      if (parent === undefined) return all;
-      const mine = all.filter((t) => t.parent === parent);
-      if (mine.length === 0) await host.types({ parent });
-      return mine;
-    });
+    const types = await withLiveHost(cli, (host) => host.types(parent === undefined ? {} : { parent }));
     if (flag(values, 'dumpjson')) {
       cli.output.out(typesJson(types));
       return 0;
