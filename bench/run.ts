@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'dma-tracker': () => import('./dma-tracker.js'),
   'vgpu-lifecycle': () => import('./vgpu-lifecycle.js'),
   'vgpu-dispatch': () => import('./vgpu-dispatch.js'),
+  'edu-mediated': () => import('./edu-mediated.js'),
 };
 
 const wanted = process.argv.slice(2);

@@ -2,7 +2,7 @@
 //   base     busybox (+ /bin/sh), the host's node and the libraries ldd lists for it
 //            and for the addon
 //   kernel   the VFIO modules of that kernel and the list to load them in
-//   project  /init, package.json, the addon, dist/ and the run-time node_modules
+//   project  /init, package.json, the addon, dist/ (src, test, bench) and the run-time node_modules
 import {
   chmodSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync,
   renameSync, rmSync, symlinkSync, writeFileSync,
@@ -100,7 +100,8 @@ function projectFiles(): string[] {
   const compiled = (rel: string): boolean => !/\.(map|d\.ts|tsbuildinfo)$/.test(rel);
   const files = ['package.json'];
   if (existsSync(addonPath)) files.push('build/Release/vfio_vgpu.node');
-  for (const dir of ['dist/src', 'dist/test']) {
+  // dist/bench: the mediated phase measures DMA throughput with bench/edu-mediated.ts.
+  for (const dir of ['dist/src', 'dist/test', 'dist/bench']) {
     if (existsSync(join(repoRoot, dir))) files.push(...listTree(join(repoRoot, dir), compiled).map((f) => `${dir}/${f}`));
   }
   for (const name of runtimePackages()) {

@@ -8,8 +8,9 @@
 //   0xa0 DMA_ERROR (read-only): 0 after a good transfer, else the errno of the last
 //        failed one (EINVAL: a device-side range QEMU would abort on; a pin error such
 //        as EINVAL for an IOVA the user never mapped or EPERM for one mapped without the
-//        access needed; EPERM with Bus Master off; ECANCELED when the user unmapped the
-//        pages mid-transfer). A failed transfer completes like a good one otherwise
+//        access needed; EPERM with Bus Master off; ECANCELED when the vGPU's user
+//        unmapped the pages before the transfer could finish: on the mock always, on
+//        a real edu only if it did not finish within 3 s of the unmap). A failed transfer completes like a good one otherwise
 //        (START clears, interrupt 0x100 if asked) and touches no memory.
 import { constants } from 'node:os';
 import { EDU_IDENTITY } from '../../sys/mock/devices/edu.js';
