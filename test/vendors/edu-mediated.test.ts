@@ -270,3 +270,34 @@ test('removing one vGPU while the other works', { timeout: 30_000 }, async () =>
     w.close();
   }
 });
+
+test('a vGPU\'s own interrupts: IRQ_RAISE by INTx, then the DMA interrupt by INTx after an unmask; the physical edu raises nothing for them', { timeout: 30_000 }, async () => {
+  const w = world();
+  create(w, UUID_A);
+  const a = new EduGuest(w.sys, UUID_A, 0x10000n);
+  try {
+    const { irqs } = a.handle.device;
+    irqs.disable(1);
+    irqs.enable(0);
+    const before = w.parent.physical.counts.interrupts;
+    const raised = irqs.once(0, 0, 5000);
+    a.bar0.write32(eduRegs.IRQ_RAISE, 0x40);
+    assert.equal(await raised, 1n);
+    assert.equal(a.bar0.read32(eduRegs.IRQ_STATUS), 0x40);
+    a.bar0.write32(eduRegs.IRQ_ACK, 0x40);
+    assert.equal(a.bar0.read32(eduRegs.IRQ_STATUS), 0);
+    assert.equal(w.parent.physical.counts.interrupts, before, 'no physical MSI for a virtual raise');
+    irqs.unmask(0);
+    const dmaDone = irqs.once(0, 0, 5000);
+    a.bar0.write32(eduRegs.DMA_SRC, 0x10000);
+    a.bar0.write32(eduRegs.DMA_DST, Number(EDU_DMA_BUFFER));
+    a.bar0.write32(eduRegs.DMA_COUNT, 64);
+    a.bar0.write32(eduRegs.DMA_CMD, eduDmaCmd.START | eduDmaCmd.IRQ);
+    assert.equal(await dmaDone, 1n);
+    assert.equal(a.bar0.read32(eduRegs.IRQ_STATUS), 0x100);
+    assert.equal(a.bar0.read32(EDU_MEDIATED_DMA_ERROR), 0);
+  } finally {
+    a.close();
+    w.close();
+  }
+});
