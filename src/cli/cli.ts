@@ -10,6 +10,7 @@ import { UsageError } from './usage.js';
 import { defineVerb } from './verbs/define.js';
 import { demoVerb } from './verbs/demo.js';
 import { infoVerb } from './verbs/info.js';
+import { screenshotVerb } from './verbs/screenshot.js';
 import { listVerb } from './verbs/list.js';
 import { modifyVerb } from './verbs/modify.js';
 import { replVerb } from './verbs/repl.js';
@@ -21,7 +22,7 @@ import { undefineVerb } from './verbs/undefine.js';
 import { helpText, type VerbSpec } from './verbs/verb.js';
 
 export const verbs: VerbSpec[] = [typesVerb, listVerb, startVerb, stopVerb, defineVerb, undefineVerb, modifyVerb,
-  infoVerb, serveVerb, replVerb, demoVerb];
+  infoVerb, screenshotVerb, serveVerb, replVerb, demoVerb];
 
 /** mdevctl's alias. */
 const aliases: Record<string, string> = { lsmdev: 'list' };

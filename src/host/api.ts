@@ -98,4 +98,15 @@ export interface HostApi {
   undefine(uuid: string, parent?: string): Promise<number>;
   modify(request: ModifyRequest): Promise<Definition>;
   info(target: string): Promise<DeviceReport>;
+  /** What a display vGPU shows now, as PNG bytes (base64, so it travels as JSON). */
+  screenshot(uuid: string): Promise<Screenshot>;
+}
+
+/** A display vGPU's plane, encoded. */
+export interface Screenshot {
+  uuid: string;
+  width: number;
+  height: number;
+  /** The PNG file's bytes, base64. */
+  pngBase64: string;
 }

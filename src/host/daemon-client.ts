@@ -4,7 +4,7 @@
 import { createConnection, type Socket } from 'node:net';
 import type { SysError } from '../sys/errors.js';
 import type {
-  Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, StartRequest, TypeInfo,
+  Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';
 import {
   MAX_LINE_BYTES, PROTOCOL_VERSION, ProtocolError, checkResult, decodeResponse, encodeRequest, fromWireError, sysErrorSaying,
@@ -115,6 +115,7 @@ export class DaemonClient implements HostApi {
   undefine(uuid: string, parent?: string): Promise<number> { return this.call('undefine', parent === undefined ? { uuid } : { uuid, parent }); }
   modify(request: ModifyRequest): Promise<Definition> { return this.call('modify', request); }
   info(target: string): Promise<DeviceReport> { return this.call('info', { target }); }
+  screenshot(uuid: string): Promise<Screenshot> { return this.call('screenshot', { uuid }); }
 
   /** Ends the connection; requests already sent still get their answers first. */
   async close(): Promise<void> {

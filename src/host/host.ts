@@ -20,7 +20,9 @@ import type { MockSysLayer } from '../sys/mock.js';
 import type { Sysfs, SysLayer } from '../sys/types.js';
 import { attachMockKernel, generateUuid, VgpuRegistry, type MockMdevBus, type RegisteredParent } from '../vgpu/index.js';
 import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
-import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, StartRequest, TypeInfo } from './api.js';
+import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from './api.js';
+import { screenshotPng } from '../vendors/display/index.js';
+import { PNG } from 'pngjs';
 import { DefinitionStore, definitionsRoot } from './definitions.js';
 import { describeTarget } from './info.js';
 import { KernelMdevParents, MDEV_BUS_DEVICES } from './kernel-mdev.js';
@@ -305,6 +307,27 @@ export class Host implements HostApi {
   async info(target: string): Promise<DeviceReport> {
     this.checkOpen();
     return describeTarget(this, target);
+  }
+
+  /**
+   * Captures a display vGPU through the VFIO client, as a VMM would (QUERY_GFX_PLANE,
+   * then the plane's region). The device is opened for the capture, so a vGPU its user
+   * holds open is EBUSY: take the picture from the user's side (screenshotPng with its
+   * open Device) instead.
+   */
+  async screenshot(uuid: string): Promise<Screenshot> {
+    this.checkOpen();
+    const name = validateUuid(uuid);
+    if (!this.liveDevices().some((d) => d.uuid === name)) throw hostError('ENOENT', `no vGPU ${name} exists`);
+    let png: Buffer;
+    try {
+      png = screenshotPng(this.sys, name);
+    } catch (err) {
+      if (isSysError(err, 'EBUSY')) throw hostError('EBUSY', `vGPU ${name} is open by its user; a screenshot needs it free`);
+      throw err;
+    }
+    const { width, height } = PNG.sync.read(png);
+    return { uuid: name, width, height, pngBase64: png.toString('base64') };
   }
 
   /** Stops what this host started (its vGPUs released); definitions stay as they are. Idempotent. */

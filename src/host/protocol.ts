@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { errnoCode, errnoNumber, isSysError, type ErrnoCode, type SysError } from '../sys/errors.js';
 import type {
-  Definition, DefineRequest, DefinitionAttr, DeviceReport, HostApi, LiveDevice, ModifyRequest, StartRequest, TypeInfo,
+  Definition, DefineRequest, DefinitionAttr, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';
 
 /** Bumped when a method or a shape changes incompatibly. */
@@ -40,6 +40,7 @@ export interface MethodParams {
   undefine: { uuid: string; parent?: string };
   modify: ModifyRequest;
   info: { target: string };
+  screenshot: { uuid: string };
 }
 
 /** Each method's result ("stop" answers null). */
@@ -54,6 +55,7 @@ export interface MethodResults {
   undefine: number;
   modify: Definition;
   info: DeviceReport;
+  screenshot: Screenshot;
 }
 
 export type Method = keyof MethodParams;
@@ -200,6 +202,7 @@ const paramDecoders: { [M in Method]: (params: Json) => MethodParams[M] } = {
     });
   },
   info: (v) => { const o = object(v, 'params', ['target']); return { target: string(o.target, 'params.target') }; },
+  screenshot: (v) => { const o = object(v, 'params', ['uuid']); return { uuid: string(o.uuid, 'params.uuid') }; },
 };
 
 export const METHODS = Object.keys(paramDecoders) as Method[];
@@ -322,6 +325,7 @@ export function checkResult<M extends Method>(method: M, result: unknown): Metho
     case 'undefine': shallow(typeof result === 'number', method); break;
     case 'modify': shallow(isObject(result) && typeof result.uuid === 'string', method); break;
     case 'info': shallow(isObject(result) && typeof result.name === 'string' && Array.isArray(result.lines), method); break;
+    case 'screenshot': shallow(isObject(result) && typeof result.pngBase64 === 'string' && typeof result.width === 'number', method); break;
   }
   return result as MethodResults[M];
 }
@@ -345,6 +349,7 @@ export async function callHost(host: HostApi, request: Request, hello: () => Hel
     }
     case 'modify': return host.modify(p as MethodParams['modify']);
     case 'info': return host.info((p as MethodParams['info']).target);
+    case 'screenshot': return host.screenshot((p as MethodParams['screenshot']).uuid);
   }
 }
 

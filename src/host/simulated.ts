@@ -1,6 +1,8 @@
 // The simulated parents a host offers by default: on the mock kernel (and on a real
 // host when asked, VGPU_SIMULATED=1) one simgpu board, "simgpu0" with 8 GiB of
-// framebuffer, driven by the TypeScript simgpu driver.
+// framebuffer, driven by the TypeScript simgpu driver, and one display parent,
+// "display0" (mbochs-like display vGPUs you can take screenshots of).
+import { DisplayParent, displayDriver } from '../vendors/display/index.js';
 import { SimGpuBoard, simgpuDriver } from '../vendors/simgpu/index.js';
 import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
 
@@ -12,7 +14,10 @@ export interface SimulatedParent {
 
 /** The default simulated parents, made fresh for each host. */
 export function defaultSimulatedParents(): SimulatedParent[] {
-  return [{ driver: simgpuDriver, parent: new SimGpuBoard({ name: 'simgpu0' }) }];
+  return [
+    { driver: simgpuDriver, parent: new SimGpuBoard({ name: 'simgpu0' }) },
+    { driver: displayDriver, parent: new DisplayParent({ name: 'display0' }) },
+  ];
 }
 
 /** Whether a host should add simulated parents: always on the mock kernel, else when VGPU_SIMULATED=1. */

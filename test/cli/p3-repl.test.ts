@@ -42,15 +42,15 @@ it('vgpu repl: guide, host calls, client objects, errors with code and errno', {
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     assert.equal(code, 0);
     const [guide, hostLine, typeIds, , , region, handle, , error] = outputs;
-    assert.match(guide as string, /^vgpu repl: a host of its own on the mock fd layer, parents simgpu0, definitions in .*defs\n/);
+    assert.match(guide as string, /^vgpu repl: a host of its own on the mock fd layer, parents simgpu0, display0, definitions in .*defs\n/);
     assert.ok((guide as string).split('\n').length - 1 >= 5 && (guide as string).split('\n').length - 1 <= 8, guide);
     assert.match(guide as string, /daemon {5}undefined: no daemon runs at .*none\.sock/);
-    assert.match(hostLine as string, /^Host \{ fd layer mock, definitions .*defs, parents: simgpu0 \}\n$/);
-    assert.equal(typeIds, "'simgpu-0B simgpu-0Q simgpu-1B simgpu-1Q simgpu-2B simgpu-2Q simgpu-4Q simgpu-8Q'\n");
+    assert.match(hostLine as string, /^Host \{ fd layer mock, definitions .*defs, parents: simgpu0, display0 \}\n$/);
+    assert.equal(typeIds, "'simgpu-0B simgpu-0Q simgpu-1B simgpu-1Q simgpu-2B simgpu-2Q simgpu-4Q simgpu-8Q display-vga display-xga display-hd'\n");
     assert.equal(region, 'Region BAR0 4 KiB rw at fd offset 0x0\n');
     assert.match(handle as string, /1234:5347/);
     assert.ok((handle as string).split('\n').length <= 25, `one screen: ${handle}`);
-    assert.equal(error, 'Uncaught ENOENT (errno 2, host): unknown parent simgpu9 (parents: simgpu0)\n');
+    assert.equal(error, 'Uncaught ENOENT (errno 2, host): unknown parent simgpu9 (parents: simgpu0, display0)\n');
   } finally {
     clearTimeout(killer);
     child.kill('SIGKILL');

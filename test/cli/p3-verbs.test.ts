@@ -2,11 +2,11 @@
 // requests mdevctl's semantics ask for, output is what a user (or libvirt) reads, the
 // daemon/in-process choice is right, hosts are closed, and every mistake is one line.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, StartRequest, TypeInfo } from '../../src/host/api.js';
+import type { Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from '../../src/host/api.js';
 import { runCli } from '../../src/cli/cli.js';
 import type { ClosableHost } from '../../src/cli/host-link.js';
 import type { HostProvider } from '../../src/cli/context.js';
@@ -37,6 +37,8 @@ class FakeHost implements ClosableHost {
   undefine(uuid: string, parent?: string): Promise<number> { return this.record('undefine', { uuid, parent }, this.undefineCount); }
   modify(request: ModifyRequest): Promise<Definition> { return this.record('modify', request, this.defs[0] as Definition); }
   info(target: string): Promise<DeviceReport> { return this.record('info', target, { name: target, lines: [`${target}: a device`, 'Regions:'] }); }
+  shot = Buffer.alloc(0);
+  screenshot(uuid: string): Promise<Screenshot> { return this.record('screenshot', uuid, { uuid, width: 1, height: 1, pngBase64: this.shot.toString('base64') }); }
   close(): void { this.closed++; }
 }
 
@@ -82,7 +84,7 @@ describe('vgpu verbs (fake host)', () => {
     r = await vgpu(['--socket=/f', 'list', '-d'], { env: { VGPU_SOCKET: '/es' } });
     assert.deepEqual([r.roots, r.sockets], [['/etc/vfio-vgpu.d'], ['/f']]);
     r = await vgpu(['--root', 'lsmdev']);
-    assert.deepEqual([r.code, r.err], [2, ["vgpu: no verb given; verbs: types, list, start, stop, define, undefine, modify, info, serve, repl, demo", "try 'vgpu --help'"]]);
+    assert.deepEqual([r.code, r.err], [2, ["vgpu: no verb given; verbs: types, list, start, stop, define, undefine, modify, info, screenshot, serve, repl, demo", "try 'vgpu --help'"]]);
   });
 
   it('--version, --help and VERB --help print and exit 0 without a host', async () => {
@@ -91,7 +93,7 @@ describe('vgpu verbs (fake host)', () => {
     r = await vgpu(['--help']);
     assert.equal(r.code, 0);
     assert.equal(r.out[0], 'usage: vgpu [--root DIR] [--socket PATH] VERB [flags]');
-    assert.ok(r.out.some((l) => /^ {2}modify {4}Change a saved definition/.test(l)), r.out.join('\n'));
+    assert.ok(r.out.some((l) => /^ {2}modify +Change a saved definition/.test(l)), r.out.join('\n'));
     r = await vgpu(['start', '-h']);
     assert.equal(r.out[0], 'usage: vgpu start [-u UUID] [-p PARENT (-t TYPE | --jsonfile FILE)]');
     assert.deepEqual([r.sockets, r.roots], [[], []]);
@@ -251,6 +253,21 @@ describe('vgpu verbs (fake host)', () => {
     assert.equal(r.out[2], 'simgpu0  \x1b[36msimgpu-8Q\x1b[0m  \x1b[31m0\x1b[0m          vfio-pci  GRID M60-8Q  num_heads=4');
     r = await vgpu(['types', '-p', 'nope'], { daemon: true, setup: (d) => { setup(d); d.failWith = Object.assign(sysError('ENOENT', 'host'), { message: 'unknown parent nope (parents: simgpu0)' }); } });
     assert.deepEqual([r.code, r.out, r.err], [1, [], ['vgpu: unknown parent nope (parents: simgpu0)']]);
+  });
+
+  it('screenshot: the host\'s PNG written to the file; a missing file name is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpu-cli-shot-'));
+    try {
+      const file = join(dir, 'shot.png');
+      const r = await vgpu(['screenshot', U1, file], { daemon: true, setup: (d) => { d.shot = Buffer.from('PNG bytes'); } });
+      assert.deepEqual([r.code, api(r.daemon)], [0, [['screenshot', U1]]]);
+      assert.deepEqual(r.out, [`${file}: 1x1 PNG of ${U1}`]);
+      assert.equal(readFileSync(file, 'utf8'), 'PNG bytes');
+      const bad = await vgpu(['screenshot', U1]);
+      assert.deepEqual([bad.code, bad.err[0]], [2, 'vgpu: screenshot needs a UUID and a file name']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('info: the host\'s report as it stands', async () => {

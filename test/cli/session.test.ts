@@ -61,7 +61,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
 
   it('serve: listens on the socket, mode 0600', async () => {
     daemon = await startDaemon(socket, root);
-    assert.match(daemon.stderr(), /^vgpu serve: ready: fd layer mock, definitions in .*defs, parents: simgpu0$/m);
+    assert.match(daemon.stderr(), /^vgpu serve: ready: fd layer mock, definitions in .*defs, parents: simgpu0, display0$/m);
   });
 
   it('serve: a second daemon on the same socket is refused', async () => {
@@ -76,7 +76,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assertOk(result);
     const json = JSON.parse(result.stdout) as Record<string, Record<string, Record<string, unknown>>[]>[];
     assert.equal(json.length, 1);
-    assert.deepEqual(Object.keys(json[0] as object), ['simgpu0']);
+    assert.deepEqual(Object.keys(json[0] as object).sort(), ['display0', 'simgpu0']);
     const types = (json[0] as Record<string, Record<string, Record<string, unknown>>[]>)['simgpu0'] as Record<string, Record<string, unknown>>[];
     assert.deepEqual(types.map((t) => Object.keys(t)[0]), simgpuTypes.map(([id]) => id));
     types.forEach((entry, i) => {
@@ -204,7 +204,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
   });
 
   it('bad inputs: one clear line and exit 1 each', async () => {
-    assertOneLineError(await vgpu('start', '-p', 'simgpu1', '-t', 'simgpu-2Q'), /^vgpu: unknown parent simgpu1 \(parents: simgpu0\)$/);
+    assertOneLineError(await vgpu('start', '-p', 'simgpu1', '-t', 'simgpu-2Q'), /^vgpu: unknown parent simgpu1 \(parents: simgpu0, display0\)$/);
     assertOneLineError(await vgpu('start', '-p', 'SimGPU0', '-t', 'simgpu-2Q'), /did you mean simgpu0\?/);
     assertOneLineError(await vgpu('start', '-p', 'simgpu0', '-t', 'simgpu-2q'), /no type simgpu-2q \(did you mean simgpu-2Q\?\)/);
     assertOneLineError(await vgpu('start', '-p', 'simgpu0', '-t', 'simgpu-9Q'), /no type simgpu-9Q \(types: simgpu-0B,/);
@@ -240,7 +240,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
       [['list', '--bogus'], "vgpu: unknown option '--bogus'"],
       [['start', '-u'], 'vgpu: option --uuid needs a value'],
       [['define', '-p', 'simgpu0', '-t', 'simgpu-1Q', '--jsonfile', '/dev/null'], 'vgpu: --jsonfile cannot be used with --type'],
-      [['frobnicate'], "vgpu: unknown verb 'frobnicate'; verbs: types, list, start, stop, define, undefine, modify, info, serve, repl, demo"],
+      [['frobnicate'], "vgpu: unknown verb 'frobnicate'; verbs: types, list, start, stop, define, undefine, modify, info, screenshot, serve, repl, demo"],
     ] as [string[], string][]) {
       const result = await vgpu(...args);
       assert.equal(result.code, 2, args.join(' '));

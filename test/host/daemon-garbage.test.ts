@@ -69,8 +69,8 @@ describe('daemon: bad requests', () => {
       { id: 2, error: { ...EINVAL, message: "request has an unknown field 'extra' (known: id, method, params)" } },
       { id: 3, error: { ...EINVAL, message: 'request.method must be a string' } },
       { id: 4, error: { ...EINVAL, message: 'request.method must be a string' } },
-      { id: 5, error: { code: 'ENOSYS', errno: 38, message: "unknown method 'format' (methods: hello, types, list, listDefined, start, stop, define, undefine, modify, info)" } },
-      { id: 6, error: { code: 'ENOSYS', errno: 38, message: "unknown method '__proto__' (methods: hello, types, list, listDefined, start, stop, define, undefine, modify, info)" } },
+      { id: 5, error: { code: 'ENOSYS', errno: 38, message: "unknown method 'format' (methods: hello, types, list, listDefined, start, stop, define, undefine, modify, info, screenshot)" } },
+      { id: 6, error: { code: 'ENOSYS', errno: 38, message: "unknown method '__proto__' (methods: hello, types, list, listDefined, start, stop, define, undefine, modify, info, screenshot)" } },
     ]);
   });
 

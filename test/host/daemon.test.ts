@@ -35,7 +35,7 @@ describe('daemon round trips', () => {
     assert.equal(hello.server, 'vfio-vgpu');
     assert.equal(hello.version, '0.1.0');
     assert.equal(hello.pid, process.pid);
-    assert.deepEqual(hello.methods, ['hello', 'types', 'list', 'listDefined', 'start', 'stop', 'define', 'undefine', 'modify', 'info']);
+    assert.deepEqual(hello.methods, ['hello', 'types', 'list', 'listDefined', 'start', 'stop', 'define', 'undefine', 'modify', 'info', 'screenshot']);
     assert.deepEqual(hello.methods, METHODS);
     assert.deepEqual(hello.host, { sys: 'mock', root: '/tmp/defs' });
     assert.ok(!Number.isNaN(Date.parse(hello.startedAt)));

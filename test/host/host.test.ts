@@ -42,7 +42,7 @@ function fileOf(parent: string, uuid: string): unknown {
 
 describe('types', () => {
   it('lists simgpu0\'s types with available_instances, device_api and attributes', async () => {
-    const types = await host.types();
+    const types = await host.types({ parent: 'simgpu0' });
     assert.deepEqual(types.map((t) => `${t.parent} ${t.id} ${t.availableInstances}`), [
       'simgpu0 simgpu-0B 16', 'simgpu0 simgpu-0Q 16', 'simgpu0 simgpu-1B 8', 'simgpu0 simgpu-1Q 8',
       'simgpu0 simgpu-2B 4', 'simgpu0 simgpu-2Q 4', 'simgpu0 simgpu-4Q 2', 'simgpu0 simgpu-8Q 1',
@@ -51,12 +51,17 @@ describe('types', () => {
     assert.equal(q4.name, 'GRID M60-4Q');
     assert.equal(q4.deviceApi, 'vfio-pci');
     assert.equal(q4.attributes['framebuffer'], String(4 * 1024 ** 3));
-    assert.deepEqual(await host.types({ parent: 'simgpu0' }), types);
+    assert.deepEqual((await host.types()).filter((t) => t.parent === 'simgpu0'), types);
+  });
+
+  it('offers the simulated display parent beside the simgpu board', async () => {
+    assert.deepEqual((await host.types({ parent: 'display0' })).map((t) => `${t.id} ${t.availableInstances}`),
+      ['display-vga 64', 'display-xga 16', 'display-hd 8']);
   });
 
   it('names an unknown parent, with a hint for a case mismatch', async () => {
     await assert.rejects(host.types({ parent: 'SimGpu0' }), { code: 'ENOENT', errno: 2, message: 'unknown parent SimGpu0 (did you mean simgpu0?)' });
-    await assert.rejects(host.types({ parent: 'gpu9' }), { code: 'ENOENT', message: 'unknown parent gpu9 (parents: simgpu0)' });
+    await assert.rejects(host.types({ parent: 'gpu9' }), { code: 'ENOENT', message: 'unknown parent gpu9 (parents: simgpu0, display0)' });
   });
 });
 

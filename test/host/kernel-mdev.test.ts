@@ -121,7 +121,7 @@ describe('Host with kernel mdev parents beside the simulated ones', () => {
 
   it('shows both kinds of parent in types and list, one view', async () => {
     const types = await host.types();
-    assert.deepEqual([...new Set(types.map((t) => t.parent))], ['simgpu0', 'mtty']);
+    assert.deepEqual([...new Set(types.map((t) => t.parent))], ['simgpu0', 'display0', 'mtty']);
     assert.deepEqual((await host.types({ parent: 'mtty' })).map((t) => `${t.id}=${t.availableInstances}`), ['mtty-1=24', 'mtty-2=12']);
     const sim = await host.start({ parent: 'simgpu0', type: 'simgpu-8Q' });
     const tty = await host.start({ parent: 'mtty', type: 'mtty-1', uuid: U1 });
