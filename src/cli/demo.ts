@@ -15,6 +15,8 @@ import { attachMockKernel, VgpuRegistry, type RegisteredParent } from '../vgpu/i
 import { SimGpuBoard, SimGpuOp, simgpuDriver } from '../vendors/simgpu/index.js';
 import { SimGpuGuest } from '../vendors/simgpu/guest.js';
 import { EDU_DMA_BUFFER, eduDma, eduFactorial, eduRegs } from '../vendors/edu/edu-driver.js';
+import { resolve } from 'node:path';
+import { runDisplayDemo } from '../vendors/display/index.js';
 
 const show = (o: unknown): string => inspect(o, { colors: process.stdout.isTTY, depth: 4 });
 const hex = (n: number | bigint, digits = 0): string => `0x${n.toString(16).padStart(digits, '0')}`;
@@ -109,7 +111,13 @@ async function vgpuWalk(sys: MockSysLayer, say: (line?: string) => void): Promis
   say('\nclosed; echo 1 > .../remove');
   sys.sysfs.write(`${node}/remove`, '1');
   say(`  ${node} exists: ${sys.sysfs.exists(node)}; capacity restored: ${offered(parent)}`);
+
+  say('\n== display vGPU (mbochs-like): mode registers, framebuffer mmap, QUERY_GFX_PLANE, screenshot ==');
+  say(runDisplayDemo(sys, registry, resolve(DISPLAY_SCREENSHOT)));
 }
+
+/** Where `npm start` saves the display vGPU's screenshot (git-ignored). */
+const DISPLAY_SCREENSHOT = 'vgpu-display.png';
 
 function offered(parent: RegisteredParent): string {
   return parent.typeList().filter((t) => t.availableInstances() > 0).map((t) => `${t.id} ${t.availableInstances()}`).join(', ');
