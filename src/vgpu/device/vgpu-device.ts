@@ -30,7 +30,8 @@ import { ioctls } from '../../uapi/ioctls.js';
 import type { RegisterHandler, TrappedArea, VgpuBarArea, VgpuModel, VgpuSession } from '../vendor.js';
 import { BarDispatch } from './bar-dispatch.js';
 import { barSpecs, VgpuConfig } from './config.js';
-import { deviceFeature, getDeviceInfo } from './device-ioctls.js';
+import { deviceFeature } from './device-ioctls.js';
+import { getPciDeviceInfo } from '../../sys/mock/pci/device-info.js';
 import { DeviceRegions } from './device-regions.js';
 import { VgpuInterrupts } from './interrupts.js';
 import { MsixTable, pbaSize, MSIX_ENTRY_SIZE } from './msix-table.js';
@@ -175,7 +176,7 @@ export class VgpuDevice implements MockVfioDevice {
     };
     switch (request) {
       case ioctls.VFIO_DEVICE_GET_INFO:
-        return getDeviceInfo(buffer('VFIO_DEVICE_GET_INFO'), this.deviceRegions.numRegions);
+        return getPciDeviceInfo(buffer('VFIO_DEVICE_GET_INFO'), { resettable: true, numRegions: this.deviceRegions.numRegions });
       case ioctls.VFIO_DEVICE_GET_REGION_INFO: {
         const buf = buffer('VFIO_DEVICE_GET_REGION_INFO');
         if (this.deviceRegions.claims(buf)) return this.deviceRegions.getInfo(buf);

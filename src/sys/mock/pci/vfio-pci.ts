@@ -5,12 +5,13 @@
 // and the low-power state; and it is the model's bus (INTx pin, MSI, bus-master DMA).
 import { sysError } from '../../errors.js';
 import { addon } from '../../addon.js';
-import { flags as F, pciRegion } from '../../../uapi/constants.js';
+import { pciRegion } from '../../../uapi/constants.js';
 import { ioctls } from '../../../uapi/ioctls.js';
-import { vfio_device_info, vfio_pci_hot_reset_info } from '../../../uapi/structs.js';
+import { vfio_pci_hot_reset_info } from '../../../uapi/structs.js';
 import type { Mapping } from '../../types.js';
 import type { DeviceContext, MockPciDevice, PciIdentity } from '../device.js';
 import { BarShadow } from './bar-shadow.js';
+import { getPciDeviceInfo } from './device-info.js';
 import { VfioPciConfig } from './config.js';
 import { LowPowerState } from './feature.js';
 import { IoeventfdTable } from './ioeventfd.js';
@@ -157,7 +158,7 @@ export class VfioPciDevice implements MockPciDevice {
     };
     switch (request) {
       case ioctls.VFIO_DEVICE_GET_INFO:
-        return this.getInfo(buffer('VFIO_DEVICE_GET_INFO'));
+        return getPciDeviceInfo(buffer('VFIO_DEVICE_GET_INFO'), { resettable: this.model.resettable });
       case ioctls.VFIO_DEVICE_GET_REGION_INFO:
         return getRegionInfo(buffer('VFIO_DEVICE_GET_REGION_INFO'), {
           bars: this.model.bars,
@@ -223,27 +224,6 @@ export class VfioPciDevice implements MockPciDevice {
   }
 
   // ---- ioctls ----
-
-  private getInfo(buf: Uint8Array): number {
-    const op = 'VFIO_DEVICE_GET_INFO';
-    let minsz = 16; // offsetofend(struct vfio_device_info, num_irqs)
-    if (buf.byteLength < minsz) throw sysError('EFAULT', 'ioctl', op, 'buffer shorter than 16 bytes');
-    const argsz = new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0, true);
-    if (argsz < minsz) throw sysError('EINVAL', 'ioctl', op, `argsz ${argsz}`);
-    // 6.1: a caller that leaves room for cap_offset gets it back, as 0 (no capabilities).
-    if (argsz >= 20) minsz = 20;
-    if (buf.byteLength < minsz) throw sysError('EFAULT', 'ioctl', op, 'argsz is larger than the buffer');
-    const info = new Uint8Array(vfio_device_info.size);
-    vfio_device_info.write(info, {
-      argsz,
-      flags: F.VFIO_DEVICE_FLAGS_PCI | (this.model.resettable ? F.VFIO_DEVICE_FLAGS_RESET : 0),
-      num_regions: pciRegion.VFIO_PCI_NUM_REGIONS,
-      num_irqs: 5,
-      cap_offset: 0,
-    });
-    buf.set(info.subarray(0, minsz));
-    return 0;
-  }
 
   private reset(): number {
     if (!this.model.resettable) throw sysError('EINVAL', 'ioctl', 'VFIO_DEVICE_RESET', 'the device cannot reset');
