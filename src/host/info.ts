@@ -51,20 +51,25 @@ function describeMdev(host: Host, uuid: string): DeviceReport {
     lines.push(...modelLines(vgpu));
     return { name: uuid, lines };
   }
-  const opened = tryOpen(host.sys, uuid);
+  lines.push(...liveLines(host.sys, uuid, live.group, vgpu ? modelLines(vgpu) : []));
+  return { name: uuid, lines };
+}
+
+/**
+ * A device nobody holds is opened, read through VFIO and closed again; one in use
+ * cannot be opened twice, so the report says why and shows what is known without it
+ * (`fallback`, then the live DMA mappings of its user's container).
+ */
+function liveLines(sys: SysLayer, name: string, group: number, fallback: readonly string[]): string[] {
+  const opened = tryOpen(sys, name);
   if (opened.handle) {
     try {
-      lines.push(...deviceLines(opened.handle.device));
+      return [...deviceLines(opened.handle.device), 'DMA mappings: none (nobody has the device open)'];
     } finally {
       opened.handle.close();
     }
-    lines.push('DMA mappings: none (nobody has the device open)');
-    return { name: uuid, lines };
   }
-  lines.push(`  ${opened.reason}`);
-  if (vgpu) lines.push(...modelLines(vgpu));
-  lines.push(...dmaLines(host.sys, live.group));
-  return { name: uuid, lines };
+  return [`  ${opened.reason}`, ...fallback, ...dmaLines(sys, group)];
 }
 
 function describePci(sys: SysLayer, bdf: string): DeviceReport {
@@ -88,18 +93,7 @@ function describePci(sys: SysLayer, bdf: string): DeviceReport {
   const cls = attr('class');
   const id = vendor !== undefined && device !== undefined ? ` ${hex4(vendor)}:${hex4(device)}` : '';
   const lines = [`${bdf}:${id}${cls !== undefined ? ` ${pciClassName(cls)}` : ''}, IOMMU group ${group < 0 ? 'none' : group}`];
-  const opened = tryOpen(sys, bdf);
-  if (opened.handle) {
-    try {
-      lines.push(...deviceLines(opened.handle.device));
-    } finally {
-      opened.handle.close();
-    }
-    lines.push('DMA mappings: none (nobody has the device open)');
-    return { name: bdf, lines };
-  }
-  lines.push(`  ${opened.reason}`);
-  lines.push(...dmaLines(sys, group));
+  lines.push(...liveLines(sys, bdf, group, []));
   return { name: bdf, lines };
 }
 
