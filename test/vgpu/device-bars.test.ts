@@ -5,17 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
-import { openVgpu, assertErrno, type VgpuRig } from './fixtures/device-rig.js';
+import { withVgpu, assertErrno, type VgpuRig } from './fixtures/device-rig.js';
 import { ID_VALUE, REG } from './fixtures/test-model.js';
-
-function withVgpu(fn: (rig: VgpuRig) => void, options = {}): void {
-  const rig = openVgpu(options);
-  try {
-    fn(rig);
-  } finally {
-    rig.close();
-  }
-}
 
 const pieces = (rig: VgpuRig): string[] => rig.model.log.splice(0).map((a) => `${a.op}${a.size}@${a.offset.toString(16)}`);
 

@@ -5,20 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openPciDevice } from '../../src/vfio/index.js';
-import { openVgpu, assertErrno, UUID, type VgpuRig } from './fixtures/device-rig.js';
+import { openVgpu, withVgpu, assertErrno, UUID } from './fixtures/device-rig.js';
 import { IDENTITY } from './fixtures/test-model.js';
 
 const MSI = 1;
 const MSIX = 2;
-
-function withVgpu(fn: (rig: VgpuRig) => void, options = {}): void {
-  const rig = openVgpu(options);
-  try {
-    fn(rig);
-  } finally {
-    rig.close();
-  }
-}
 
 test('header: identity, COMMAND as after pci_enable_device, STATUS with the capability list, BAR type bits, pin 1', () => {
   withVgpu(({ device }) => {

@@ -10,17 +10,8 @@ import { flags as F } from '../../src/uapi/constants.js';
 import { createMockSys } from '../../src/sys/mock.js';
 import { openPciDevice } from '../../src/vfio/index.js';
 import { VgpuDevice } from '../../src/vgpu/device/vgpu-device.js';
-import { openVgpu, registerVgpu, assertErrno, UUID, type VgpuRig } from './fixtures/device-rig.js';
+import { withVgpu, registerVgpu, assertErrno, UUID } from './fixtures/device-rig.js';
 import { ID_VALUE, MODEL_IOCTL, REG, TestModel } from './fixtures/test-model.js';
-
-function withVgpu(fn: (rig: VgpuRig) => void, options = {}): void {
-  const rig = openVgpu(options);
-  try {
-    fn(rig);
-  } finally {
-    rig.close();
-  }
-}
 
 test('a register handler that throws: EIO; the device and a second vGPU keep working', () => {
   const sys = createMockSys({ devices: [] });

@@ -5,18 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ioctls } from '../../src/uapi/index.js';
-import { openVgpu, assertErrno, drain, type VgpuRig } from './fixtures/device-rig.js';
+import { openVgpu, withVgpu, assertErrno, drain, type VgpuRig } from './fixtures/device-rig.js';
 import { REG } from './fixtures/test-model.js';
 import { IRQ, SET, irqSet } from '../sys/pci-helpers.js';
-
-function withVgpu(fn: (rig: VgpuRig) => void, options = {}): void {
-  const rig = openVgpu(options);
-  try {
-    fn(rig);
-  } finally {
-    rig.close();
-  }
-}
 
 /** The vendor raises `vector` (its doorbell register calls session.raise). */
 const ring = (rig: VgpuRig, vector: number): void => rig.device.bar(0).write32(REG.DOORBELL, vector);
