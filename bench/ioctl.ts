@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addon } from '../src/sys/addon.js';
+import { addon } from '../src/addon/addon.js';
 import { bestNsPerCall, report, title } from './report.js';
 
 const ITERATIONS = 200_000;

@@ -1,7 +1,7 @@
 // What a verb runs with: where the definitions and the daemon's socket are, where to
 // write, and how to reach a host: the daemon when one runs, else a host in this process.
 import type { HostApi } from '../host/api.js';
-import { sysError, type SysError } from '../sys/errors.js';
+import { sysError, type SysError } from '../addon/errors.js';
 import { definitionsRootOf, type ClosableHost } from './host-link.js';
 import type { Output } from './output.js';
 

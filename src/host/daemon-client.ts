@@ -2,7 +2,7 @@
 // (protocol.ts). Error responses come back as the SysError the host threw (code, errno,
 // message); a missing daemon, a timeout or a dropped connection are SysErrors that say so.
 import { createConnection, type Socket } from 'node:net';
-import type { SysError } from '../sys/errors.js';
+import type { SysError } from '../addon/errors.js';
 import type {
   Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';

@@ -6,7 +6,7 @@
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { SysError } from '../sys/errors.js';
+import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
 import {
   MAX_LINE_BYTES, METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion,

@@ -14,7 +14,7 @@ import type { Definition } from './api.js';
 import { fsyncDirectory, isTempName, removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { definitionFileText, parseDefinitionText, parseDefinitionValue } from './mdevctl-json.js';
 import { isUuid, RESERVED_PARENT_NAMES, validateParentName, validateUuid } from './names.js';
-import { errnoCode, isSysError, sysError, type ErrnoCode, type SysError } from '../sys/errors.js';
+import { errnoCode, isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
 
 export const DEFAULT_DEFINITIONS_ROOT = '/etc/vfio-vgpu.d';
 

@@ -14,7 +14,7 @@
 // iommu_group), so any attribute on one fails (ENOENT, or EACCES/EINVAL from the file)
 // and the device is removed again: never a half-configured device. "remove" is refused
 // as an attribute name (writing it would remove the device).
-import { isSysError, sysError, type ErrnoCode, type SysError } from '../sys/errors.js';
+import { isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
 import { openSys } from '../sys/index.js';
 import type { MockSysLayer } from '../sys/mock.js';
 import type { Sysfs, SysLayer } from '../sys/types.js';

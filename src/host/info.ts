@@ -8,7 +8,7 @@
 // it: for one of our vGPUs the vendor's model (BARs, interrupts, PCI identity); on the
 // mock kernel, the live DMA mappings of the user's container, which the kernel knows.
 // Config space is not shown for a device in use: reading it would need the user's fd.
-import { isSysError } from '../sys/errors.js';
+import { isSysError } from '../addon/errors.js';
 import type { MockSysLayer } from '../sys/mock.js';
 import { DeviceFile } from '../sys/mock/device-file.js';
 import type { DmaMapping } from '../sys/mock/dma-store.js';

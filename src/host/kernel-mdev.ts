@@ -8,7 +8,7 @@
 // `remove`; the kernel has made (or removed) the device when the write returns. Every
 // access goes through a Sysfs, so tests run this against a fake tree in a temp dir.
 import { posix } from 'node:path';
-import { isSysError } from '../sys/errors.js';
+import { isSysError } from '../addon/errors.js';
 import type { Sysfs } from '../sys/types.js';
 import type { TypeInfo } from './api.js';
 

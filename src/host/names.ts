@@ -4,7 +4,7 @@
 // so nothing a user types can reach outside the definitions root or a sysfs directory.
 // (mdevctl itself checks none of these: `mdevctl define -p ../x` writes outside
 // /etc/mdevctl.d. We are stricter on purpose.)
-import { sysError, type SysError } from '../sys/errors.js';
+import { sysError, type SysError } from '../addon/errors.js';
 
 /** The longest parent name accepted (kernel device names are far shorter). */
 export const MAX_PARENT_NAME = 64;

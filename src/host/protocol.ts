@@ -4,7 +4,7 @@
 // methods are HostApi's, with their arguments as one object, plus "hello". Everything
 // that arrives is checked here, so the daemon and the client trust only what passed.
 import { readFileSync } from 'node:fs';
-import { errnoCode, errnoNumber, isSysError, type ErrnoCode, type SysError } from '../sys/errors.js';
+import { errnoCode, errnoNumber, isSysError, type ErrnoCode, type SysError } from '../addon/errors.js';
 import type {
   Definition, DefineRequest, DefinitionAttr, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';

@@ -5,7 +5,7 @@
 import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { posix, resolve } from 'node:path';
-import { sysError, type ErrnoCode } from './errors.js';
+import { sysError, type ErrnoCode } from '../addon/errors.js';
 import type { Sysfs } from './types.js';
 
 /** A Sysfs whose absolute paths are resolved under `root` (paths that escape it are EXDEV). */

@@ -6,7 +6,7 @@ import { createNativeSys } from './native.js';
 import type { SysKind, SysLayer } from './types.js';
 
 export * from './types.js';
-export * from './errors.js';
+export * from '../addon/errors.js';
 export { createMockSys, MockKernel } from './mock.js';
 export type { KernelFlavour, MockKernelOptions, MockPciDeviceEntry, MockSysLayer, MockSysOptions } from './mock.js';
 export { createNativeSys } from './native.js';

@@ -1,8 +1,8 @@
 // The mock fd layer: the SysLayer interface over an in-process MockKernel, for machines
 // without /dev/vfio. Paths under /dev/vfio are the mock kernel's; any other path is
 // opened for real (so /dev/null is a real, non-VFIO fd, as on a real host).
-import { addon } from './addon.js';
-import { sysError } from './errors.js';
+import { addon } from '../addon/addon.js';
+import { sysError } from '../addon/errors.js';
 import type { MockFile } from './mock/fd-table.js';
 import type { MockPciDevice } from './mock/device.js';
 import { createEduDevice } from './mock/devices/edu.js';

@@ -2,8 +2,8 @@
 // /sys). The addon already throws SysError-shaped errors (code, errno, syscall), so this
 // file only supplies the defaults the interface promises; /sys is read with node:fs
 // (fs-sysfs.ts rooted at "/").
-import { addon, type Addon } from './addon.js';
-import { sysError } from './errors.js';
+import { addon, type Addon } from '../addon/addon.js';
+import { sysError } from '../addon/errors.js';
 import { createFsSysfs } from './fs-sysfs.js';
 import type { FdWatcher, Mapping, Sysfs, SysLayer } from './types.js';
 

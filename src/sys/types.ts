@@ -3,16 +3,11 @@
 // mock (an in-process kernel). Upper layers never touch /dev or /sys directly.
 //
 // Every call is synchronous, like the system call it stands for, and throws a
-// SysError (see errors.ts) with the errno the kernel gives.
+// SysError (see src/addon/errors.ts) with the errno the kernel gives.
 
-/** Memory the caller can hand to VFIO_IOMMU_MAP_DMA, or a mapping of a device region. */
-export interface Mapping {
-  /** The memory itself; detached (byteLength 0) once unmapped. */
-  readonly buffer: ArrayBuffer;
-  /** The process virtual address of buffer[0] (a vaddr for MAP_DMA). */
-  readonly address: bigint;
-  readonly length: number;
-}
+export type { Mapping } from '../addon/mapping.js';
+export { PROT_READ, PROT_WRITE } from '../addon/mapping.js';
+import type { Mapping } from '../addon/mapping.js';
 
 /** Calls back when an fd becomes readable (an interrupt eventfd), without blocking. */
 export interface FdWatcher {
@@ -70,5 +65,3 @@ export interface SysLayer {
 export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const O_CLOEXEC = 0o2000000;
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;

@@ -3,7 +3,7 @@
 // not fit, the kernel writes the size it needs into argsz and returns 0, and the
 // caller retries with a buffer that big (what QEMU and rust-vmm do).
 import type { SysLayer } from '../sys/types.js';
-import { sysError } from '../sys/errors.js';
+import { sysError } from '../addon/errors.js';
 import type { IoctlName } from '../uapi/ioctls.js';
 import { walkCaps, type CapRef } from '../uapi/caps.js';
 import { vfioIoctl } from './ioctl.js';

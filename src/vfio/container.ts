@@ -3,7 +3,7 @@
 // (Group.attach), setIommu(), then map.
 import { inspect } from 'node:util';
 import type { Mapping, SysLayer } from '../sys/types.js';
-import { sysError } from '../sys/errors.js';
+import { sysError } from '../addon/errors.js';
 import { extensions, flags, VFIO_API_VERSION } from '../uapi/constants.js';
 import { vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap, vfio_iommu_type1_info } from '../uapi/structs.js';
 import {

@@ -2,7 +2,7 @@
 // close() unmaps its regions and releases its interrupts before closing the fd.
 import { inspect } from 'node:util';
 import type { SysLayer } from '../sys/types.js';
-import { isSysError, sysError } from '../sys/errors.js';
+import { isSysError, sysError } from '../addon/errors.js';
 import { flags, pciRegion } from '../uapi/constants.js';
 import { vfio_device_info, vfio_irq_info, vfio_region_info } from '../uapi/structs.js';
 import type { CapRef } from '../uapi/caps.js';

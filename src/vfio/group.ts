@@ -3,7 +3,7 @@
 import { inspect } from 'node:util';
 import { posix } from 'node:path';
 import type { SysLayer } from '../sys/types.js';
-import { isSysError, sysError } from '../sys/errors.js';
+import { isSysError, sysError } from '../addon/errors.js';
 import { flags } from '../uapi/constants.js';
 import { vfio_group_status } from '../uapi/structs.js';
 import { closedError, cString, intArg, vfioIoctl } from './ioctl.js';

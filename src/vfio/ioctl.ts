@@ -1,7 +1,7 @@
 // Every VFIO ioctl of the client goes through here, so that a failure always names
 // the operation (err.operation = 'VFIO_IOMMU_MAP_DMA') whichever fd layer threw it.
 import type { SysLayer } from '../sys/types.js';
-import { sysError, withOperation } from '../sys/errors.js';
+import { sysError, withOperation } from '../addon/errors.js';
 import { ioctls, type IoctlName } from '../uapi/ioctls.js';
 
 export function vfioIoctl(sys: SysLayer, fd: number, name: IoctlName, arg?: number | Uint8Array): number {

@@ -3,7 +3,7 @@
 // `device.irqs.on(MSI, 0, (count) => ...)`.
 import { inspect } from 'node:util';
 import type { FdWatcher, SysLayer } from '../sys/types.js';
-import { isSysError, sysError } from '../sys/errors.js';
+import { isSysError, sysError } from '../addon/errors.js';
 import { flags } from '../uapi/constants.js';
 import { vfio_irq_info, vfio_irq_set } from '../uapi/structs.js';
 import { vfioIoctl } from './ioctl.js';

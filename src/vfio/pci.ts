@@ -5,7 +5,7 @@
 // are opened the same way, as QEMU's -device vfio-pci,host= or ,sysfsdev= does.
 import { inspect, type InspectOptions } from 'node:util';
 import type { SysLayer } from '../sys/types.js';
-import { sysError } from '../sys/errors.js';
+import { sysError } from '../addon/errors.js';
 import { Container, type ExtensionName } from './container.js';
 import { Group } from './group.js';
 import type { Device } from './device.js';

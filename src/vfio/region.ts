@@ -4,7 +4,7 @@
 import { inspect } from 'node:util';
 import type { SysLayer } from '../sys/types.js';
 import { PROT_READ, PROT_WRITE } from '../sys/types.js';
-import { sysError } from '../sys/errors.js';
+import { sysError } from '../addon/errors.js';
 import { capIds, flags } from '../uapi/constants.js';
 import { vfio_region_info } from '../uapi/structs.js';
 import { decodeRegionType, decodeSparseMmap } from '../uapi/caps.js';

@@ -16,7 +16,7 @@
 //     is left in the registry or on a bus) and remove reports the error (EIO or the
 //     vendor's SysError): the vendor's own bookkeeping is the vendor's to fix.
 // Everything is kept in Maps keyed by UUID or name: no operation scans all vGPUs.
-import { isSysError, sysError, type ErrnoCode, type SysError } from '../sys/errors.js';
+import { isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
 import { generateUuid, parseUuid } from './uuid.js';
 import type { VendorDriver, VgpuModel, VgpuParent, VgpuType } from './vendor.js';
 

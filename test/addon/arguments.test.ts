@@ -2,7 +2,7 @@
 // process carries on: no wrong value ever reaches a system call.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
+import { addon } from '../../src/addon/addon.js';
 
 const a = addon();
 let efd = -1;

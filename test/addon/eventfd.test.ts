@@ -1,8 +1,8 @@
 // eventfd counter semantics, as eventfd(2) documents them.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
-import { isSysError } from '../../src/sys/errors.js';
+import { addon } from '../../src/addon/addon.js';
+import { isSysError } from '../../src/addon/errors.js';
 
 const a = addon();
 const c = a.constants;

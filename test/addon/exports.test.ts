@@ -2,7 +2,7 @@
 // constants agree with the ones src/sys/types.ts hard-codes.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
+import { addon } from '../../src/addon/addon.js';
 import { O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
 
 const a = addon();

@@ -4,8 +4,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
-import { isSysError } from '../../src/sys/errors.js';
+import { addon } from '../../src/addon/addon.js';
+import { isSysError } from '../../src/addon/errors.js';
 
 const a = addon();
 const c = a.constants;

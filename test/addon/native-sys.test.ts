@@ -4,8 +4,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
-import { isSysError } from '../../src/sys/errors.js';
+import { addon } from '../../src/addon/addon.js';
+import { isSysError } from '../../src/addon/errors.js';
 import { createNativeSys } from '../../src/sys/native.js';
 
 const sys = createNativeSys();

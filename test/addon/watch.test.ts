@@ -5,8 +5,8 @@ import { strict as assert } from 'node:assert';
 import { readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
-import { isSysError } from '../../src/sys/errors.js';
+import { addon } from '../../src/addon/addon.js';
+import { isSysError } from '../../src/addon/errors.js';
 import { runChild } from './child.js';
 
 const a = addon();

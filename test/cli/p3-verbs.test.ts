@@ -10,7 +10,7 @@ import type { Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, Modi
 import { runCli } from '../../src/cli/cli.js';
 import type { ClosableHost } from '../../src/cli/host-link.js';
 import type { HostProvider } from '../../src/cli/context.js';
-import { sysError } from '../../src/sys/errors.js';
+import { sysError } from '../../src/addon/errors.js';
 
 const U1 = '11111111-2222-4333-8444-555555555555';
 const U2 = '66666666-7777-4888-9999-aaaaaaaaaaaa';

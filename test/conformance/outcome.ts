@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { isSysError } from '../../src/sys/errors.js';
+import { isSysError } from '../../src/addon/errors.js';
 import type { Target } from './target.js';
 
 /** What a system call did: its return value (or 'fd' for a new fd, whose number varies), or its errno. */

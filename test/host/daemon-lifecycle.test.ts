@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { DaemonClient, connectIfRunning } from '../../src/host/daemon-client.js';
 import { serve, type Daemon } from '../../src/host/daemon.js';
-import { isSysError } from '../../src/sys/errors.js';
+import { isSysError } from '../../src/addon/errors.js';
 import { FakeHost, typeInfo } from './fixtures/fake-host.js';
 import { RawClient, tempSocket } from './fixtures/sockets.js';
 

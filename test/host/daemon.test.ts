@@ -6,7 +6,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { DaemonClient } from '../../src/host/daemon-client.js';
 import { serve, type Daemon } from '../../src/host/daemon.js';
 import { MAX_LINE_BYTES, METHODS, PROTOCOL_VERSION } from '../../src/host/protocol.js';
-import { isSysError } from '../../src/sys/errors.js';
+import { isSysError } from '../../src/addon/errors.js';
 import { FakeHost, UUID, definition, hostError, liveDevice, report, typeInfo } from './fixtures/fake-host.js';
 import { tempSocket } from './fixtures/sockets.js';
 

@@ -5,7 +5,7 @@
 // its own dup of the eventfd and reads that.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addon } from '../../src/sys/addon.js';
+import { addon } from '../../src/addon/addon.js';
 import { ioctls } from '../../src/uapi/index.js';
 import { openFdCount } from './mock-helpers.js';
 import { bar0Write, drain, IRQ, irqSet, openEdu, SET } from './pci-helpers.js';

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { ioctls, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap } from '../../src/uapi/index.js';
-import { sysError } from '../../src/sys/errors.js';
+import { sysError } from '../../src/addon/errors.js';
 import { createMockSys, type MockSysLayer, type MockSysOptions } from '../../src/sys/mock.js';
 import type { DeviceContext, MockPciDevice } from '../../src/sys/mock/device.js';
 import { createSharedMemory, type SharedMemory } from '../../src/sys/mock/memory.js';
-import type { ErrnoCode } from '../../src/sys/errors.js';
+import type { ErrnoCode } from '../../src/addon/errors.js';
 import type { Mapping } from '../../src/sys/types.js';
 
 export const TYPE1 = 1;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { posix } from 'node:path';
 import { describe, it } from 'node:test';
 import { ioctls, vfio_iommu_type1_info, walkCaps, decodeDmaAvail } from '../../src/uapi/index.js';
-import { sysError } from '../../src/sys/errors.js';
+import { sysError } from '../../src/addon/errors.js';
 import { MockSysfs } from '../../src/sys/mock/sysfs.js';
 import { assertErrno, mockWithDevices, openContainer } from './mock-helpers.js';
 

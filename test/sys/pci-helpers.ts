@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createMockSys, type MockSysLayer } from '../../src/sys/mock.js';
 import { createEduDevice, EduModel } from '../../src/sys/mock/devices/edu.js';
 import type { VfioPciDevice } from '../../src/sys/mock/pci/vfio-pci.js';
-import type { ErrnoCode } from '../../src/sys/errors.js';
+import type { ErrnoCode } from '../../src/addon/errors.js';
 import { ioctls, vfio_irq_set } from '../../src/uapi/index.js';
 
 export const EDU_ADDRESS = '0000:00:04.0';

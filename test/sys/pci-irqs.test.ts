@@ -3,7 +3,7 @@
 // dispatch rules, exclusivity of INTx/MSI/MSI-X, ERR/REQ, and multi-vector MSI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sysError } from '../../src/sys/errors.js';
+import { sysError } from '../../src/addon/errors.js';
 import type { EventfdRef, EventfdSink } from '../../src/sys/mock/device.js';
 import { VfioPciIrqs, type IrqCounts } from '../../src/sys/mock/pci/irqs.js';
 import { vfio_irq_info } from '../../src/uapi/index.js';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { addon } from '../../src/sys/addon.js';
+import { addon } from '../../src/addon/addon.js';
 import { createSharedMemory } from '../../src/sys/mock/memory.js';
 import { PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
 

@@ -3,7 +3,7 @@
 // declares that the addon does not know fails too, so nothing goes unchecked.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { addon } from '../../src/sys/addon.js';
+import { addon } from '../../src/addon/addon.js';
 import { ioctls } from '../../src/uapi/ioctls.js';
 import { VFIO_API_VERSION, capIds, extensions, flags, pciIrq, pciRegion, regionTypes } from '../../src/uapi/constants.js';
 import { allStructs } from '../../src/uapi/structs.js';

@@ -5,7 +5,7 @@
 import type { DeviceContext, MockVfioDevice } from '../../src/sys/mock/device.js';
 import { createSharedMemory, type SharedMemory } from '../../src/sys/mock/memory.js';
 import type { Mapping } from '../../src/sys/types.js';
-import { sysError } from '../../src/sys/errors.js';
+import { sysError } from '../../src/addon/errors.js';
 import { ioctls } from '../../src/uapi/ioctls.js';
 import { flags, regionTypes } from '../../src/uapi/constants.js';
 import { vfio_device_info, vfio_irq_info, vfio_region_info } from '../../src/uapi/structs.js';

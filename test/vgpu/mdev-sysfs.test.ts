@@ -4,7 +4,7 @@
 // step of a create that fails.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isSysError } from '../../src/sys/errors.js';
+import { isSysError } from '../../src/addon/errors.js';
 import { MockMdevBus } from '../../src/vgpu/mdev/bus.js';
 import { VgpuRegistry } from '../../src/vgpu/registry.js';
 import { assertErrno } from '../sys/mock-helpers.js';

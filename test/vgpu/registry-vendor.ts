@@ -3,7 +3,7 @@
 // "2Q", "4Q", "8Q" take that many GiB, and, like the M60 of the 2016 example, a board
 // runs one type at a time, so creating one type narrows the others to 0. Every vendor
 // callback can be made to fail, and the board counts what was asked of it.
-import { sysError, type ErrnoCode } from '../../src/sys/errors.js';
+import { sysError, type ErrnoCode } from '../../src/addon/errors.js';
 import type { MockVfioDevice } from '../../src/sys/mock/device.js';
 import type { VendorDriver, VgpuModel, VgpuParent, VgpuSession, VgpuType } from '../../src/vgpu/vendor.js';
 import type { Vgpu } from '../../src/vgpu/registry.js';

@@ -3,7 +3,7 @@
 // bus fails at each step, remove refused while open, buses told in order.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isSysError, sysError } from '../../src/sys/errors.js';
+import { isSysError, sysError } from '../../src/addon/errors.js';
 import { VgpuRegistry, type RegisteredParent, type Vgpu, type VgpuBus } from '../../src/vgpu/registry.js';
 import { assertErrno } from '../sys/mock-helpers.js';
 import { DRIVER, TestBoard, UUID_A, UUID_B, UUID_C } from './registry-vendor.js';

@@ -1,6 +1,6 @@
 // mdevctl's --jsonfile: a definition's JSON read from a file (libvirt passes /dev/stdin).
 import { readFileSync } from 'node:fs';
-import { sysError, type ErrnoCode } from '../../sys/errors.js';
+import { sysError, type ErrnoCode } from '../../addon/errors.js';
 import { parseDefinitionText, type DefinitionBody } from '../host-link.js';
 
 export function readJsonFile(path: string): DefinitionBody {

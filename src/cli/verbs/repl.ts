@@ -3,7 +3,7 @@
 // of it. Values print as their one-screen summaries; errors as code, errno and message.
 import { start, type REPLServer } from 'node:repl';
 import { inspect } from 'node:util';
-import { isSysError } from '../../sys/errors.js';
+import { isSysError } from '../../addon/errors.js';
 import * as uapi from '../../uapi/index.js';
 import * as vfio from '../../vfio/index.js';
 import { VgpuRegistry } from '../../vgpu/index.js';

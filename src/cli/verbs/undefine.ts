@@ -1,5 +1,5 @@
 // `vgpu undefine -u UUID [-p PARENT]`: removes saved definitions (a live vGPU keeps running).
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import { requireOption, stringValue } from '../args.js';
 import { withDefinitions } from '../context.js';
 import type { VerbSpec } from './verb.js';

@@ -2,8 +2,8 @@
 // layer handed out (allocate() and device mmaps), by address. MAP_DMA pins through it,
 // copy_to_user/copy_from_user of user addresses (dirty bitmaps) go through it, and a
 // Mapping a DMA mapping still pins outlives the user's munmap, as pinned pages do.
-import { addon } from '../addon.js';
-import { sysError } from '../errors.js';
+import { addon } from '../../addon/addon.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { PROT_READ, PROT_WRITE } from '../types.js';
 

@@ -4,7 +4,7 @@
 // the driver (so the device ioctl numbers 12..17 mean IOMMU ioctls here).
 import { VFIO_API_VERSION } from '../../uapi/constants.js';
 import { ioctls } from '../../uapi/ioctls.js';
-import { sysError } from '../errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import type { MockFile } from './fd-table.js';
 import { Type1Iommu, type Type1Context, type Type1Group } from './type1.js';

@@ -3,7 +3,7 @@
 // The kernel writes whole words: the first word is ORed with what the user had there
 // (when the mapping starts mid-word), and bits past the mapping in its last word are
 // written as zero.
-import { sysError } from '../errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { AddressSpace } from './address-space.js';
 
 /** DIRTY_BITMAP_BYTES(INT_MAX): the largest bitmap the kernel accepts (256 MiB). */

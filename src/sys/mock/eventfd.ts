@@ -6,8 +6,8 @@
 // by every reference to that file, closed with the last of them). So the process shows
 // no extra fd while the user's is open, as with the real kernel, and a new file that
 // reuses the fd number never gets the old binding's signals.
-import { addon } from '../addon.js';
-import { isSysError, sysError } from '../errors.js';
+import { addon } from '../../addon/addon.js';
+import { isSysError, sysError } from '../../addon/errors.js';
 import type { EventfdRef, EventfdSink } from './device.js';
 import type { FdTable } from './fd-table.js';
 import { HostFile } from './host-file.js';

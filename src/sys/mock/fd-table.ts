@@ -3,8 +3,8 @@
 // numbers never collide with real fds, EMFILE is real, and a leak shows in
 // /proc/self/fd. Real fds the mock layer made itself (eventfds, host files) are kept
 // under their own numbers.
-import { addon } from '../addon.js';
-import { sysError } from '../errors.js';
+import { addon } from '../../addon/addon.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { O_CLOEXEC, O_RDONLY } from '../types.js';
 

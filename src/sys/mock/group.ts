@@ -4,7 +4,7 @@
 import { flags } from '../../uapi/constants.js';
 import { ioctls } from '../../uapi/ioctls.js';
 import { vfio_group_status } from '../../uapi/structs.js';
-import { sysError } from '../errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { ContainerFile, type MockContainer } from './container.js';
 import type { DeviceContext, MockVfioDevice } from './device.js';

@@ -2,7 +2,7 @@
 // eventfds, the IOMMU groups with their devices, /dev/vfio and a mock /sys. Devices
 // and buses register here (vfio_register_group_dev); the kernel never imports them.
 import { posix } from 'node:path';
-import { sysError } from '../errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { AddressSpace } from './address-space.js';
 import { ContainerFile, MockContainer } from './container.js';

@@ -3,8 +3,8 @@
 // ArrayBuffers the addon's mmap returns. Everything here is real mmap'd memory, so
 // a Mapping's address is a true process address the TYPE1 IOMMU can look up.
 import { constants as bufferConstants } from 'node:buffer';
-import { addon } from '../addon.js';
-import { sysError } from '../errors.js';
+import { addon } from '../../addon/addon.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { PROT_READ, PROT_WRITE } from '../types.js';
 

@@ -1,6 +1,6 @@
 // What a mock kernel is configured with: which kernel it imitates and the process
 // limits the real kernel would take from the environment.
-import { addon } from '../addon.js';
+import { addon } from '../../addon/addon.js';
 import type { Range } from '../../uapi/caps.js';
 import { processMemlockLimit, runningAsRoot } from './locked-memory.js';
 

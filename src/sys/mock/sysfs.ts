@@ -5,7 +5,7 @@
 // (kernfs checks this itself, so even root gets EACCES), and likewise for reading.
 // A store handler may throw a SysError: that is the errno write(2) gives.
 import { posix } from 'node:path';
-import { isSysError, sysError, type ErrnoCode } from '../errors.js';
+import { isSysError, sysError, type ErrnoCode } from '../../addon/errors.js';
 import type { Sysfs } from '../types.js';
 
 export interface AttributeSpec {

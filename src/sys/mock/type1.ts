@@ -19,7 +19,7 @@ import {
   vfio_bitmap, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dirty_bitmap_get, vfio_iommu_type1_dma_map,
   vfio_iommu_type1_dma_unmap, vfio_iommu_type1_info,
 } from '../../uapi/structs.js';
-import { sysError, type ErrnoCode } from '../errors.js';
+import { sysError, type ErrnoCode } from '../../addon/errors.js';
 import type { AddressSpace, Segment } from './address-space.js';
 import { accessOk, DIRTY_BITMAP_SIZE_MAX, lowestBit, verifyBitmapSize, writeUserBitmap } from './dirty-bitmap.js';
 import { DmaStore, IOMMU_READ, IOMMU_WRITE, type DmaMapping, type PinnedPage, type PinOwner } from './dma-store.js';

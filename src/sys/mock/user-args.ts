@@ -2,7 +2,7 @@
 // get_user do: a pointer ioctl given an integer (or nothing) points at memory the
 // process does not have, and a buffer shorter than what the kernel copies runs off the
 // end of the caller's memory. Both are EFAULT, never a crash.
-import { sysError } from '../errors.js';
+import { sysError } from '../../addon/errors.js';
 
 /** The buffer behind a pointer argument; EFAULT for an integer, undefined or NULL. */
 export function userPointer(arg: number | Uint8Array | undefined, operation: string): Uint8Array {

@@ -2,7 +2,7 @@
 // bochs DRM driver does, through what QEMU would pass it): it opens the vGPU by UUID,
 // turns on memory decoding, checks the dispi ID, sets a mode through the dispi registers
 // in the MMIO BAR (16-bit accesses), and draws through an mmap of the framebuffer BAR.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
 import { openPciDevice, pciCommand, type Device, type PciDeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
 import type { Canvas } from './canvas.js';

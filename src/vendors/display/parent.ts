@@ -1,8 +1,8 @@
 // A display parent: mbochs' shape. It offers every type (vga, xga, hd) and carves each
 // vGPU's framebuffer out of one video-memory pool (256 MB by default), so creating a
 // type narrows what is left of all of them: available_instances is free / framebuffer.
-import { addon } from '../../sys/addon.js';
-import { sysError } from '../../sys/errors.js';
+import { addon } from '../../addon/addon.js';
+import { sysError } from '../../addon/errors.js';
 import { createSharedMemory } from '../../sys/mock/memory.js';
 import type { VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';
 import { DEFAULT_VIDEO_MEMORY, DISPLAY_PROFILES, displayType, type DisplayType } from './types.js';

@@ -3,7 +3,7 @@
 // anything else EINVAL; a query must ask REGION alone), argsz up to region_index, and
 // a disabled display answered with success and a zeroed format, size, width and height.
 // Which modes are displayable follows mbochs' check of the dispi registers.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import { flags as F } from '../../uapi/constants.js';
 import { vfio_device_gfx_plane_info } from '../../uapi/structs.js';
 import { DISPLAY_BPP, DispiEnable, DispiReg, DRM_FORMAT_XRGB8888, DrmPlaneType, FRAMEBUFFER_BAR } from './dispi.js';

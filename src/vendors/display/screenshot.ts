@@ -3,7 +3,7 @@
 // primary plane, map the plane's part of the region it names, and convert its pixels.
 // screenshotPng() encodes them as a PNG with pngjs.
 import { PNG } from 'pngjs';
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
 import { flags as F } from '../../uapi/constants.js';
 import { vfio_device_gfx_plane_info } from '../../uapi/structs.js';

@@ -4,7 +4,7 @@
 // VFIO_DEVICE_QUERY_GFX_PLANE reports the scanout as a region plane (plane.ts). No
 // interrupts and no DMA. Register state survives close and open (the display keeps
 // showing what it showed, as mbochs'); VFIO_DEVICE_RESET and FLR clear it.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { SharedMemory } from '../../sys/mock/memory.js';
 import { ioctls } from '../../uapi/ioctls.js';
 import type { RegisterHandler, VgpuBar, VgpuModel, VgpuPciSpec, VgpuRegion } from '../../vgpu/vendor.js';

@@ -1,7 +1,7 @@
 // A small first-fit allocator of page-aligned IOVA ranges in the physical edu's
 // container. edu's DMA mask is 28 bits, so every range lies below `limit` (256 MiB);
 // a mediated transfer needs at most two pages, so a sorted list is plenty.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 
 export interface IovaRange {
   readonly iova: bigint;

@@ -1,7 +1,7 @@
 // The mediated edu driver's parent: a physical edu opened through the VFIO client (the
 // simulated one on the mock kernel, the real one through the addon), shared by up to
 // four virtual edus of the type "edu-mediated".
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
 import { openPciDevice } from '../../vfio/index.js';
 import type { VendorDriver, VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';

@@ -15,7 +15,7 @@
 // vGPU therefore never sees another's bytes, and a vGPU working alone pays nothing.
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { addon } from '../../sys/addon.js';
+import { addon } from '../../addon/addon.js';
 import type { DmaSpace } from '../../sys/mock/device.js';
 import type { Mapping } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';

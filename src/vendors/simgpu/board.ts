@@ -13,8 +13,8 @@
 // board offers every type up to the 8 GiB "8Q", whose slice is larger than one
 // ArrayBuffer may be on Node 20 (4 GiB). Nothing needs such a view: the core reaches a
 // slice through read/write and mapped windows (MemoryBacking), and so does the engine.
-import { addon } from '../../sys/addon.js';
-import { sysError } from '../../sys/errors.js';
+import { addon } from '../../addon/addon.js';
+import { sysError } from '../../addon/errors.js';
 import { createSharedMemory, type SharedMemory } from '../../sys/mock/memory.js';
 import type { VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';
 import { SIMGPU_PROFILES, simGpuType, type SimGpuType } from './types.js';

@@ -4,7 +4,7 @@
 // enables memory and bus mastering (the vGPU does no DMA without it), maps DMA memory
 // with the container, sets up the command ring in that memory, submits commands, waits
 // for the MSI, and maps the framebuffer (BAR1).
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping, SysLayer } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';
 import { openPciDevice, pciCommand, type DmaMapping, type PciDeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';

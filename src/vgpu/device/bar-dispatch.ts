@@ -6,7 +6,7 @@
 // writes. This is the hot path: the area list is flattened into arrays once, the last
 // area hit is remembered, and a register-sized access allocates nothing (it goes
 // through a small scratch buffer of its own size).
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../../sys/types.js';
 import type { MappedArea, MemoryBacking, RegisterHandler, VgpuBar, VgpuBarArea } from '../vendor.js';
 

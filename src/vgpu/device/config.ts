@@ -8,7 +8,7 @@
 // MSI and MSI-X Enable follow SET_IRQS only (writes to them are virtual), COMMAND's
 // INTx Disable masks INTx, and an Initiate FLR write resets the function.
 // A fresh one is built at each open, so every open starts from power-on state.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import { buildConfigSpace } from '../../sys/mock/pci/config-builder.js';
 import type { PciConfigSpace } from '../../sys/mock/pci/config-space.js';
 import type { PciBarSpec } from '../../sys/mock/pci/model.js';

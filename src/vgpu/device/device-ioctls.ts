@@ -2,7 +2,7 @@
 // and no device_feature op (vfio_ioctl_device_feature in 6.1: header checks, then
 // ENOTTY for the migration features and EINVAL for everything else). GET_INFO is the
 // mock vfio-pci's (sys/mock/pci/device-info.ts).
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import { flags as F } from '../../uapi/constants.js';
 import { vfio_device_feature } from '../../uapi/structs.js';
 

@@ -4,7 +4,7 @@
 // after the struct (or, when argsz is too small for the chain, argsz raised to what
 // it needs and cap_offset 0), and reads and writes are clipped at the region's end
 // (EINVAL at or past it) and reach the vendor's handler in naturally aligned pieces.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import { chainCaps, regionTypeCap } from '../../uapi/caps.js';
 import { flags as F, pciRegion } from '../../uapi/constants.js';
 import { vfio_region_info } from '../../uapi/structs.js';

@@ -3,7 +3,7 @@
 // release, and after a DMA-unmap notice the vendor did not fully honour) and a vendor
 // can never unpin pages another vGPU pinned. After the session ends every call is
 // EINVAL, as vfio_pin_pages is on a device that is not open.
-import { sysError } from '../../sys/errors.js';
+import { sysError } from '../../addon/errors.js';
 import type { DmaSpace } from '../../sys/mock/device.js';
 
 export class PinTracker implements DmaSpace {

@@ -17,8 +17,8 @@
 // other throw becomes EIO. Either way the device stays usable and nothing else is
 // touched. A register handler that throws also sets STATUS Signaled Target Abort (the
 // function could not complete the access), which software clears by writing 1.
-import { addon } from '../../sys/addon.js';
-import { isSysError, sysError, type SysError } from '../../sys/errors.js';
+import { addon } from '../../addon/addon.js';
+import { isSysError, sysError, type SysError } from '../../addon/errors.js';
 import type { DeviceContext, MockVfioDevice } from '../../sys/mock/device.js';
 import type { IrqCounts } from '../../sys/mock/pci/irqs.js';
 import { getRegionInfo, type RegionLayout } from '../../sys/mock/pci/regions.js';

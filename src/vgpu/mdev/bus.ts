@@ -13,7 +13,7 @@
 // Writing `create` and `remove` follows mdev_sysfs.c (see sysfs-input.ts), the errnos
 // being the registry's; a zero-length write does nothing, as sysfs never calls the
 // store for one. Remove refuses EBUSY while the vGPU's device or group is open.
-import { isSysError, sysError } from '../../sys/errors.js';
+import { isSysError, sysError } from '../../addon/errors.js';
 import type { MockVfioDevice } from '../../sys/mock/device.js';
 import type { MockKernel } from '../../sys/mock/kernel.js';
 import type { RegisteredParent, RegisteredType, Vgpu, VgpuBus, VgpuRegistry } from '../registry.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, lstatSync, readlinkSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { addon } from '../../../src/sys/addon.js';
+import { addon } from '../../../src/addon/addon.js';
 import { ioctls } from '../../../src/uapi/ioctls.js';
 
 const device = process.env.VGPU_TEST_DEVICE ?? '0000:00:04.0';

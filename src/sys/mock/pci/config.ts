@@ -4,7 +4,7 @@
 // which capability owns each byte, and per-capability permission bits. Accesses are
 // split into naturally aligned pieces that never cross a capability; a range with any
 // byte past the end of config space is EFAULT as a whole.
-import { sysError } from '../../errors.js';
+import { sysError } from '../../../addon/errors.js';
 import { barTypeBits } from './config-builder.js';
 import type { PciConfigSpace, ConfigAccessSize } from './config-space.js';
 import {

@@ -4,7 +4,7 @@
 // low-power features work: entry marks the device as runtime-suspended between
 // accesses, and with a wakeup eventfd (held by reference, as pm_wake_eventfd_ctx is)
 // the next access signals it and leaves low power.
-import { isSysError, sysError, type ErrnoCode } from '../../errors.js';
+import { isSysError, sysError, type ErrnoCode } from '../../../addon/errors.js';
 import { flags as F } from '../../../uapi/constants.js';
 import { vfio_device_feature } from '../../../uapi/structs.js';
 import type { EventfdRef, EventfdSink } from '../device.js';

@@ -4,7 +4,7 @@
 // watch an eventfd from inside a device (DeviceContext only signals), so a registered
 // write never happens by itself. Each registration holds a reference to its eventfd
 // (vfio_virqfd_enable takes one), released when it is removed or the device closes.
-import { isSysError, sysError } from '../../errors.js';
+import { isSysError, sysError } from '../../../addon/errors.js';
 import { flags as F } from '../../../uapi/constants.js';
 import { vfio_device_ioeventfd } from '../../../uapi/structs.js';
 import type { EventfdRef, EventfdSink } from '../device.js';

@@ -7,7 +7,7 @@
 //
 // A bound eventfd is held by reference (eventfd_ctx_fdget), so the user closing the fd
 // does not stop delivery; every binding's reference is released when it ends.
-import { isSysError, sysError, type ErrnoCode } from '../../errors.js';
+import { isSysError, sysError, type ErrnoCode } from '../../../addon/errors.js';
 import { flags as F, pciIrq } from '../../../uapi/constants.js';
 import { vfio_irq_info, vfio_irq_set } from '../../../uapi/structs.js';
 import type { EventfdRef, EventfdSink } from '../device.js';

@@ -3,7 +3,7 @@
 // BAR's end, split into naturally aligned 4/2/1-byte pieces (no 8-byte pieces in 6.1
 // or 6.12), refused with EIO while Memory Space Enable is off, and the MSI-X table
 // is skipped (reads 0xff, writes dropped).
-import { sysError } from '../../errors.js';
+import { sysError } from '../../../addon/errors.js';
 import { flags as F, pciRegion } from '../../../uapi/constants.js';
 import { chainCaps, msixMappableCap, type Cap } from '../../../uapi/caps.js';
 import { vfio_region_info } from '../../../uapi/structs.js';

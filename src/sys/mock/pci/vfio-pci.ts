@@ -3,8 +3,8 @@
 // owns what the kernel driver owns while the device is open: the virtual config space
 // (config.ts), the interrupt state (irqs.ts), the BAR maps (bar-shadow.ts), ioeventfds
 // and the low-power state; and it is the model's bus (INTx pin, MSI, bus-master DMA).
-import { sysError } from '../../errors.js';
-import { addon } from '../../addon.js';
+import { sysError } from '../../../addon/errors.js';
+import { addon } from '../../../addon/addon.js';
 import { pciRegion } from '../../../uapi/constants.js';
 import { ioctls } from '../../../uapi/ioctls.js';
 import { vfio_pci_hot_reset_info } from '../../../uapi/structs.js';
