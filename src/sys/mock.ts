@@ -4,14 +4,14 @@
 import { addon } from '../addon/addon.js';
 import { sysError } from '../addon/errors.js';
 import type { MockFile } from './mock/fd-table.js';
-import type { MockPciDevice } from './mock/device.js';
 import { createEduDevice } from './mock/devices/edu.js';
 import { HostFile } from './mock/host-file.js';
 import { MockKernel } from './mock/kernel.js';
-import { allocateAnonymous, pageAlign } from './mock/memory.js';
+import { allocateAnonymous, pageAlign } from '../device/memory.js';
 import type { MockKernelOptions } from './mock/options.js';
 import type { FdWatcher, Mapping, SysLayer } from './types.js';
 import { O_CLOEXEC, O_RDWR, PROT_READ, PROT_WRITE } from './types.js';
+import type { MockPciDevice } from './mock/pci/model.js';
 
 export { MockKernel } from './mock/kernel.js';
 export type { KernelFlavour, MockKernelOptions } from './mock/options.js';

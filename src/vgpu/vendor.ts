@@ -8,8 +8,9 @@
 //     only answers register accesses, provides memory, raises interrupts and uses DMA;
 //   - DMA goes through pinning with an unmap notice (dmaUnmap), never a one-time
 //     translation, and BAR memory is mapped on demand from what the vendor provides.
-import type { DmaSpace, PciIdentity } from '../sys/mock/device.js';
+import type { DmaSpace } from '../device/backend.js';
 import type { Mapping } from '../sys/types.js';
+import type { PciIdentity } from '../device/pci/types.js';
 
 /** One kind of vGPU a parent can create (an mdev type: mdev_supported_types/<id>). */
 export interface VgpuType {

@@ -6,7 +6,7 @@ import {
   extensions, ioctls, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dirty_bitmap_get, vfio_iommu_type1_info, walkCaps,
   decodeIovaRanges, decodeMigration,
 } from '../../src/uapi/index.js';
-import { DmaFault } from '../../src/sys/mock/device.js';
+import { DmaFault } from '../../src/device/backend.js';
 import { createMockSys } from '../../src/sys/mock.js';
 import { assertErrno, fakePciDevice, fdArg, mapArg, mockWithDevices, nameArg, openContainer, unmapArg } from './mock-helpers.js';
 

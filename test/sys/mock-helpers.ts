@@ -6,10 +6,11 @@ import { readdirSync } from 'node:fs';
 import { ioctls, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap } from '../../src/uapi/index.js';
 import { sysError } from '../../src/addon/errors.js';
 import { createMockSys, type MockSysLayer, type MockSysOptions } from '../../src/sys/mock.js';
-import type { DeviceContext, MockPciDevice } from '../../src/sys/mock/device.js';
-import { createSharedMemory, type SharedMemory } from '../../src/sys/mock/memory.js';
+import type { DeviceContext } from '../../src/device/backend.js';
+import { createSharedMemory, type SharedMemory } from '../../src/device/memory.js';
 import type { ErrnoCode } from '../../src/addon/errors.js';
 import type { Mapping } from '../../src/sys/types.js';
+import type { MockPciDevice } from '../../src/sys/mock/pci/model.js';
 
 export const TYPE1 = 1;
 export const TYPE1v2 = 3;

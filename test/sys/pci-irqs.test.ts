@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sysError } from '../../src/addon/errors.js';
-import type { EventfdRef, EventfdSink } from '../../src/sys/mock/device.js';
-import { VfioPciIrqs, type IrqCounts } from '../../src/sys/mock/pci/irqs.js';
+import type { EventfdRef, EventfdSink } from '../../src/device/backend.js';
+import { VfioPciIrqs, type IrqCounts } from '../../src/device/pci/irqs.js';
 import { vfio_irq_info } from '../../src/uapi/index.js';
 import { assertErrno, IRQ, irqSet, SET } from './pci-helpers.js';
 

@@ -5,13 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMockSys } from '../../src/sys/mock.js';
-import type { PciIdentity } from '../../src/sys/mock/device.js';
-import { buildConfigSpace } from '../../src/sys/mock/pci/config-builder.js';
-import type { PciConfigSpace } from '../../src/sys/mock/pci/config-space.js';
-import type { MmioSize, PciBarSpec, PciFunctionHost, PciFunctionModel } from '../../src/sys/mock/pci/model.js';
+import { buildConfigSpace } from '../../src/device/pci/config-builder.js';
+import type { PciConfigSpace } from '../../src/device/pci/config-space.js';
+import type { PciFunctionHost, PciFunctionModel } from '../../src/sys/mock/pci/model.js';
 import { createVfioPciDevice } from '../../src/sys/mock/pci/vfio-pci.js';
 import { ioctls, vfio_device_info, vfio_irq_info, vfio_region_info } from '../../src/uapi/index.js';
 import { assertErrno, drain, IRQ, irqSet, SET } from './pci-helpers.js';
+import type { MmioSize, PciBarSpec, PciIdentity } from '../../src/device/pci/types.js';
 
 const ADDRESS = '0000:00:05.0';
 const CONFIG = 7n << 40n;

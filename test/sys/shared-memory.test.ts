@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { addon } from '../../src/addon/addon.js';
-import { createSharedMemory } from '../../src/sys/mock/memory.js';
+import { createSharedMemory } from '../../src/device/memory.js';
 import { PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
 
 const GiB = 1024 ** 3;

@@ -2,8 +2,8 @@
 // (sparse mmap, region type, MSI-X mappable) that the simulated edu does not have,
 // and whose region offsets are page-based like the mdev samples', not index << 40.
 // It answers the argsz protocol the way the kernel does.
-import type { DeviceContext, MockVfioDevice } from '../../src/sys/mock/device.js';
-import { createSharedMemory, type SharedMemory } from '../../src/sys/mock/memory.js';
+import type { DeviceContext, DeviceBackend } from '../../src/device/backend.js';
+import { createSharedMemory, type SharedMemory } from '../../src/device/memory.js';
 import type { Mapping } from '../../src/sys/types.js';
 import { sysError } from '../../src/addon/errors.js';
 import { ioctls } from '../../src/uapi/ioctls.js';
@@ -36,7 +36,7 @@ const irqs: Record<number, { flags: number; count: number }> = {
   4: { flags: 0x9, count: 1 },
 };
 
-export interface FakeDevice extends MockVfioDevice {
+export interface FakeDevice extends DeviceBackend {
   /** Offsets and lengths the device was asked to mmap. */
   readonly mmaps: { offset: bigint; length: number }[];
   /** BAR2's bytes (trapped read/write). */

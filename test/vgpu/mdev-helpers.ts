@@ -2,7 +2,7 @@
 // registry with the tgpu vendor's board0 on it, and the mdev bus attached.
 import { ioctls } from '../../src/uapi/index.js';
 import { createMockSys, type MockSysLayer } from '../../src/sys/mock.js';
-import type { MockVfioDevice } from '../../src/sys/mock/device.js';
+import type { DeviceBackend } from '../../src/device/backend.js';
 import { MockMdevBus } from '../../src/vgpu/mdev/bus.js';
 import { VgpuRegistry, type Vgpu } from '../../src/vgpu/registry.js';
 import { fdArg, nameArg, TYPE1v2 } from '../sys/mock-helpers.js';
@@ -18,7 +18,7 @@ export interface MdevFixture {
   bus: MockMdevBus;
 }
 
-export function mdevFixture(createDevice: (vgpu: Vgpu) => MockVfioDevice = fakeVgpuDevice): MdevFixture {
+export function mdevFixture(createDevice: (vgpu: Vgpu) => DeviceBackend = fakeVgpuDevice): MdevFixture {
   const sys = createMockSys();
   const registry = new VgpuRegistry();
   registry.registerDriver(DRIVER);

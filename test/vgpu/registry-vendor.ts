@@ -4,7 +4,7 @@
 // runs one type at a time, so creating one type narrows the others to 0. Every vendor
 // callback can be made to fail, and the board counts what was asked of it.
 import { sysError, type ErrnoCode } from '../../src/addon/errors.js';
-import type { MockVfioDevice } from '../../src/sys/mock/device.js';
+import type { DeviceBackend } from '../../src/device/backend.js';
 import type { VendorDriver, VgpuModel, VgpuParent, VgpuSession, VgpuType } from '../../src/vgpu/vendor.js';
 import type { Vgpu } from '../../src/vgpu/registry.js';
 
@@ -138,7 +138,7 @@ export const UUID_C = '0a0b0c0d-1111-4222-8333-444455556666';
  * A stand-in for the core's VgpuDevice where a test needs only open and close: it
  * reports them to the vGPU as the real device does and answers nothing else.
  */
-export function fakeVgpuDevice(vgpu: Vgpu): MockVfioDevice & { readonly vgpu: Vgpu } {
+export function fakeVgpuDevice(vgpu: Vgpu): DeviceBackend & { readonly vgpu: Vgpu } {
   return {
     name: vgpu.uuid,
     vgpu,

@@ -8,7 +8,7 @@
 // Pinning (vfio_pin_pages) is checked here as vfio_main.c does before the IOMMU driver
 // sees it: the device must be open, npage in 1..512, the IOVA page aligned.
 import { sysError } from '../../addon/errors.js';
-import { DmaFault, type DmaSpace } from './device.js';
+import { DmaFault, type DmaSpace } from '../../device/backend.js';
 import { IOMMU_READ, IOMMU_WRITE, type DmaMapping, type PinOwner } from './dma-store.js';
 import type { Type1Iommu } from './type1.js';
 import type { AddressSpace } from './address-space.js';

@@ -8,7 +8,7 @@
 // reuses the fd number never gets the old binding's signals.
 import { addon } from '../../addon/addon.js';
 import { isSysError, sysError } from '../../addon/errors.js';
-import type { EventfdRef, EventfdSink } from './device.js';
+import type { EventfdRef, EventfdSink } from '../../device/backend.js';
 import type { FdTable } from './fd-table.js';
 import { HostFile } from './host-file.js';
 

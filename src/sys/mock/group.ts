@@ -7,7 +7,7 @@ import { vfio_group_status } from '../../uapi/structs.js';
 import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { ContainerFile, type MockContainer } from './container.js';
-import type { DeviceContext, MockVfioDevice } from './device.js';
+import type { DeviceContext, DeviceBackend } from '../../device/backend.js';
 import { DeviceFile } from './device-file.js';
 import type { FdTable, MockFile } from './fd-table.js';
 import type { KernelFlavour } from './options.js';
@@ -32,7 +32,7 @@ export interface DeviceSession {
 
 /** A device in a group, with the count of its open fds. */
 export interface DeviceNode {
-  readonly device: MockVfioDevice;
+  readonly device: DeviceBackend;
   readonly group: MockGroup;
   openCount: number;
   session: DeviceSession | undefined;
@@ -53,7 +53,7 @@ export class MockGroup {
     return this.fileRefs > 0;
   }
 
-  addDevice(device: MockVfioDevice): DeviceNode {
+  addDevice(device: DeviceBackend): DeviceNode {
     const node: DeviceNode = { device, group: this, openCount: 0, session: undefined };
     this.devices.set(device.name, node);
     return node;

@@ -1,7 +1,7 @@
 // Real fds the mock layer opened for real: eventfds, and files outside /dev/vfio
 // (/dev/null, a memfd...). Every operation on them is the real system call.
 import { addon } from '../../addon/addon.js';
-import { mappingFromBuffer } from './memory.js';
+import { mappingFromBuffer } from '../../device/memory.js';
 import type { Mapping } from '../types.js';
 import type { MockFile, MockFileKind } from './fd-table.js';
 

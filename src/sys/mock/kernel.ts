@@ -6,7 +6,7 @@ import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { AddressSpace } from './address-space.js';
 import { ContainerFile, MockContainer } from './container.js';
-import type { MockPciDevice, MockVfioDevice } from './device.js';
+import type { DeviceBackend } from '../../device/backend.js';
 import { IommuDmaSpace } from './dma-space.js';
 import { EventfdRegistry } from './eventfd.js';
 import { FdTable } from './fd-table.js';
@@ -15,6 +15,7 @@ import { LockedMemory } from './locked-memory.js';
 import { resolveKernelOptions, type MockKernelOptions, type ResolvedKernelOptions } from './options.js';
 import { MockSysfs } from './sysfs.js';
 import type { Type1Context } from './type1.js';
+import type { MockPciDevice } from './pci/model.js';
 
 export interface RegisterDeviceOptions {
   /** The IOMMU group number; default: the lowest unused one. */
@@ -26,7 +27,7 @@ export interface RegisterDeviceOptions {
 }
 
 interface Registration {
-  readonly device: MockVfioDevice;
+  readonly device: DeviceBackend;
   readonly group: MockGroup;
   /** Sysfs entries made for it, removed on unregister (deepest last made, first removed). */
   readonly sysfsEntries: string[];
@@ -97,7 +98,7 @@ export class MockKernel {
   }
 
   /** Any device behind a VFIO device fd (a vGPU later). Returns its group number. */
-  registerDevice(device: MockVfioDevice, options: RegisterDeviceOptions = {}): number {
+  registerDevice(device: DeviceBackend, options: RegisterDeviceOptions = {}): number {
     const name = device.name;
     if (typeof name !== 'string' || name === '' || name.includes('\0') || name.includes('/')) {
       throw new TypeError(`a device needs a name usable as a path component, got ${JSON.stringify(name)}`);

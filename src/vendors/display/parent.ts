@@ -3,7 +3,7 @@
 // type narrows what is left of all of them: available_instances is free / framebuffer.
 import { addon } from '../../addon/addon.js';
 import { sysError } from '../../addon/errors.js';
-import { createSharedMemory } from '../../sys/mock/memory.js';
+import { createSharedMemory } from '../../device/memory.js';
 import type { VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';
 import { DEFAULT_VIDEO_MEMORY, DISPLAY_PROFILES, displayType, type DisplayType } from './types.js';
 import { DisplayVgpu } from './vgpu.js';

@@ -5,7 +5,7 @@
 // interrupts and no DMA. Register state survives close and open (the display keeps
 // showing what it showed, as mbochs'); VFIO_DEVICE_RESET and FLR clear it.
 import { sysError } from '../../addon/errors.js';
-import type { SharedMemory } from '../../sys/mock/memory.js';
+import type { SharedMemory } from '../../device/memory.js';
 import { ioctls } from '../../uapi/ioctls.js';
 import type { RegisterHandler, VgpuBar, VgpuModel, VgpuPciSpec, VgpuRegion } from '../../vgpu/vendor.js';
 import {

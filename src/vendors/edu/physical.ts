@@ -16,7 +16,7 @@
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { addon } from '../../addon/addon.js';
-import type { DmaSpace } from '../../sys/mock/device.js';
+import type { DmaSpace } from '../../device/backend.js';
 import type { Mapping } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';
 import type { DmaMapping, IrqListener, PciDeviceHandle, Region } from '../../vfio/index.js';

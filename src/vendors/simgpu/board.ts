@@ -15,7 +15,7 @@
 // slice through read/write and mapped windows (MemoryBacking), and so does the engine.
 import { addon } from '../../addon/addon.js';
 import { sysError } from '../../addon/errors.js';
-import { createSharedMemory, type SharedMemory } from '../../sys/mock/memory.js';
+import { createSharedMemory, type SharedMemory } from '../../device/memory.js';
 import type { VgpuModel, VgpuParent, VgpuType } from '../../vgpu/vendor.js';
 import { SIMGPU_PROFILES, simGpuType, type SimGpuType } from './types.js';
 import { SimGpuVgpu } from './vgpu.js';

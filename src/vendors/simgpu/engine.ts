@@ -15,7 +15,7 @@
 // wrote stays written). BLIT_TO_FB maps just the framebuffer pages it writes, for the
 // command's lifetime: the window is unmapped when the command ends, fails or is stopped.
 import { isSysError } from '../../addon/errors.js';
-import type { DmaSpace } from '../../sys/mock/device.js';
+import type { DmaSpace } from '../../device/backend.js';
 import {
   SIMGPU_COMMAND_SIZE, SIMGPU_MAX_TRANSFER, SIMGPU_RING_MAX, SIMGPU_RING_MIN, SimGpuError, SimGpuInt, SimGpuOp,
   SimGpuReg, SimGpuStatus, decodeCommand, type SimGpuCommand,

@@ -5,7 +5,7 @@
 // any one view of it) and unmapped exactly once, so one copy loop serves guest->guest
 // and guest->framebuffer transfers.
 import { isSysError, sysError } from '../../addon/errors.js';
-import type { DmaSpace } from '../../sys/mock/device.js';
+import type { DmaSpace } from '../../device/backend.js';
 import { PROT_READ, PROT_WRITE, type Mapping } from '../../sys/types.js';
 import type { MemoryBacking } from '../../vgpu/vendor.js';
 

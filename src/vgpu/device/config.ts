@@ -9,16 +9,16 @@
 // INTx Disable masks INTx, and an Initiate FLR write resets the function.
 // A fresh one is built at each open, so every open starts from power-on state.
 import { sysError } from '../../addon/errors.js';
-import { buildConfigSpace } from '../../sys/mock/pci/config-builder.js';
-import type { PciConfigSpace } from '../../sys/mock/pci/config-space.js';
-import type { PciBarSpec } from '../../sys/mock/pci/model.js';
+import { buildConfigSpace } from '../../device/pci/config-builder.js';
+import type { PciConfigSpace } from '../../device/pci/config-space.js';
 import {
   PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_IO,
   PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE, PCI_MSI_FLAGS_QSIZE, PCI_MSI_MASK_32, PCI_MSI_MASK_64, PCI_MSI_PENDING_32,
   PCI_MSI_PENDING_64, PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_MASKALL, PCI_STATUS,
-} from '../../sys/mock/pci/regs.js';
+} from '../../device/pci/regs.js';
 import type { VgpuBar, VgpuPciSpec } from '../vendor.js';
+import type { PciBarSpec } from '../../device/pci/types.js';
 
 /** What config writes do to the rest of the device. */
 export interface ConfigEvents {

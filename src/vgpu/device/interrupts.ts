@@ -17,8 +17,8 @@
 // interrupt; masks the user sets afterwards are honoured. Disabling MSI-X masks every
 // vector again. While MSI or MSI-X is enabled the function does not use INTx (the line
 // is lowered).
-import type { EventfdSink } from '../../sys/mock/device.js';
-import { VfioPciIrqs, type IrqCounts } from '../../sys/mock/pci/irqs.js';
+import type { EventfdSink } from '../../device/backend.js';
+import { VfioPciIrqs, type IrqCounts } from '../../device/pci/irqs.js';
 import type { VgpuConfig } from './config.js';
 import type { MsixTable } from './msix-table.js';
 

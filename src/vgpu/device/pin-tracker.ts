@@ -4,7 +4,7 @@
 // can never unpin pages another vGPU pinned. After the session ends every call is
 // EINVAL, as vfio_pin_pages is on a device that is not open.
 import { sysError } from '../../addon/errors.js';
-import type { DmaSpace } from '../../sys/mock/device.js';
+import type { DmaSpace } from '../../device/backend.js';
 
 export class PinTracker implements DmaSpace {
   /** Pins held, by page IOVA. */

@@ -19,10 +19,10 @@
 // function could not complete the access), which software clears by writing 1.
 import { addon } from '../../addon/addon.js';
 import { isSysError, sysError, type SysError } from '../../addon/errors.js';
-import type { DeviceContext, MockVfioDevice } from '../../sys/mock/device.js';
-import type { IrqCounts } from '../../sys/mock/pci/irqs.js';
-import { getRegionInfo, type RegionLayout } from '../../sys/mock/pci/regions.js';
-import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE, PCI_STATUS_SIG_TARGET_ABORT } from '../../sys/mock/pci/regs.js';
+import type { DeviceContext, DeviceBackend } from '../../device/backend.js';
+import type { IrqCounts } from '../../device/pci/irqs.js';
+import { getRegionInfo, type RegionLayout } from '../../device/pci/regions.js';
+import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE, PCI_STATUS_SIG_TARGET_ABORT } from '../../device/pci/regs.js';
 import type { Mapping } from '../../sys/types.js';
 import { sparseMmapCap } from '../../uapi/caps.js';
 import { pciRegion } from '../../uapi/constants.js';
@@ -31,7 +31,7 @@ import type { RegisterHandler, TrappedArea, VgpuBarArea, VgpuModel, VgpuSession 
 import { BarDispatch } from './bar-dispatch.js';
 import { barSpecs, VgpuConfig } from './config.js';
 import { deviceFeature } from './device-ioctls.js';
-import { getPciDeviceInfo } from '../../sys/mock/pci/device-info.js';
+import { getPciDeviceInfo } from '../../device/pci/device-info.js';
 import { DeviceRegions } from './device-regions.js';
 import { VgpuInterrupts } from './interrupts.js';
 import { MsixTable, pbaSize, MSIX_ENTRY_SIZE } from './msix-table.js';
@@ -62,7 +62,7 @@ const ROM = pciRegion.VFIO_PCI_ROM_REGION_INDEX;
 const VGA = pciRegion.VFIO_PCI_VGA_REGION_INDEX;
 const NUM_REGIONS = pciRegion.VFIO_PCI_NUM_REGIONS;
 
-export class VgpuDevice implements MockVfioDevice {
+export class VgpuDevice implements DeviceBackend {
   readonly name: string;
   /** By BAR index; undefined for BARs the model lacks (and upper halves of 64-bit BARs). */
   private readonly bars: (BarDispatch | undefined)[] = [];

@@ -14,7 +14,7 @@
 // being the registry's; a zero-length write does nothing, as sysfs never calls the
 // store for one. Remove refuses EBUSY while the vGPU's device or group is open.
 import { isSysError, sysError } from '../../addon/errors.js';
-import type { MockVfioDevice } from '../../sys/mock/device.js';
+import type { DeviceBackend } from '../../device/backend.js';
 import type { MockKernel } from '../../sys/mock/kernel.js';
 import type { RegisteredParent, RegisteredType, Vgpu, VgpuBus, VgpuRegistry } from '../registry.js';
 import { kstrtoul, parseCreateInput } from './sysfs-input.js';
@@ -24,7 +24,7 @@ export const MDEV_BUS_DEVICES = '/sys/bus/mdev/devices';
 
 export interface MockMdevBusOptions {
   /** Makes the VFIO device of a vGPU (it must report open and release to the vGPU). */
-  createDevice(vgpu: Vgpu): MockVfioDevice;
+  createDevice(vgpu: Vgpu): DeviceBackend;
   /** A parent's sysfs directory; default /sys/devices/virtual/<driver>/<parent>. */
   parentDir?(parent: RegisteredParent): string;
 }

@@ -18,11 +18,11 @@
 // thread and a 100 ms virtual timer; a DMA QEMU 7.2 would abort the whole process for
 // (outside the buffer, ending exactly at 0x41000, or count 0) copies nothing, records
 // the reason in `lastDmaError`, and completes like a good one.
-import { PciConfigSpace } from '../pci/config-space.js';
-import { buildConfigSpace } from '../pci/config-builder.js';
-import type { MmioSize, PciBarSpec, PciFunctionHost, PciFunctionModel } from '../pci/model.js';
+import { PciConfigSpace } from '../../../device/pci/config-space.js';
+import { buildConfigSpace } from '../../../device/pci/config-builder.js';
+import type { PciFunctionHost, PciFunctionModel } from '../pci/model.js';
 import { createVfioPciDevice, type VfioPciDevice } from '../pci/vfio-pci.js';
-import type { PciIdentity } from '../device.js';
+import type { MmioSize, PciBarSpec, PciIdentity } from '../../../device/pci/types.js';
 
 export const EDU_IDENTITY: PciIdentity = {
   vendor: 0x1234, // PCI_VENDOR_ID_QEMU

@@ -6,9 +6,9 @@
 // register write. The one visible difference from hardware: a load through a mapping
 // right after a store through a mapping sees the stored value, not the register's
 // reaction, until the device next looks (a trapped access or its poll).
-import { createSharedMemory, type SharedMemory } from '../memory.js';
+import { createSharedMemory, type SharedMemory } from '../../../device/memory.js';
 import type { Mapping } from '../../types.js';
-import type { PciBarSpec } from './model.js';
+import type { PciBarSpec } from '../../../device/pci/types.js';
 
 export interface MappedStore {
   readonly offset: number;

@@ -10,7 +10,7 @@ import {
   PCI_MSI_ADDRESS_HI, PCI_MSI_ADDRESS_LO, PCI_MSI_DATA_32, PCI_MSI_DATA_64, PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_MASKBIT, PCI_MSI_MASK_32, PCI_MSI_MASK_64, PCI_MSI_PENDING_32, PCI_MSI_PENDING_64, PCI_PM_SIZEOF,
   PCI_AGP_SIZEOF, PCI_ROM_ADDRESS, PCI_STATUS, PCI_STATUS_CAP_LIST, PCI_STD_HEADER_SIZEOF, PCI_VENDOR_ID,
-} from './regs.js';
+} from '../../../device/pci/regs.js';
 
 /** The fake capability id vfio-pci gives the standard header in its config map. */
 export const PCI_CAP_ID_BASIC = 0;

@@ -5,13 +5,12 @@
 // split into naturally aligned pieces that never cross a capability; a range with any
 // byte past the end of config space is EFAULT as a whole.
 import { sysError } from '../../../addon/errors.js';
-import { barTypeBits } from './config-builder.js';
-import type { PciConfigSpace, ConfigAccessSize } from './config-space.js';
+import { barTypeBits } from '../../../device/pci/config-builder.js';
+import type { PciConfigSpace, ConfigAccessSize } from '../../../device/pci/config-space.js';
 import {
   basicPerms, capLengths, msiCapLength, msiPerms, PCI_CAP_ID_BASIC, PCI_CAP_ID_INVALID, PCI_CAP_ID_INVALID_VIRT,
   type PermBits,
 } from './config-perms.js';
-import type { PciBarSpec } from './model.js';
 import {
   PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_5, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_CAP_EXP_ENDPOINT_SIZEOF_V1,
   PCI_CAP_EXP_ENDPOINT_SIZEOF_V2, PCI_CAP_FLAGS, PCI_CAP_ID_EXP, PCI_CAP_ID_HT, PCI_CAP_ID_MAX, PCI_CAP_ID_MSI,
@@ -20,7 +19,8 @@ import {
   PCI_COMMAND_IO, PCI_COMMAND_MEMORY, PCI_EXP_FLAGS, PCI_EXP_FLAGS_VERS, PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE,
   PCI_MSI_FLAGS_QMASK, PCI_MSI_FLAGS_QSIZE, PCI_ROM_ADDRESS, PCI_STATUS, PCI_STATUS_CAP_LIST,
   PCI_STD_HEADER_SIZEOF, PCI_X_CMD,
-} from './regs.js';
+} from '../../../device/pci/regs.js';
+import type { PciBarSpec } from '../../../device/pci/types.js';
 
 /** What the virtual config space needs from the rest of the device. */
 export interface VfioConfigHooks {

@@ -7,7 +7,7 @@
 import { isSysError, sysError, type ErrnoCode } from '../../../addon/errors.js';
 import { flags as F } from '../../../uapi/constants.js';
 import { vfio_device_feature } from '../../../uapi/structs.js';
-import type { EventfdRef, EventfdSink } from '../device.js';
+import type { EventfdRef, EventfdSink } from '../../../device/backend.js';
 
 const OP = 'VFIO_DEVICE_FEATURE';
 

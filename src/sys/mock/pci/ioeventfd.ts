@@ -7,9 +7,9 @@
 import { isSysError, sysError } from '../../../addon/errors.js';
 import { flags as F } from '../../../uapi/constants.js';
 import { vfio_device_ioeventfd } from '../../../uapi/structs.js';
-import type { EventfdRef, EventfdSink } from '../device.js';
-import type { MsixTableInfo } from './regions.js';
-import { splitOffset } from './regions.js';
+import type { EventfdRef, EventfdSink } from '../../../device/backend.js';
+import type { MsixTableInfo } from '../../../device/pci/regions.js';
+import { splitOffset } from '../../../device/pci/regions.js';
 
 /** VFIO_PCI_IOEVENTFD_MAX */
 export const VFIO_PCI_IOEVENTFD_MAX = 1000;

@@ -3,27 +3,9 @@
 // space (config-space.ts), its BARs' registers, its INTx pin and MSI, its DMA engine.
 // vfio-pci sits in front of it exactly as the kernel driver sits in front of a real
 // device: it virtualizes config space, traps BAR accesses, maps BARs, routes interrupts.
-import type { PciIdentity } from '../device.js';
-import type { PciConfigSpace } from './config-space.js';
-
-export type PciBarKind = 'memory32' | 'memory64' | 'io';
-
-export interface PciBarSpec {
-  /** 0..5; a 64-bit BAR also occupies index + 1. */
-  readonly index: number;
-  /** Bytes, a power of two (at least 16 for memory, 4 for I/O). */
-  readonly size: number;
-  readonly kind: PciBarKind;
-  readonly prefetchable?: boolean;
-  /** The address firmware assigned (what the function's BAR register holds). */
-  readonly address: bigint;
-  /**
-   * Bytes at the start of the BAR whose read values can change (its registers). An
-   * mmap of the BAR is kept in step with the registers only over this window; the
-   * rest keeps the values read when the mapping's memory was made. Default: all.
-   */
-  readonly registerWindow?: number;
-}
+import type { DeviceBackend } from '../../../device/backend.js';
+import type { PciConfigSpace } from '../../../device/pci/config-space.js';
+import type { MmioSize, PciBarSpec, PciIdentity } from '../../../device/pci/types.js';
 
 /** Bus-master DMA as the function sees it: through the IOMMU, page by page. */
 export interface PciDma {
@@ -47,8 +29,6 @@ export interface PciFunctionHost {
   registersChanged(bar: number): void;
 }
 
-export type MmioSize = 1 | 2 | 4;
-
 export interface PciFunctionModel {
   readonly identity: PciIdentity;
   /** The function's own config space, laid out with config-builder.ts. */
@@ -71,4 +51,9 @@ export interface PciFunctionModel {
    * PCI core does.
    */
   reset(): void;
+}
+
+/** A simulated PCI function behind vfio-pci: registered with the mock kernel by address. */
+export interface MockPciDevice extends DeviceBackend {
+  readonly pci: PciIdentity;
 }

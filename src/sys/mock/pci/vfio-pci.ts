@@ -9,21 +9,23 @@ import { pciRegion } from '../../../uapi/constants.js';
 import { ioctls } from '../../../uapi/ioctls.js';
 import { vfio_pci_hot_reset_info } from '../../../uapi/structs.js';
 import type { Mapping } from '../../types.js';
-import type { DeviceContext, MockPciDevice, PciIdentity } from '../device.js';
+import type { DeviceContext } from '../../../device/backend.js';
 import { BarShadow } from './bar-shadow.js';
-import { getPciDeviceInfo } from './device-info.js';
+import { getPciDeviceInfo } from '../../../device/pci/device-info.js';
 import { VfioPciConfig } from './config.js';
 import { LowPowerState } from './feature.js';
 import { IoeventfdTable } from './ioeventfd.js';
-import { VfioPciIrqs, type IrqCounts } from './irqs.js';
-import type { MmioSize, PciBarSpec, PciDma, PciFunctionHost, PciFunctionModel } from './model.js';
-import { barRw, getRegionInfo, splitOffset, type MsixTableInfo } from './regions.js';
+import { VfioPciIrqs, type IrqCounts } from '../../../device/pci/irqs.js';
+import type { PciDma, PciFunctionHost, PciFunctionModel } from './model.js';
+import { barRw, getRegionInfo, splitOffset, type MsixTableInfo } from '../../../device/pci/regions.js';
 import {
   PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_IO, PCI_COMMAND_MASTER,
   PCI_COMMAND_MEMORY, PCI_INTERRUPT_PIN, PCI_MSI_ADDRESS_LO, PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_QSIZE, PCI_MSIX_TABLE, PCI_MSIX_TABLE_BIR, PCI_MSIX_TABLE_OFFSET,
   PCI_MSI_FLAGS_QSIZE, PCI_STD_HEADER_SIZEOF, PCI_MSI_FLAGS_QMASK, PCI_MSIX_ENTRY_SIZE,
-} from './regs.js';
+} from '../../../device/pci/regs.js';
+import type { MockPciDevice } from './model.js';
+import type { MmioSize, PciBarSpec, PciIdentity } from '../../../device/pci/types.js';
 
 /** How often mapped BARs are checked for stores while mapped (ms). */
 const MAPPED_STORE_POLL_MS = 2;

@@ -3,11 +3,11 @@
 // BAR's end, split into naturally aligned 4/2/1-byte pieces (no 8-byte pieces in 6.1
 // or 6.12), refused with EIO while Memory Space Enable is off, and the MSI-X table
 // is skipped (reads 0xff, writes dropped).
-import { sysError } from '../../../addon/errors.js';
-import { flags as F, pciRegion } from '../../../uapi/constants.js';
-import { chainCaps, msixMappableCap, type Cap } from '../../../uapi/caps.js';
-import { vfio_region_info } from '../../../uapi/structs.js';
-import type { MmioSize, PciBarSpec } from './model.js';
+import { sysError } from '../../addon/errors.js';
+import { flags as F, pciRegion } from '../../uapi/constants.js';
+import { chainCaps, msixMappableCap, type Cap } from '../../uapi/caps.js';
+import { vfio_region_info } from '../../uapi/structs.js';
+import type { MmioSize, PciBarSpec } from './types.js';
 
 export const VFIO_PCI_OFFSET_SHIFT = 40n;
 export const VFIO_PCI_OFFSET_MASK = (1n << VFIO_PCI_OFFSET_SHIFT) - 1n;

@@ -1,8 +1,9 @@
-// What a device behind a mock VFIO device fd implements: the mock kernel's
-// counterpart of the kernel's struct vfio_device_ops. The mock kernel's groups hand
-// out device fds and forward every call on them here; simulated PCI devices
-// (pci/) and, later, the vGPU core implement it. The mock kernel never imports them.
-import type { Mapping } from '../types.js';
+// The device side of VFIO, knowing no transport: what a device implements (the kernel's
+// struct vfio_device_ops) and what it can reach while open (DMA through its user's
+// mappings, eventfds its user handed it). Hosts of devices depend on this, never the
+// reverse: the mock kernel serves a DeviceBackend behind in-process fds, the vfio-user
+// server behind a socket; simulated PCI functions and the vGPU core implement it.
+import type { Mapping } from '../addon/mapping.js';
 
 /**
  * DMA as a device sees it: through the container's IOMMU. A transfer to an IOVA that
@@ -62,14 +63,14 @@ export interface EventfdSink {
   acquire(fd: number): EventfdRef;
 }
 
-/** What a device can reach while its fd is open. */
+/** What a device can reach while its user holds it open (an fd, a vfio-user connection). */
 export interface DeviceContext {
-  /** The DMA space of the container its group is attached to. */
+  /** The DMA space its user set up: a container's IOMMU, or a vfio-user client's DMA regions. */
   readonly dma: DmaSpace;
   readonly eventfds: EventfdSink;
 }
 
-export interface MockVfioDevice {
+export interface DeviceBackend {
   /** The name GET_DEVICE_FD takes: a PCI address ("0000:00:04.0") or an mdev UUID. */
   readonly name: string;
   /** First open of a device fd (vfio_device_ops.open_device). May throw a SysError. */
@@ -90,20 +91,4 @@ export interface MockVfioDevice {
    * mapping's pins still held afterwards are dropped by force: see type1.ts.)
    */
   dmaUnmap?(iova: bigint, length: bigint): void;
-}
-
-/** The identity a simulated PCI function shows in config space and in sysfs. */
-export interface PciIdentity {
-  vendor: number;
-  device: number;
-  subsystemVendor: number;
-  subsystemDevice: number;
-  /** 24-bit class code: base class << 16 | subclass << 8 | prog-if. */
-  classCode: number;
-  revision: number;
-}
-
-/** A simulated PCI function behind vfio-pci: registered with the mock kernel by address. */
-export interface MockPciDevice extends MockVfioDevice {
-  readonly pci: PciIdentity;
 }

@@ -1,9 +1,9 @@
 // VFIO_DEVICE_GET_INFO as vfio-pci answers it in 6.1: flags PCI (| RESET), the region
 // and irq counts, 16 bytes written back, or 20 (cap_offset 0: no capabilities) when
 // argsz leaves room for cap_offset. Shared by the mock vfio-pci and the vGPU device.
-import { sysError } from '../../../addon/errors.js';
-import { flags as F, pciIrq, pciRegion } from '../../../uapi/constants.js';
-import { vfio_device_info } from '../../../uapi/structs.js';
+import { sysError } from '../../addon/errors.js';
+import { flags as F, pciIrq, pciRegion } from '../../uapi/constants.js';
+import { vfio_device_info } from '../../uapi/structs.js';
 
 export interface PciDeviceInfo {
   resettable: boolean;

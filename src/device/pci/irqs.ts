@@ -7,10 +7,10 @@
 //
 // A bound eventfd is held by reference (eventfd_ctx_fdget), so the user closing the fd
 // does not stop delivery; every binding's reference is released when it ends.
-import { isSysError, sysError, type ErrnoCode } from '../../../addon/errors.js';
-import { flags as F, pciIrq } from '../../../uapi/constants.js';
-import { vfio_irq_info, vfio_irq_set } from '../../../uapi/structs.js';
-import type { EventfdRef, EventfdSink } from '../device.js';
+import { isSysError, sysError, type ErrnoCode } from '../../addon/errors.js';
+import { flags as F, pciIrq } from '../../uapi/constants.js';
+import { vfio_irq_info, vfio_irq_set } from '../../uapi/structs.js';
+import type { EventfdRef, EventfdSink } from '../backend.js';
 
 const INTX = pciIrq.VFIO_PCI_INTX_IRQ_INDEX;
 const MSI = pciIrq.VFIO_PCI_MSI_IRQ_INDEX;

@@ -3,9 +3,7 @@
 // write masks (COMMAND IO|MEMORY|MASTER|INTX_DISABLE|SERR, cache line and interrupt
 // line writable, everything past the header writable except capabilities, which have
 // their own masks) and write-1-to-clear status error bits.
-import type { PciIdentity } from '../device.js';
 import { PciConfigSpace } from './config-space.js';
-import type { PciBarSpec } from './model.js';
 import {
   PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_PREFETCH, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
   PCI_CACHE_LINE_SIZE, PCI_CAP_EXP_ENDPOINT_SIZEOF_V2, PCI_CAP_ID_EXP, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX,
@@ -22,6 +20,7 @@ import {
   PCI_STATUS_SIG_SYSTEM_ERROR, PCI_STATUS_SIG_TARGET_ABORT, PCI_STD_HEADER_SIZEOF, PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID, PCI_VENDOR_ID,
 } from './regs.js';
+import type { PciBarSpec, PciIdentity } from './types.js';
 
 export interface MsiLayout {
   /** Vectors the function can send: 1, 2, 4, 8, 16 or 32. */

@@ -3,10 +3,10 @@
 // ArrayBuffers the addon's mmap returns. Everything here is real mmap'd memory, so
 // a Mapping's address is a true process address the TYPE1 IOMMU can look up.
 import { constants as bufferConstants } from 'node:buffer';
-import { addon } from '../../addon/addon.js';
-import { sysError } from '../../addon/errors.js';
-import type { Mapping } from '../types.js';
-import { PROT_READ, PROT_WRITE } from '../types.js';
+import { addon } from '../addon/addon.js';
+import { sysError } from '../addon/errors.js';
+import type { Mapping } from '../addon/mapping.js';
+import { PROT_READ, PROT_WRITE } from '../addon/mapping.js';
 
 /** Linux values, used only if the addon's table lacks a name. */
 const fallback: Readonly<Record<string, number>> = { MAP_SHARED: 0x01, MAP_PRIVATE: 0x02, MAP_ANONYMOUS: 0x20, MFD_CLOEXEC: 0x01 };
