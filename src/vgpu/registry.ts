@@ -17,6 +17,7 @@
 //     vendor's SysError): the vendor's own bookkeeping is the vendor's to fix.
 // Everything is kept in Maps keyed by UUID or name: no operation scans all vGPUs.
 import { isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
+import { VgpuDevice } from './device/vgpu-device.js';
 import { generateUuid, parseUuid } from './uuid.js';
 import type { VendorDriver, VgpuModel, VgpuParent, VgpuType } from './vendor.js';
 
@@ -181,8 +182,19 @@ export class Vgpu implements VgpuOpenEvents {
   /** Where it is in its lifecycle; only the registry changes it. */
   state: VgpuState = 'creating';
   private openCount = 0;
+  private dev: VgpuDevice | undefined;
 
   constructor(readonly uuid: string, readonly type: RegisteredType, readonly model: VgpuModel) {}
+
+  /**
+   * The vGPU as a VFIO device: one per vGPU, whichever buses present it (the mock
+   * kernel's mdev bus, the vfio-user server), so only one user at a time can hold it.
+   * Made on first use; a model the core cannot serve throws here (the bus asking
+   * refuses the vGPU and the create is rolled back).
+   */
+  get device(): VgpuDevice {
+    return (this.dev ??= new VgpuDevice(this.uuid, this.model, this));
+  }
 
   get parent(): RegisteredParent {
     return this.type.parent;
@@ -194,8 +206,8 @@ export class Vgpu implements VgpuOpenEvents {
   }
 
   // Counted, never refused: the device calls these after the vendor's open succeeded
-  // and its release ran, so there is nothing left to refuse. Serving one vGPU through
-  // two buses at once (two devices opening the same model) is for the buses to prevent.
+  // and its release ran, so there is nothing left to refuse. The device itself refuses
+  // a second holder (EBUSY), so buses sharing it cannot open it twice.
   opened(): void {
     this.openCount++;
   }

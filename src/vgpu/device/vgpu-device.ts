@@ -120,7 +120,9 @@ export class VgpuDevice implements DeviceBackend {
   // ---- vfio_device_ops ----
 
   open(ctx: DeviceContext): void {
-    if (this.st) return;
+    // A host calls open once for its first user; a second call comes from another host
+    // (the mdev bus while a vfio-user client holds it, or the reverse): one user at a time.
+    if (this.st) throw sysError('EBUSY', 'open', undefined, `vGPU ${this.name} is in use by another user`);
     const { pci } = this.model;
     const pins = new PinTracker(ctx.dma, this.pageSize);
     const msix = pci.msix ? new MsixTable(pci.msix) : undefined;

@@ -1,6 +1,5 @@
 // The mock kernel's mdev bus, with each vGPU served by the core's VgpuDevice.
 import type { MockKernel } from '../../sys/mock/kernel.js';
-import { VgpuDevice } from '../device/vgpu-device.js';
 import type { VgpuRegistry } from '../registry.js';
 import { MockMdevBus, type MockMdevBusOptions } from './bus.js';
 
@@ -14,7 +13,7 @@ export { kstrtoul, parseCreateInput } from './sysfs-input.js';
  */
 export function attachMockKernel(registry: VgpuRegistry, kernel: MockKernel, options: Partial<MockMdevBusOptions> = {}): MockMdevBus {
   const bus = new MockMdevBus(registry, kernel, {
-    createDevice: options.createDevice ?? ((vgpu) => new VgpuDevice(vgpu.uuid, vgpu.model, vgpu)),
+    createDevice: options.createDevice ?? ((vgpu) => vgpu.device),
     ...(options.parentDir ? { parentDir: options.parentDir } : {}),
   });
   registry.attach(bus);
