@@ -2,7 +2,7 @@
 // mappings made in it. The order of use is the kernel's: open, attach a group
 // (Group.attach), setIommu(), then map.
 import { inspect } from 'node:util';
-import type { Mapping, SysLayer } from '../sys/types.js';
+import type { SysLayer } from '../sys/types.js';
 import { sysError } from '../addon/errors.js';
 import { extensions, flags, VFIO_API_VERSION } from '../uapi/constants.js';
 import { vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap, vfio_iommu_type1_info } from '../uapi/structs.js';
@@ -13,6 +13,7 @@ import { capIds } from '../uapi/constants.js';
 import { capsOf, queryInfo } from './argsz.js';
 import { closedError, vfioIoctl } from './ioctl.js';
 import { DmaMapping } from './dma-mapping.js';
+import { resolveDmaMap, type DmaMapOptions, type DmaTarget } from './dma-target.js';
 import { formatSize } from './names.js';
 import type { Group } from './group.js';
 
@@ -37,20 +38,6 @@ export interface IommuInfo {
   migration?: { flags: number; pgsizeBitmap: bigint; maxDirtyBitmapSize: bigint };
 }
 
-export interface DmaMapOptions {
-  iova: bigint | number;
-  /** Memory from sys.allocate(), or a region mmap (peer to peer). */
-  memory: Mapping;
-  /** Where in `memory` the range starts; default 0. */
-  offset?: number;
-  /** Default: the rest of `memory` from `offset`. */
-  size?: number;
-  /** Device may read (VFIO_DMA_MAP_FLAG_READ); default true. */
-  read?: boolean;
-  /** Device may write (VFIO_DMA_MAP_FLAG_WRITE); default true. */
-  write?: boolean;
-}
-
 export interface DmaSummary {
   count: number;
   bytes: bigint;
@@ -64,12 +51,7 @@ function extensionName(value: number): string {
   return `iommu ${value}`;
 }
 
-function nonNegativeInteger(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, got ${value}`);
-  return value;
-}
-
-export class Container {
+export class Container implements DmaTarget {
   private fdNumber: number;
   private iommu: number | undefined;
   private readonly groups = new Set<Group>();
@@ -154,18 +136,7 @@ export class Container {
 
   /** VFIO_IOMMU_MAP_DMA: makes memory visible to the devices at `iova`. */
   map(options: DmaMapOptions): DmaMapping {
-    const { memory } = options;
-    const offset = nonNegativeInteger(options.offset ?? 0, 'offset');
-    const size = nonNegativeInteger(options.size ?? memory.length - offset, 'size');
-    if (offset + size > memory.length) {
-      throw new RangeError(`offset ${offset} + size ${size} lies past the ${memory.length}-byte memory`);
-    }
-    // A detached buffer's address may already hold someone else's memory: never map it.
-    if (memory.buffer.byteLength === 0) throw sysError('EFAULT', 'ioctl', 'VFIO_IOMMU_MAP_DMA', 'the memory was unmapped');
-    const read = options.read ?? true;
-    const write = options.write ?? true;
-    const iova = BigInt(options.iova);
-    const vaddr = memory.address + BigInt(offset);
+    const { memory, offset, size, read, write, iova, vaddr } = resolveDmaMap(options, 'VFIO_IOMMU_MAP_DMA');
     const arg = vfio_iommu_type1_dma_map.encode({
       argsz: vfio_iommu_type1_dma_map.size,
       flags: (read ? flags.VFIO_DMA_MAP_FLAG_READ : 0) | (write ? flags.VFIO_DMA_MAP_FLAG_WRITE : 0),

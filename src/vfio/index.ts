@@ -1,6 +1,7 @@
 // The VFIO client API: what QEMU's hw/vfio does, over any SysLayer (real or mock kernel).
 export { Container } from './container.js';
-export type { ContainerOptions, DmaMapOptions, DmaSummary, ExtensionName, IommuInfo } from './container.js';
+export type { ContainerOptions, DmaSummary, ExtensionName, IommuInfo } from './container.js';
+export type { DmaMapOptions, DmaTarget } from './dma-target.js';
 export { DmaMapping } from './dma-mapping.js';
 export { Group } from './group.js';
 export type { GroupStatus } from './group.js';
@@ -14,5 +15,6 @@ export type { IrqCallback, IrqEnableOptions, IrqInfo, IrqListener } from './irqs
 export { PciConfig, pciCommand, pciHeader, PCI_STATUS_CAP_LIST } from './pci-config.js';
 export type { PciCapability, PciHeader } from './pci-config.js';
 export { PciDeviceHandle, openPciDevice } from './pci.js';
+export type { DeviceHandle } from './device-handle.js';
 export type { OpenPciOptions } from './pci.js';
 export { formatSize, irqName, regionName } from './names.js';

@@ -9,6 +9,8 @@ import { sysError } from '../addon/errors.js';
 import { Container, type ExtensionName } from './container.js';
 import { Group } from './group.js';
 import type { Device } from './device.js';
+import type { DeviceHandle } from './device-handle.js';
+import type { DmaTarget } from './dma-target.js';
 
 export interface OpenPciOptions {
   /** Join this container (its IOMMU is set if it is not yet) instead of opening a new one. */
@@ -19,13 +21,22 @@ export interface OpenPciOptions {
   iommuType?: ExtensionName | number;
 }
 
-export class PciDeviceHandle {
+export class PciDeviceHandle implements DeviceHandle {
   constructor(
     readonly container: Container,
     readonly group: Group,
     readonly device: Device,
     private readonly ownsContainer: boolean,
   ) {}
+
+  /** The container: DMA mappings are the IOMMU's. */
+  get dma(): DmaTarget {
+    return this.container;
+  }
+
+  get sys(): SysLayer {
+    return this.container.sys;
+  }
 
   /** Closes the device, then the group, then the container if it was opened here. Idempotent. */
   close(): void {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { ioctls, vfio_iommu_type1_dirty_bitmap, vfio_iommu_type1_dirty_bitmap_get } from '../../src/uapi/index.js';
 import { SimGpuGuest, type GuestBuffer } from '../../src/vendors/simgpu/guest.js';
+import { PciDeviceHandle } from '../../src/vfio/index.js';
 import { SIMGPU_MAX_TRANSFER, SimGpuError, SimGpuInt, SimGpuOp, SimGpuReg, SimGpuStatus } from '../../src/vendors/simgpu/registers.js';
 import { simgpuWorld, testUuid, type SimGpuWorld } from './simgpu-world.js';
 
@@ -268,6 +269,7 @@ test('batches submitted at once run one after the other', () => withGuest(async 
 test('dirty page tracking reports exactly the pages the vGPU wrote', () => withGuest(async (guest) => {
   const PAGE = 4096;
   const buf = guest.allocate(8 * PAGE, 0x100000n);
+  assert.ok(guest.handle instanceof PciDeviceHandle, 'dirty tracking is the kernel container\'s');
   const container = guest.handle.container;
   const sys = guest.sys;
   const bitmap = sys.allocate(PAGE);

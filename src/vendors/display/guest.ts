@@ -1,10 +1,10 @@
 // A guest-side driver for the display vGPU, over the VFIO client API only (what a guest's
-// bochs DRM driver does, through what QEMU would pass it): it opens the vGPU by UUID,
-// turns on memory decoding, checks the dispi ID, sets a mode through the dispi registers
+// bochs DRM driver does, through what QEMU would pass it): it takes any device handle
+// (the vGPU opened by UUID through VFIO, or by its vfio-user socket), turns on memory decoding, checks the dispi ID, sets a mode through the dispi registers
 // in the MMIO BAR (16-bit accesses), and draws through an mmap of the framebuffer BAR.
 import { sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
-import { openPciDevice, pciCommand, type Device, type PciDeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
+import { openPciDevice, pciCommand, type Device, type DeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
 import type { Canvas } from './canvas.js';
 import { DISPI_ID0, DISPLAY_BPP, DispiEnable, DispiReg, dispiOffset, FRAMEBUFFER_BAR, MMIO_BAR } from './dispi.js';
 import { drawTestPattern } from './pattern.js';
@@ -24,7 +24,7 @@ export class DisplayGuest {
   private current: { mode: DisplayMode; mapping: RegionMapping; canvas: Canvas } | undefined;
   private closed = false;
 
-  private constructor(readonly handle: PciDeviceHandle) {
+  private constructor(readonly handle: DeviceHandle) {
     const { device } = handle;
     device.config.enable(pciCommand.MEMORY);
     this.mmio = device.bar(MMIO_BAR);
@@ -35,7 +35,11 @@ export class DisplayGuest {
 
   /** Opens the vGPU `uuid` (its own group and a new container) and probes it. */
   static open(sys: SysLayer, uuid: string): DisplayGuest {
-    const handle = openPciDevice(sys, uuid);
+    return DisplayGuest.attach(openPciDevice(sys, uuid));
+  }
+
+  /** Probes the display behind an open handle, which the guest then owns (closed with it, or now if this fails). */
+  static attach(handle: DeviceHandle): DisplayGuest {
     try {
       return new DisplayGuest(handle);
     } catch (err) {
@@ -113,7 +117,7 @@ export class DisplayGuest {
     this.mmio.write16(dispiOffset(index), value);
   }
 
-  /** Unmaps the framebuffer and closes device, group and container. Idempotent. */
+  /** Unmaps the framebuffer and closes the handle (device, group and container, or the connection). Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

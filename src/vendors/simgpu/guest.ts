@@ -1,13 +1,13 @@
 // A guest-side driver for simgpu: what a driver inside a VM would do, over the VFIO
 // client API only (src/vfio), so tests and the demo reach the vGPU exactly as QEMU and
-// a guest would. It opens the vGPU by UUID (openPciDevice finds its IOMMU group),
-// enables memory and bus mastering (the vGPU does no DMA without it), maps DMA memory
-// with the container, sets up the command ring in that memory, submits commands, waits
-// for the MSI, and maps the framebuffer (BAR1).
+// a guest would. It takes any device handle: a vGPU opened by UUID through VFIO, or by
+// the path of its vfio-user socket. It enables memory and bus mastering (the vGPU does
+// no DMA without it), maps DMA memory with the handle's DMA target, sets up the command
+// ring in that memory, submits commands, waits for the MSI, and maps the framebuffer (BAR1).
 import { sysError } from '../../addon/errors.js';
 import type { Mapping, SysLayer } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';
-import { openPciDevice, pciCommand, type DmaMapping, type PciDeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
+import { openPciDevice, pciCommand, type Device, type DeviceHandle, type DmaMapping, type Region, type RegionMapping } from '../../vfio/index.js';
 import {
   SIMGPU_COMMAND_SIZE, SIMGPU_ID, SimGpuInt, SimGpuOp, SimGpuReg, SimGpuStatus, encodeCommand, type SimGpuCommand,
 } from './registers.js';
@@ -36,9 +36,9 @@ export interface SimGpuDeviceInfo {
 export interface GuestBuffer {
   readonly iova: bigint;
   readonly bytes: Uint8Array;
-  /** VFIO_IOMMU_UNMAP_DMA of the buffer, keeping the memory: returns the bytes unmapped. */
+  /** Unmaps the buffer from the device's DMA space, keeping the memory: returns the bytes unmapped. */
   unmapDma(): bigint;
-  /** Unmaps it from the container (if still mapped) and frees the memory. Idempotent. */
+  /** Unmaps it from the device's DMA space (if still mapped) and frees the memory. Idempotent. */
   release(): void;
 }
 
@@ -75,7 +75,7 @@ export class SimGpuGuest {
   private readonly waiters = new Set<(err?: Error) => void>();
   private closed = false;
 
-  private constructor(readonly sys: SysLayer, readonly handle: PciDeviceHandle, options: SimGpuGuestOptions) {
+  private constructor(readonly handle: DeviceHandle, options: SimGpuGuestOptions) {
     this.ringEntries = options.ringEntries ?? 256;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     const { device } = handle;
@@ -98,28 +98,38 @@ export class SimGpuGuest {
 
   /** Opens the vGPU `uuid` (its own group and a new container) and brings it up. */
   static open(sys: SysLayer, uuid: string, options: SimGpuGuestOptions = {}): SimGpuGuest {
-    const handle = openPciDevice(sys, uuid);
+    return SimGpuGuest.attach(openPciDevice(sys, uuid), options);
+  }
+
+  /** Brings up the simgpu behind an open handle, which the guest then owns (closed with it, or now if this fails). */
+  static attach(handle: DeviceHandle, options: SimGpuGuestOptions = {}): SimGpuGuest {
     try {
-      return new SimGpuGuest(sys, handle, options);
+      return new SimGpuGuest(handle, options);
     } catch (err) {
       handle.close();
       throw err;
     }
   }
 
-  get device(): PciDeviceHandle['device'] {
+  get device(): Device {
     return this.handle.device;
   }
 
+  /** The handle's fd layer, which guest memory comes from. */
+  get sys(): SysLayer {
+    return this.handle.sys;
+  }
+
   /**
-   * Maps `size` bytes of new guest memory at `iova` for the device (VFIO_IOMMU_MAP_DMA).
+   * Maps `size` bytes of new guest memory at `iova` for the device (VFIO_IOMMU_MAP_DMA,
+   * or VFIO_USER_DMA_MAP).
    * `read`/`write` are the device's permissions (both by default).
    */
   allocate(size: number, iova: bigint, access: { read?: boolean; write?: boolean } = {}): GuestBuffer {
     const memory: Mapping = this.sys.allocate(size);
     let mapping: DmaMapping;
     try {
-      mapping = this.handle.container.map({ iova, memory, read: access.read ?? true, write: access.write ?? true });
+      mapping = this.handle.dma.map({ iova, memory, read: access.read ?? true, write: access.write ?? true });
     } catch (err) {
       this.sys.munmap(memory);
       throw err;
@@ -127,7 +137,7 @@ export class SimGpuGuest {
     let live = true;
     let mapped = true;
     const unmapDma = (): bigint => {
-      if (!mapped || this.handle.container.closed) return 0n;
+      if (!mapped || this.handle.dma.closed) return 0n;
       mapped = false;
       return mapping.unmap();
     };
@@ -219,7 +229,7 @@ export class SimGpuGuest {
     return this.device.bar(1).mmap({ offset, size });
   }
 
-  /** Unmaps and frees the guest memory, then closes device, group and container. Idempotent. */
+  /** Closes the handle (device, group and container, or the vfio-user connection), then frees the guest memory. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
