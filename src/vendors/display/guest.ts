@@ -4,7 +4,7 @@
 // in the MMIO BAR (16-bit accesses), and draws through an mmap of the framebuffer BAR.
 import { sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
-import { openPciDevice, pciCommand, type Device, type DeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
+import { openDevice, pciCommand, type Device, type DeviceHandle, type Region, type RegionMapping } from '../../vfio/index.js';
 import type { Canvas } from './canvas.js';
 import { DISPI_ID0, DISPLAY_BPP, DispiEnable, DispiReg, dispiOffset, FRAMEBUFFER_BAR, MMIO_BAR } from './dispi.js';
 import { drawTestPattern } from './pattern.js';
@@ -33,9 +33,12 @@ export class DisplayGuest {
     if ((this.id & 0xfff0) !== DISPI_ID0) throw sysError('ENODEV', 'probe', undefined, `${device.name} is not a bochs dispi display (id 0x${this.id.toString(16)})`);
   }
 
-  /** Opens the vGPU `uuid` (its own group and a new container) and probes it. */
-  static open(sys: SysLayer, uuid: string): DisplayGuest {
-    return DisplayGuest.attach(openPciDevice(sys, uuid));
+  /**
+   * Opens the vGPU `name` and probes it: a UUID through VFIO on `sys` (its own group and a
+   * new container), or the path of its vfio-user socket.
+   */
+  static open(sys: SysLayer, name: string): DisplayGuest {
+    return DisplayGuest.attach(openDevice(sys, name));
   }
 
   /** Probes the display behind an open handle, which the guest then owns (closed with it, or now if this fails). */

@@ -2,14 +2,21 @@
 // through the VFIO client only: probe that the device offers region planes, query the
 // primary plane, map the plane's part of the region it names, and convert its pixels.
 // screenshotPng() encodes them as a PNG with pngjs.
+//
+// vfio-user has no QUERY_GFX_PLANE (the ioctl is ENOTTY there): for such a transport the
+// plane is read from the device's bochs dispi registers instead, as a VMM's own
+// bochs-display model would, which gives the same plane for any mode the device shows.
 import { PNG } from 'pngjs';
 import { sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
 import { flags as F } from '../../uapi/constants.js';
 import { vfio_device_gfx_plane_info } from '../../uapi/structs.js';
 import { vfioIoctl } from '../../vfio/ioctl.js';
-import { Device, openPciDevice } from '../../vfio/index.js';
-import { DRM_FORMAT_XRGB8888, DrmPlaneType } from './dispi.js';
+import { Device, openDevice } from '../../vfio/index.js';
+import {
+  DISPI_ID0, DISPI_REG_COUNT, DisplayMmio, DispiReg, DRM_FORMAT_XRGB8888, DrmPlaneType, FRAMEBUFFER_BAR, MMIO_BAR, dispiOffset,
+} from './dispi.js';
+import { scanoutMode } from './plane.js';
 
 /** A plane as QUERY_GFX_PLANE reports it. */
 export interface GfxPlane {
@@ -53,6 +60,24 @@ export function queryPrimaryPlane(device: Device): GfxPlane | undefined {
   return { drmFormat: p.drm_format, width: p.width, height: p.height, stride: p.stride, size: p.size, regionIndex: p.region_index };
 }
 
+/**
+ * The primary plane as the dispi registers describe it, for a device reached without
+ * QUERY_GFX_PLANE; undefined while nothing is displayable; EOPNOTSUPP for a device that
+ * is no bochs dispi display. The registers are only read (the type's largest mode would
+ * need a GETCAPS write, so only the framebuffer's size bounds the mode here).
+ */
+export function dispiPlane(device: Device): GfxPlane | undefined {
+  const mmio = device.regions.get(MMIO_BAR);
+  const framebuffer = device.regions.get(FRAMEBUFFER_BAR);
+  const none = (): Error => sysError('EOPNOTSUPP', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `${device.name} offers no region plane`);
+  if (!device.info.pci || !mmio || mmio.size < DisplayMmio.SIZE || !framebuffer || !framebuffer.mmappable) throw none();
+  if ((mmio.read16(dispiOffset(DispiReg.ID)) & 0xfff0) !== DISPI_ID0) throw none();
+  const vbe = Array.from({ length: DISPI_REG_COUNT }, (_, index) => mmio.read16(dispiOffset(index)));
+  const mode = scanoutMode(vbe, { maxWidth: 0xffff, maxHeight: 0xffff, framebufferSize: framebuffer.size, pageSize: device.sys.pageSize });
+  if (!mode) return undefined;
+  return { drmFormat: DRM_FORMAT_XRGB8888, width: mode.width, height: mode.height, stride: mode.stride, size: mode.size, regionIndex: FRAMEBUFFER_BAR };
+}
+
 /** Copies the plane's pixels out of its region (through an mmap, unmapped again) as RGBA. */
 export function capturePlane(device: Device, plane: GfxPlane): RgbaImage {
   if (plane.drmFormat !== DRM_FORMAT_XRGB8888) {
@@ -93,14 +118,14 @@ export function encodePng(image: RgbaImage): Buffer {
 }
 
 /**
- * What the vGPU displays, as a PNG. `target` is an open client Device (left open) or a
- * vGPU's UUID (opened for the capture and closed again; EBUSY while someone else has its
- * group open). ENODATA while the display is off; EOPNOTSUPP for a device without
- * region planes.
+ * What the vGPU displays, as a PNG. `target` is an open client Device (left open), a
+ * vGPU's UUID or the path of its vfio-user socket (opened for the capture and closed
+ * again; EBUSY while someone else holds the device). ENODATA while the display is off;
+ * EOPNOTSUPP for a device without region planes or dispi registers.
  */
 export function screenshotPng(sys: SysLayer, target: Device | string): Buffer {
   if (target instanceof Device) return capture(target);
-  const handle = openPciDevice(sys, target);
+  const handle = openDevice(sys, target);
   try {
     return capture(handle.device);
   } finally {
@@ -109,8 +134,7 @@ export function screenshotPng(sys: SysLayer, target: Device | string): Buffer {
 }
 
 function capture(device: Device): Buffer {
-  if (!offersRegionPlanes(device)) throw sysError('EOPNOTSUPP', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `${device.name} offers no region plane`);
-  const plane = queryPrimaryPlane(device);
+  const plane = offersRegionPlanes(device) ? queryPrimaryPlane(device) : dispiPlane(device);
   if (!plane) throw sysError('ENODATA', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `${device.name}'s display is off`);
   return encodePng(capturePlane(device, plane));
 }

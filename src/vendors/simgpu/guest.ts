@@ -7,7 +7,7 @@
 import { sysError } from '../../addon/errors.js';
 import type { Mapping, SysLayer } from '../../sys/types.js';
 import { pciIrq } from '../../uapi/constants.js';
-import { openPciDevice, pciCommand, type Device, type DeviceHandle, type DmaMapping, type Region, type RegionMapping } from '../../vfio/index.js';
+import { openDevice, pciCommand, type Device, type DeviceHandle, type DmaMapping, type Region, type RegionMapping } from '../../vfio/index.js';
 import {
   SIMGPU_COMMAND_SIZE, SIMGPU_ID, SimGpuInt, SimGpuOp, SimGpuReg, SimGpuStatus, encodeCommand, type SimGpuCommand,
 } from './registers.js';
@@ -96,9 +96,12 @@ export class SimGpuGuest {
     device.irqs.enable(MSI);
   }
 
-  /** Opens the vGPU `uuid` (its own group and a new container) and brings it up. */
-  static open(sys: SysLayer, uuid: string, options: SimGpuGuestOptions = {}): SimGpuGuest {
-    return SimGpuGuest.attach(openPciDevice(sys, uuid), options);
+  /**
+   * Opens the vGPU `name` and brings it up: a UUID through VFIO on `sys` (its own group
+   * and a new container), or the path of its vfio-user socket.
+   */
+  static open(sys: SysLayer, name: string, options: SimGpuGuestOptions = {}): SimGpuGuest {
+    return SimGpuGuest.attach(openDevice(sys, name), options);
   }
 
   /** Brings up the simgpu behind an open handle, which the guest then owns (closed with it, or now if this fails). */
