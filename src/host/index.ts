@@ -7,5 +7,5 @@ export { KernelMdevParents, MDEV_BUS_CLASS, MDEV_BUS_DEVICES } from './kernel-md
 export type { KernelMdevDevice } from './kernel-mdev.js';
 export { defaultSimulatedParents, simulatedWanted } from './simulated.js';
 export type { SimulatedParent } from './simulated.js';
-export { describeTarget, parseBdf } from './info.js';
+export { describeTarget, describeVfioUser, parseBdf } from './info.js';
 export { decodeConfig, pciClassName } from './lspci.js';

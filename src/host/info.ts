@@ -1,6 +1,7 @@
-// `vgpu info UUID|BDF`: what can honestly be read about one device: its VFIO regions
-// and interrupts, its config space decoded the way `lspci -vv` shows it, and the DMA
-// mappings of the container it is in.
+// `vgpu info UUID|BDF|SOCKET`: what can honestly be read about one device: its VFIO
+// regions and interrupts, its config space decoded the way `lspci -vv` shows it, and the
+// DMA mappings of the container it is in. A device served over vfio-user is read the
+// same way through the vfio-user client (describeVfioUser).
 //
 // A device nobody holds is opened through the ordinary VFIO client (container, group,
 // device), read, and closed again. A device in use cannot be opened a second time (its
@@ -14,7 +15,10 @@ import { DeviceFile } from '../sys/mock/device-file.js';
 import type { DmaMapping } from '../sys/mock/dma-store.js';
 import { GroupFile, type MockGroup } from '../sys/mock/group.js';
 import type { SysLayer } from '../sys/types.js';
-import { formatSize, openPciDevice, type Device, type PciDeviceHandle } from '../vfio/index.js';
+import {
+  formatSize, openPciDevice, openVfioUserDevice, type Device, type OpenVfioUserOptions, type PciDeviceHandle, type Region,
+  type VfioUserDeviceHandle,
+} from '../vfio/index.js';
 import type { Vgpu } from '../vgpu/registry.js';
 import type { DeviceReport } from './api.js';
 import type { Host } from './host.js';
@@ -108,15 +112,45 @@ function tryOpen(sys: SysLayer, name: string): { handle?: PciDeviceHandle; reaso
   }
 }
 
-/** Regions, interrupts and config space, through an open device. */
-function deviceLines(device: Device): string[] {
+/**
+ * The report for a device served over vfio-user at `socketPath`: connected to, read
+ * through the client as a VFIO device is, and disconnected again. Call it in the
+ * client's process, never in the server's: the client blocks while it waits.
+ */
+export function describeVfioUser(socketPath: string, options: OpenVfioUserOptions = {}): DeviceReport {
+  let handle: VfioUserDeviceHandle;
+  try {
+    handle = openVfioUserDevice(socketPath, options);
+  } catch (err) {
+    if (isSysError(err, 'ENOENT')) throw hostError('ENOENT', `no vfio-user socket at ${socketPath}`, err);
+    if (isSysError(err, 'ECONNREFUSED')) throw hostError('ECONNREFUSED', `nobody serves ${socketPath}`, err);
+    if (isSysError(err, 'EBUSY')) throw hostError('EBUSY', `${socketPath}: the device is in use by another client`, err);
+    throw err;
+  }
+  try {
+    const n = handle.connection.negotiated;
+    const lines = [`${socketPath}: vfio-user ${n.major}.${n.minor}, up to ${formatSize(n.xferSize)} a transfer, ` +
+      `DMA pages ${formatSize(n.dmaPageSize)}, ${n.maxDmaMaps} DMA mappings, ${n.sendFds} fds a message`];
+    const where = (region: Region): string => {
+      const source = handle.sys.serverRegion(region.index);
+      return source ? ` (server offset 0x${source.offset.toString(16)}${source.fd ? ', fd' : ''})` : '';
+    };
+    lines.push(...deviceLines(handle.device, where), 'DMA mappings: none (this client mapped none)');
+    return { name: socketPath, lines };
+  } finally {
+    handle.close();
+  }
+}
+
+/** Regions, interrupts and config space, through an open device; `where` adds to a region's line. */
+function deviceLines(device: Device, where: (region: Region) => string = () => ''): string[] {
   const lines: string[] = [];
   const flags = [device.info.pci ? 'PCI' : undefined, device.info.reset ? 'RESET' : undefined].filter(Boolean).join('|');
   lines.push(`VFIO device: ${flags || 'no flags'}, ${device.info.numRegions} regions, ${device.info.numIrqs} interrupt indexes`);
   lines.push('Regions:');
   for (const region of device.regions.values()) {
     if (region.size === 0) continue;
-    lines.push(`  ${region.summary()} at offset 0x${region.offset.toString(16)}`);
+    lines.push(`  ${region.summary()} at offset 0x${region.offset.toString(16)}${where(region)}`);
     for (const area of region.sparseAreas ?? []) lines.push(`    mmap area 0x${area.offset.toString(16)} ${formatSize(area.size)}`);
   }
   lines.push('Interrupts:');

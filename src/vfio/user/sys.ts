@@ -75,6 +75,12 @@ export class VfioUserSys implements SysLayer {
     return this.base.sysfs;
   }
 
+  /** Where the server put region `index`: its own offset, and whether it sent an fd to map it. */
+  serverRegion(index: number): { offset: bigint; fd: boolean } | undefined {
+    const region = this.regions.get(index);
+    return region && { offset: region.serverOffset, fd: region.fd !== undefined };
+  }
+
   /** The device fd Device is given: the socket's number, -1 once closed. */
   get deviceFd(): number {
     return this.virtualFd;

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { describeVfioUser } from '../../../src/host/info.js';
 import { createNativeSys } from '../../../src/sys/native.js';
 import { pciIrq } from '../../../src/uapi/constants.js';
 import { ioctls } from '../../../src/uapi/ioctls.js';
@@ -320,6 +321,25 @@ test('open, use and close three times: no fd and no mapping left in the client',
     assert.deepEqual(newFds(before), []);
     assert.deepEqual(memfdMappings('scripted-bar1'), [0, 0]);
     assert.deepEqual(memfdMappings('vfio-user-dma'), [0, 0]);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('describeVfioUser (vgpu info SOCKET): regions with the server\'s offsets and fds, interrupts, config space; then disconnected', async () => {
+  const server = await startServer(SCRIPT, ['{socket}', '{}']);
+  try {
+    const report = describeVfioUser(server.socketPath);
+    assert.equal(report.name, server.socketPath);
+    const text = report.lines.join('\n');
+    assert.match(report.lines[0]!, /vfio-user 0\.0, up to 64 B a transfer, DMA pages 8 KiB, 4 DMA mappings, 2 fds a message/);
+    assert.match(text, /BAR0 4 KiB rw at offset 0x0 \(server offset 0x7000\)/);
+    assert.match(text, /BAR1 64 KiB rw mmap 2 sparse areas at offset 0x10000000000 \(server offset 0x3000, fd\)/);
+    assert.match(text, /MSI: 3 vectors/);
+    assert.match(text, /Device 1234:beef \(rev 07\)/);
+    await server.waitFor((e) => e['event'] === 'disconnected');
+    await server.stop();
+    assert.throws(() => describeVfioUser(server.socketPath), { code: 'ENOENT', message: /no vfio-user socket/ });
   } finally {
     await server.stop();
   }
