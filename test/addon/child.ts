@@ -1,10 +1,10 @@
 // Runs a small ES-module script in a child `node`, with `addon` already loaded through
-// the compiled src/sys/addon.js (whose path is `addonModule`): for what must not happen in the test process itself
+// the compiled src/addon/addon.js (whose path is `addonModule`): for what must not happen in the test process itself
 // (exit behaviour, forced GC, uncaught exceptions, worker teardown).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const addonModule = fileURLToPath(new URL('../../src/sys/addon.js', import.meta.url));
+const addonModule = fileURLToPath(new URL('../../src/addon/addon.js', import.meta.url));
 
 export interface ChildResult {
   status: number | null;

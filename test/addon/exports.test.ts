@@ -1,4 +1,4 @@
-// The addon exports exactly what src/sys/addon.ts declares, and its C library
+// The addon exports exactly what src/addon/addon.ts declares, and its C library
 // constants agree with the ones src/sys/types.ts hard-codes.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';

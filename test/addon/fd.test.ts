@@ -1,5 +1,5 @@
 // open/close/ioctl/pread/pwrite against real kernel objects, and the shape of the
-// errors they throw (code, errno, syscall, message), which src/sys/errors.ts relies on.
+// errors they throw (code, errno, syscall, message), which src/addon/errors.ts relies on.
 import { strict as assert } from 'node:assert';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { constants as os } from 'node:os';
