@@ -206,9 +206,11 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
 Napi::Value Sendmsg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "fd");
-  View data = ViewArg(info, 1, "data");
+  // The fds first: reading the array can run JS (getters), which could detach data's
+  // buffer after its pointer had been taken.
   int fds[kMaxFds];
   int count = FdsArg(info, 2, fds);
+  View data = ViewArg(info, 1, "data");
   if (count > 0 && data.length == 0) {
     ThrowTypeError(env, "The \"data\" argument must be at least one byte long when fds are sent");
   }
@@ -217,10 +219,11 @@ Napi::Value Sendmsg(const Napi::CallbackInfo& info) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  ControlBuffer control{};
+  ControlBuffer control;
   if (count > 0) {
     msg.msg_control = control.bytes;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    std::memset(control.bytes, 0, msg.msg_controllen);  // the padding too
     cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
@@ -255,7 +258,7 @@ Napi::Value Recvmsg(const Napi::CallbackInfo& info) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  ControlBuffer control{};
+  ControlBuffer control;  // the kernel fills it
   if (max_fds > 0) {
     msg.msg_control = control.bytes;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
