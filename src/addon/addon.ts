@@ -74,7 +74,7 @@ export interface Addon {
    * `fds` (at most 253) go as one SCM_RIGHTS message with the first byte, so they are all
    * sent once any byte is; data must then not be empty. The caller still owns its fds.
    */
-  sendmsg(fd: number, data: ArrayBufferView, fds?: number[]): number;
+  sendmsg(fd: number, data: ArrayBufferView, fds?: readonly number[]): number;
   /**
    * recvmsg(2) into buf (not empty), never blocking (EAGAIN when nothing waits), taking at
    * most maxFds (0..253) fds. If more fds came, all of them are closed and it throws a
