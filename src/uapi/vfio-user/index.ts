@@ -2,6 +2,7 @@
 // the stream framer. Pure code, no I/O.
 export * from './constants.js';
 export * from './header.js';
+export * from './version.js';
 export * from './dma.js';
 export * from './device.js';
 export * from './region.js';
