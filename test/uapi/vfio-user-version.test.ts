@@ -150,7 +150,8 @@ describe('VERSION capabilities: parsing', () => {
     ['a bad escape', '{"a\\x":1}', /unknown escape/],
     ['a bad \\u escape', '{"a\\u12":1}', /malformed \\u escape/],
     ['an unterminated string', '{"abc', /ends inside a string/],
-    ['deep nesting', `{"capabilities":{"x":${'['.repeat(20)}${']'.repeat(20)}}}`, /nests deeper than 8/],
+    ['deeply nested arrays', `{"capabilities":{"x":${'['.repeat(20)}${']'.repeat(20)}}}`, /nests deeper than 8/],
+    ['deeply nested objects', `{"capabilities":{"x":${'{"y":'.repeat(20)}0${'}'.repeat(20)}}}`, /nests deeper than 8/],
   ];
   for (const [name, json, pattern] of badSyntax) {
     it(`refuses invalid JSON: ${name}`, () => {

@@ -131,6 +131,8 @@ describe('vfio-user DMA_MAP and DMA_UNMAP', () => {
     einval(() => decodeDmaUnmap(body.subarray(0, 24)), /dirty bitmap/);
     einval(() => decodeDmaUnmapReply(joinBody([body, hex('ff')])), /bitmap of 8 bytes, 1 present/);
     assert.throws(() => encodeDmaUnmapReply(req, hex('ff')), RangeError);
+    assert.throws(() => encodeDmaUnmap({ ...unmap, bitmap: { pgsize: 4096n, size: 1n << 32n } }), /argsz .* is not a u32/);
+    assert.throws(() => encodeDmaUnmap({ flags: 1, address: 0n, size: 0n }), /bitmap goes with GET_DIRTY_BITMAP/);
   });
 });
 

@@ -108,7 +108,9 @@ function unmapBytes(unmap: Omit<DmaUnmap, 'argsz'>, argsz: number, bitmapData?: 
 /** The request; argsz defaults to the reply it implies (24, plus 16 and the bitmap). */
 export function encodeDmaUnmap(unmap: Omit<DmaUnmap, 'argsz'>, argsz?: number): Uint8Array {
   const bitmapBytes = unmap.bitmap === undefined ? 0 : vfio_user_bitmap.size + Number(unmap.bitmap.size);
-  return unmapBytes(unmap, argsz ?? vfio_user_dma_unmap.size + bitmapBytes);
+  const replySize = argsz ?? vfio_user_dma_unmap.size + bitmapBytes;
+  if (!Number.isInteger(replySize) || replySize < 0 || replySize > 0xffffffff) throw new RangeError(`DMA_UNMAP argsz ${replySize} is not a u32`);
+  return unmapBytes(unmap, replySize);
 }
 
 function decodeUnmapHead(body: Uint8Array, what: string): DmaUnmap {

@@ -7,3 +7,4 @@ export * from './dma.js';
 export * from './device.js';
 export * from './region.js';
 export * from './migration.js';
+export * from './framer.js';
