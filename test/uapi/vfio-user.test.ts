@@ -10,7 +10,7 @@ import {
   decodeDmaReadRequest, decodeDmaUnmap, decodeDmaUnmapReply, decodeDmaWriteReply, decodeDmaWriteRequest, decodeHeader,
   decodeIrqInfo, decodeIrqSet, decodeMigData, decodeMigDataRead, decodeRegionAccess, decodeRegionAccessHead,
   decodeRegionInfo, decodeRegionIoFdsReply, decodeRegionIoFdsRequest, decodeWriteMulti, decodeWriteMultiReply,
-  encodeCommand, encodeDeviceFeature, encodeDeviceInfo, encodeDmaMap, encodeDmaReadReply, encodeDmaReadRequest,
+  encodeCommand, encodeDeviceFeature, encodeDeviceInfo, encodeDeviceInfoRequest, encodeDmaMap, encodeDmaReadReply, encodeDmaReadRequest,
   encodeDmaUnmap, encodeDmaUnmapReply, encodeDmaWriteReply, encodeDmaWriteRequest, encodeErrorReply, encodeIrqInfo,
   encodeIrqInfoRequest, encodeIrqSet, encodeMigData, encodeMigDataRead, encodeRegionInfoReply, encodeRegionInfoRequest,
   encodeRegionIoFdsReply, encodeRegionIoFdsRequest, encodeRegionRead, encodeRegionReadReply, encodeRegionWrite,
@@ -179,6 +179,7 @@ describe('vfio-user DMA_READ and DMA_WRITE', () => {
 
 describe('vfio-user device messages', () => {
   it('DEVICE_GET_INFO is 16 bytes, not the kernel\'s 20', () => {
+    same(encodeDeviceInfoRequest(), '10000000 00000000 00000000 00000000');
     const body = encodeDeviceInfo({ flags: 3, num_regions: 9, num_irqs: 5 });
     same(body, '10000000 03000000 09000000 05000000');
     assert.deepEqual(decodeDeviceInfo(body), { argsz: 16, flags: 3, num_regions: 9, num_irqs: 5 });

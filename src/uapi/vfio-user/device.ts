@@ -90,6 +90,11 @@ export interface DeviceFeature {
 
 // --- DEVICE_GET_INFO
 
+/** The request: argsz alone (QEMU sends 16), every other field 0. */
+export function encodeDeviceInfoRequest(argsz = vfio_user_device_info.size): Uint8Array {
+  return vfio_user_device_info.encode({ argsz });
+}
+
 export function encodeDeviceInfo(info: Omit<DeviceInfo, 'argsz'>, argsz = vfio_user_device_info.size): Uint8Array {
   return vfio_user_device_info.encode({ ...info, argsz });
 }
