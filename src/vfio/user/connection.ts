@@ -193,7 +193,15 @@ export class VfioUserConnection {
     this.outbox.length = 0;
     const fd = this.fdNumber;
     this.fdNumber = -1;
-    addon().close(fd);
+    const a = addon();
+    try {
+      // The watcher polls a dup of the socket, closed a loop turn later: shut the socket
+      // itself down now, so the server sees the end at once.
+      a.shutdown(fd, a.constants['SHUT_RDWR'] ?? 2);
+    } catch {
+      // ENOTCONN: the server was gone already.
+    }
+    a.close(fd);
   }
 
   private handshake(): Negotiated {
