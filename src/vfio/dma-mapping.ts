@@ -1,4 +1,5 @@
-// One IOVA range a Container mapped with VFIO_IOMMU_MAP_DMA: what the device sees at
+// One IOVA range a DmaTarget mapped (a Container with VFIO_IOMMU_MAP_DMA, a vfio-user
+// connection with VFIO_USER_DMA_MAP): what the device sees at
 // iova..iova+size-1 is memory[offset..offset+size-1].
 import { inspect } from 'node:util';
 import type { Mapping } from '../sys/types.js';
@@ -13,7 +14,7 @@ export class DmaMapping {
     private readonly owner: DmaMappingOwner,
     readonly iova: bigint,
     readonly size: bigint,
-    /** The process address the kernel pinned (memory.address + offset). */
+    /** The process address of the range (memory.address + offset): what the kernel pins. */
     readonly vaddr: bigint,
     readonly memory: Mapping,
     readonly offset: number,
@@ -32,7 +33,7 @@ export class DmaMapping {
     return new Uint8Array(this.memory.buffer, this.offset, Number(this.size));
   }
 
-  /** VFIO_IOMMU_UNMAP_DMA of exactly this range; returns the bytes unmapped. */
+  /** Unmaps exactly this range from its owner; returns the bytes unmapped. */
   unmap(): bigint {
     return this.owner.unmap(this.iova, this.size);
   }
