@@ -18,13 +18,13 @@
 // vfio-user) leaves the connection unusable: that call and every later one throws a
 // SysError saying why (ENODEV once the server is gone, ETIMEDOUT after a timeout,
 // EPROTO after a protocol violation). close() releases the socket and every fd received.
-import { sysError, type SysError } from '../../addon/errors.js';
+import { isSysError, sysError, type SysError } from '../../addon/errors.js';
 import { addon } from '../../addon/addon.js';
 import { connectUnix, isTruncated, pollFd, recvWithFds, sendWithFds } from '../../addon/unix-socket.js';
 import {
   VfioUserMessageReader, decodeVersion, encodeCommand, encodeErrorReply, encodeReply, expectsReply, isReply,
   replyError, vfioUserCommandName, vfioUserCommands, vfioUserMessageLimit,
-  type VfioUserBody, type VfioUserCommandName, type VfioUserFrame, type VfioUserHeader,
+  type VfioUserBody, type VfioUserCommandName, type VfioUserFrame, type VfioUserHeader, type VfioUserVersion,
 } from '../../uapi/vfio-user/index.js';
 import type { FdWatcher, SysLayer } from '../../sys/types.js';
 import { acceptVersion, versionProposal, type ClientLimits, type Negotiated } from './negotiate.js';
@@ -80,7 +80,8 @@ export class VfioUserConnection {
   private failure: SysError | undefined;
   private watcher: FdWatcher | undefined;
   private handler: CommandHandler | undefined;
-  private readonly constantsOf = addon().constants;
+  private readonly pollIn = addon().constants['POLLIN'] ?? 1;
+  private readonly pollOut = addon().constants['POLLOUT'] ?? 4;
   private session: Negotiated | undefined;
 
   private constructor(readonly path: string, fd: number, sys: SysLayer, options: VfioUserConnectOptions) {
@@ -159,8 +160,9 @@ export class VfioUserConnection {
         this.flush(deadline, command); // the answers to what the server asked meanwhile
       }
     } catch (err) {
-      this.fail(err as SysError);
-      throw this.withSyscall(err as SysError, options.syscall, command);
+      this.fail(err);
+      if (!isSysError(err)) throw err;
+      throw this.withSyscall(err, options.syscall, command);
     } finally {
       this.awaiting = undefined;
       this.replies.delete(id);
@@ -207,10 +209,16 @@ export class VfioUserConnection {
   private handshake(): Negotiated {
     const reply = this.request('VFIO_USER_VERSION', versionProposal(this.limits), { syscall: 'connect' });
     try {
-      return acceptVersion(decodeVersion(reply.body), reply.fds.length, this.limits);
-    } catch (err) {
+      let version: VfioUserVersion;
+      try {
+        version = decodeVersion(reply.body);
+      } catch (err) {
+        throw sysError('EPROTO', 'connect', 'VFIO_USER_VERSION', `malformed reply: ${(err as Error).message}`);
+      }
+      return acceptVersion(version, reply.fds.length, this.limits);
+    } finally {
+      // Without twin-socket mode (which acceptVersion refuses) no fd belongs in the reply.
       for (const fd of reply.fds) this.closeReceived(fd);
-      throw (err as SysError).operation === undefined ? this.withSyscall(err as SysError, 'connect', 'VFIO_USER_VERSION') : err;
     }
   }
 
@@ -222,8 +230,8 @@ export class VfioUserConnection {
   }
 
   /** Marks the connection unusable (the first failure is the one reported later). */
-  private fail(err: SysError): void {
-    this.failure ??= err;
+  private fail(err: unknown): void {
+    this.failure ??= isSysError(err) ? err : sysError('EIO', 'vfio-user', undefined, String(err));
     this.watcher?.close();
     this.watcher = undefined;
   }
@@ -257,13 +265,12 @@ export class VfioUserConnection {
 
   /** Blocks until the socket is readable (or writable, when asked) and reads what came. */
   private wait(deadline: number, command: string, writable: boolean): void {
-    const { POLLIN, POLLOUT } = this.constantsOf as { POLLIN: number; POLLOUT: number };
     const left = deadline - Date.now();
-    const ready = left > 0 ? pollFd(this.fd, POLLIN | (writable ? POLLOUT : 0), left) : 0;
+    const ready = left > 0 ? pollFd(this.fd, this.pollIn | (writable ? this.pollOut : 0), left) : 0;
     if (ready === 0) {
       throw sysError('ETIMEDOUT', 'poll', command, `no reply from ${this.path} within ${this.timeoutMs} ms`);
     }
-    if (ready !== POLLOUT) this.receive(command);
+    if (ready !== this.pollOut) this.receive(command);
   }
 
   /** Reads until the socket is drained, and handles each message that completes. */
@@ -341,7 +348,7 @@ export class VfioUserConnection {
       this.receive('idle');
       this.flush(deadline, 'idle');
     } catch (err) {
-      this.fail(err as SysError);
+      this.fail(err);
     }
   }
 
