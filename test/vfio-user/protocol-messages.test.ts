@@ -13,6 +13,7 @@ import {
   parseVersionCapabilities, vfioUserHeaderFlags as HF,
 } from '../../src/uapi/vfio-user/index.js';
 import { SIMGPU_ID } from '../../src/vendors/simgpu/registers.js';
+import { SIMGPU_UUID } from './fixtures/names.js';
 import { PROBE } from './fixtures/probe-vendor.js';
 import {
   C, ERRNO, PAGE, RawClient, clientMemory, errnoOf, expectBaseline, readReg, startWithBaseline, writeReg,
@@ -103,6 +104,9 @@ describe('vfio-user server: messages', () => {
     assert.equal(errnoOf(c.call(C.VFIO_USER_REGION_WRITE, write)), ERRNO.EINVAL);
     // Unknown, not offered, wrong direction.
     assert.equal(errnoOf(c.call(99, new Uint8Array(0))), ERRNO.ENOSYS);
+    const why = (await server.stats()).lastErrors[SIMGPU_UUID];
+    assert.deepEqual({ command: why?.command, errno: why?.errno }, { command: 'command 99', errno: ERRNO.ENOSYS });
+    assert.match(why!.detail, /unknown/, 'the server keeps why it refused, for diagnostics');
     assert.equal(errnoOf(c.call(C.VFIO_USER_REGION_WRITE_MULTI, new Uint8Array(8))), ERRNO.ENOTSUP);
     assert.equal(errnoOf(c.call(C.VFIO_USER_DMA_READ, new Uint8Array(16))), ERRNO.EINVAL);
     // A reply where a command was expected, and a message of no known type.

@@ -61,6 +61,8 @@ export interface ConnectionStats {
   readonly pinnedPages: number;
   readonly eventfdReferences: number;
   readonly pendingOutput: number;
+  /** The last error reply sent, and why: for diagnostics (the wire carries only the errno). */
+  readonly lastError: { readonly command: string; readonly errno: number; readonly detail: string } | undefined;
 }
 
 export class VfioUserConnection {
@@ -75,6 +77,7 @@ export class VfioUserConnection {
   private waiting = false;
   private nextMsgId = 0;
   private readonly abandoned = new Set<number>();
+  private lastError: ConnectionStats['lastError'];
 
   /** `fd` is the accepted socket, now the connection's; `onClosed` runs once, after teardown. */
   constructor(readonly fd: number, private readonly backend: DeviceBackend, private readonly limits: ServerLimits,
@@ -108,6 +111,7 @@ export class VfioUserConnection {
       pinnedPages: s?.dma.pinnedPages ?? 0,
       eventfdReferences: s?.eventfdReferences ?? 0,
       pendingOutput: this.outbox.pending,
+      lastError: this.lastError,
     };
   }
 
@@ -271,9 +275,10 @@ export class VfioUserConnection {
 
   /** An error reply (unless the command asked for none): a SysError's errno, EIO for anything else. */
   private fail(request: VfioUserHeader, error: unknown, detail?: string): void {
-    void detail; // the errno is all the wire carries; the detail explains the call site
+    const errno = errnoOf(error);
+    this.lastError = { command: vfioUserCommandName(request.command), errno, detail: detail ?? describe(error) };
     if (isCommand(request) && (request.flags & HF.VFIO_USER_F_NO_REPLY)) return;
-    this.outbox.send(encodeErrorReply(request, errnoOf(error)));
+    this.outbox.send(encodeErrorReply(request, errno));
   }
 
   // ---- server-to-client requests (remote DMA regions) ----
