@@ -11,6 +11,7 @@
         "native/memory.cc",
         "native/eventfd.cc",
         "native/watch.cc",
+        "native/socket.cc",
         "native/constants.cc",
         "native/vfio_table.cc"
       ],

@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitEventfd(env, exports);
   InitWatch(env, exports);
+  InitSocket(env, exports);
   InitConstants(env, exports);
   InitVfioTable(env, exports);
   return exports;

@@ -38,6 +38,15 @@ uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* nam
   return static_cast<uint32_t>(d);
 }
 
+int IntArg(const Napi::CallbackInfo& info, size_t index, const char* name, int min, int max) {
+  Napi::Value value = info[index];
+  if (value.IsNumber() && IsIntegerIn(value.As<Napi::Number>().DoubleValue(), min, max)) {
+    return static_cast<int>(value.As<Napi::Number>().DoubleValue());
+  }
+  std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  Bad(info, name, expected.c_str());
+}
+
 size_t LengthArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value value = info[index];
   if (!value.IsNumber()) Bad(info, name, "a non-negative integer");

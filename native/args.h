@@ -25,6 +25,9 @@ uint32_t BitsArg(const Napi::CallbackInfo& info, size_t index, const char* name)
 // An integer Number in [0, UINT32_MAX].
 uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 
+// An integer Number in [min, max] (a backlog, a timeout, a count).
+int IntArg(const Napi::CallbackInfo& info, size_t index, const char* name, int min, int max);
+
 // A non-negative safe-integer Number (a length in bytes).
 size_t LengthArg(const Napi::CallbackInfo& info, size_t index, const char* name);
 

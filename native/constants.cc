@@ -1,10 +1,12 @@
-// The C library's flag values (O_*, PROT_*, MAP_*, EFD_*, MFD_*, ...), so TypeScript
+// The C library's flag values (O_*, PROT_*, MAP_*, EFD_*, MFD_*, SHUT_*, POLL*, ...), so TypeScript
 // never hard-codes a number that differs between architectures.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "exports.h"
 
@@ -50,6 +52,14 @@ void InitConstants(Napi::Env env, Napi::Object exports) {
   CONSTANT(F_GETFL);
   CONSTANT(F_SETFL);
   CONSTANT(FD_CLOEXEC);
+  CONSTANT(SHUT_RD);
+  CONSTANT(SHUT_WR);
+  CONSTANT(SHUT_RDWR);
+  CONSTANT(POLLIN);
+  CONSTANT(POLLOUT);
+  CONSTANT(POLLERR);
+  CONSTANT(POLLHUP);
+  CONSTANT(POLLNVAL);
 #undef CONSTANT
   exports.Set("constants", c);
 }

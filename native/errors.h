@@ -1,4 +1,4 @@
-// Errors thrown to JavaScript, shaped like src/sys/errors.ts: a system-call failure is an
+// Errors thrown to JavaScript, shaped like src/addon/errors.ts: a system-call failure is an
 // Error with code ('EINVAL'), errno (22) and syscall ('ioctl'); a wrong argument is a
 // TypeError with code 'ERR_INVALID_ARG_TYPE', like Node's own.
 #pragma once

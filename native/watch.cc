@@ -1,5 +1,8 @@
-// watch(fd, onReadable): a uv_poll_t on the Node event loop that calls onReadable on
-// the JS thread each time fd is readable (level-triggered: until the fd is drained).
+// watch(fd, onReady, events = 1): a uv_poll_t on the Node event loop that calls
+// onReady(ready) on the JS thread each time fd is readable (events bit 1) or writable
+// (bit 2), level-triggered: until the fd is drained (or full). `ready` is the bitmask of
+// the watched events that are ready. On POLLERR libuv stops the poll for good; the last
+// call then gets every watched bit, so the caller's next read or write meets the error.
 //
 // Lifetimes: the uv handle lives in a heap PollState freed by its close callback, so a
 // watcher can close itself from inside its own callback. While open, the JS object is
@@ -24,11 +27,25 @@ namespace vfio_vgpu {
 
 namespace {
 
+// The bits of the `events` argument and of the callback's argument (this addon's own
+// numbering, kept stable for TypeScript; mapped to libuv's below).
+constexpr int kReadable = 1;
+constexpr int kWritable = 2;
+
+int ToUv(int events) {
+  return ((events & kReadable) != 0 ? UV_READABLE : 0) | ((events & kWritable) != 0 ? UV_WRITABLE : 0);
+}
+
+int FromUv(int uv_events) {
+  return ((uv_events & UV_READABLE) != 0 ? kReadable : 0) | ((uv_events & UV_WRITABLE) != 0 ? kWritable : 0);
+}
+
 class Watcher;
 
 struct PollState {
   uv_poll_t handle;
   int fd;          // our dup, closed once the handle is
+  int events;      // kReadable | kWritable, as the caller asked
   Watcher* owner;  // null once the watcher let go of this state
   napi_async_cleanup_hook_handle cleanup_hook;
 };
@@ -46,7 +63,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   Watcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watcher>(info) {
     napi_env env = info.Env();
     int fd = FdArg(info, 0, "fd");
-    if (!info[1].IsFunction()) ThrowTypeError(env, "The \"onReadable\" argument must be a function");
+    if (!info[1].IsFunction()) ThrowTypeError(env, "The \"onReady\" argument must be a function");
+    int events = info[2].IsUndefined() ? kReadable : IntArg(info, 2, "events", kReadable, kReadable | kWritable);
     if (fd < 0) ThrowErrno(env, EBADF, "fcntl");
 
     uv_loop_t* loop = nullptr;
@@ -56,6 +74,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     if (own_fd < 0) ThrowErrno(env, errno, "fcntl");
     auto* state = new PollState{};
     state->fd = own_fd;
+    state->events = events;
     int err = uv_poll_init(loop, &state->handle, own_fd);
     if (err < 0) {
       delete state;  // uv_poll_init failed before registering the handle
@@ -63,7 +82,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       ThrowErrno(env, -err, "uv_poll_init");
     }
     state->handle.data = state;
-    err = uv_poll_start(&state->handle, UV_READABLE, OnPoll);
+    err = uv_poll_start(&state->handle, ToUv(events), OnPoll);
     if (err < 0) {
       uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), OnClosed);
       ThrowErrno(env, -err, "uv_poll_start");
@@ -84,17 +103,21 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   }
 
  private:
-  static void OnPoll(uv_poll_t* handle, int, int) {
+  static void OnPoll(uv_poll_t* handle, int status, int uv_events) {
     auto* state = static_cast<PollState*>(handle->data);
-    if (state->owner != nullptr) state->owner->Fire();
+    if (state->owner == nullptr) return;
+    // status < 0 (POLLERR): libuv has stopped the poll and passes no events.
+    int ready = status < 0 ? state->events : FromUv(uv_events) & state->events;
+    if (ready != 0) state->owner->Fire(ready);
   }
 
-  void Fire() {
+  void Fire(int ready) {
     napi_env env = Env();
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value result;
-    napi_status status = napi_make_callback(env, async_context_, Value(), callback_.Value(), 0, nullptr, &result);
+    napi_value argument, result;
+    napi_create_int32(env, ready, &argument);
+    napi_status status = napi_make_callback(env, async_context_, Value(), callback_.Value(), 1, &argument, &result);
     if (status == napi_pending_exception) {
       // No JS frame below us to catch it: report it like any event-loop callback would.
       napi_value error;
@@ -165,7 +188,7 @@ struct WatchData {
 
 Napi::Value Watch(const Napi::CallbackInfo& info) {
   auto* data = static_cast<WatchData*>(info.Data());
-  return data->constructor.New({info[0], info[1]});
+  return data->constructor.New({info[0], info[1], info[2]});
 }
 
 }  // namespace

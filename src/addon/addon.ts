@@ -8,6 +8,13 @@ export interface AddonWatcher {
   unref(): void;
 }
 
+/** What recvmsg() received: `bytes` 0 means the peer closed its end. */
+export interface AddonReceived {
+  bytes: number;
+  /** Close-on-exec fds, now the caller's to close. */
+  fds: number[];
+}
+
 /** sizeof() and offsetof() of one struct of <linux/vfio.h>, as the compiler saw them. */
 export interface AddonStructLayout {
   size: number;
@@ -35,10 +42,52 @@ export interface Addon {
   eventfdWrite(fd: number, value: bigint): void;
   memfdCreate(name: string, flags: number): number;
   ftruncate(fd: number, length: bigint): void;
-  /** Calls `onReadable` on the event loop whenever fd is readable (uv_poll). */
-  watch(fd: number, onReadable: () => void): AddonWatcher;
+  /**
+   * Calls `onReady` on the event loop while fd is ready (uv_poll, level-triggered):
+   * `events` 1 = readable (the default), 2 = writable, 3 = either. `onReady` gets the
+   * ready bits. On POLLERR the watcher gets every watched bit once, then stops firing.
+   */
+  watch(fd: number, onReady: (ready: number) => void, events?: number): AddonWatcher;
+  /** socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC). */
+  socket(): number;
+  /** socketpair(2) of two connected sockets, flagged like socket()'s. */
+  socketpair(): [number, number];
+  /**
+   * bind(2) to a filesystem path. ENAMETOOLONG if it does not fit sun_path (107 bytes of
+   * UTF-8), ENOENT for ''. An existing path is EADDRINUSE: unlinking it is the caller's call.
+   */
+  bind(fd: number, path: string): void;
+  /** listen(2); the kernel caps the backlog at net.core.somaxconn. */
+  listen(fd: number, backlog: number): void;
+  /** accept4(2), the new fd non-blocking and close-on-exec; EAGAIN when nobody waits. */
+  accept(fd: number): number;
+  /**
+   * connect(2) to a path. On a non-blocking unix stream socket this completes at once,
+   * or fails with EAGAIN when the listener's backlog is full (never EINPROGRESS).
+   */
+  connect(fd: number, path: string): void;
+  /** shutdown(2) with constants.SHUT_RD, SHUT_WR or SHUT_RDWR. */
+  shutdown(fd: number, how: number): void;
+  /**
+   * sendmsg(2), never blocking (EAGAIN when the socket buffer is full) and never raising
+   * SIGPIPE (EPIPE instead). Returns the bytes sent, possibly fewer than data's length.
+   * `fds` (at most 253) go as one SCM_RIGHTS message with the first byte, so they are all
+   * sent once any byte is; data must then not be empty. The caller still owns its fds.
+   */
+  sendmsg(fd: number, data: ArrayBufferView, fds?: readonly number[]): number;
+  /**
+   * recvmsg(2) into buf (not empty), never blocking (EAGAIN when nothing waits), taking at
+   * most maxFds (0..253) fds. If more fds came, all of them are closed and it throws a
+   * SysError with code 'EMSGSIZE' whose `bytes` says how much data did land in buf.
+   */
+  recvmsg(fd: number, buf: ArrayBufferView, maxFds: number): AddonReceived;
+  /**
+   * One poll(2) of one fd, blocking the thread up to timeoutMs (-1: no limit): returns
+   * revents (constants.POLLIN, ...), 0 on timeout. EBADF for a negative or closed fd.
+   */
+  poll(fd: number, events: number, timeoutMs: number): number;
   readonly pageSize: number;
-  /** O_*, PROT_*, MAP_*, EFD_*, MFD_*, FIONREAD as the C library defines them. */
+  /** O_*, PROT_*, MAP_*, EFD_*, MFD_*, FIONREAD, SHUT_*, POLL* as the C library defines them. */
   readonly constants: Readonly<Record<string, number>>;
   /** Taken from <linux/vfio.h> at compile time, for test/uapi/layout.test.ts. */
   readonly vfio: {

@@ -10,7 +10,8 @@ const a = addon();
 describe('addon exports', () => {
   it('has every function of the Addon interface', () => {
     const functions = ['open', 'close', 'dup', 'ioctl', 'pread', 'pwrite', 'mmap', 'munmap', 'addressOf', 'eventfd',
-      'eventfdRead', 'eventfdWrite', 'memfdCreate', 'ftruncate', 'watch'];
+      'eventfdRead', 'eventfdWrite', 'memfdCreate', 'ftruncate', 'watch', 'socket', 'socketpair', 'bind', 'listen', 'accept',
+      'connect', 'shutdown', 'sendmsg', 'recvmsg', 'poll'];
     for (const name of functions) assert.equal(typeof (a as unknown as Record<string, unknown>)[name], 'function', name);
     assert.equal(typeof a.pageSize, 'number');
     assert.deepEqual(Object.keys(a.vfio).sort(), ['constants', 'ioctls', 'structs']);
@@ -19,7 +20,8 @@ describe('addon exports', () => {
   it('has the C library constants the layers above use', () => {
     const names = ['O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_CLOEXEC', 'O_NONBLOCK', 'PROT_NONE', 'PROT_READ',
       'PROT_WRITE', 'MAP_SHARED', 'MAP_PRIVATE', 'MAP_ANONYMOUS', 'EFD_CLOEXEC', 'EFD_NONBLOCK', 'EFD_SEMAPHORE',
-      'MFD_CLOEXEC', 'MFD_ALLOW_SEALING', 'FIONREAD', 'FIOCLEX', 'FIONCLEX', 'F_GETFD', 'F_GETFL', 'FD_CLOEXEC'];
+      'MFD_CLOEXEC', 'MFD_ALLOW_SEALING', 'FIONREAD', 'FIOCLEX', 'FIONCLEX', 'F_GETFD', 'F_GETFL', 'FD_CLOEXEC',
+      'SHUT_RD', 'SHUT_WR', 'SHUT_RDWR', 'POLLIN', 'POLLOUT', 'POLLERR', 'POLLHUP', 'POLLNVAL'];
     const missing = names.filter((name) => typeof a.constants[name] !== 'number');
     assert.deepEqual(missing, []);
   });
