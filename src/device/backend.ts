@@ -63,6 +63,19 @@ export interface EventfdSink {
   acquire(fd: number): EventfdRef;
 }
 
+/**
+ * Where a transport that passes fds (vfio-user) lets its user map a region: the user
+ * mmaps `fd` (MAP_SHARED) at file offset `offset + area.offset` for each area, area
+ * offsets being relative to the region's start. Every area is page aligned; `offset`
+ * is the region's base in the file (the same for every area listed) and is
+ * non-negative. The fd stays the device's: a transport sends a copy and never closes it.
+ */
+export interface RegionFile {
+  readonly fd: number;
+  readonly offset: bigint;
+  readonly areas: readonly { readonly offset: bigint; readonly size: bigint }[];
+}
+
 /** What a device can reach while its user holds it open (an fd, a vfio-user connection). */
 export interface DeviceContext {
   /** The DMA space its user set up: a container's IOMMU, or a vfio-user client's DMA regions. */
@@ -91,4 +104,12 @@ export interface DeviceBackend {
    * mapping's pins still held afterwards are dropped by force: see type1.ts.)
    */
   dmaUnmap?(iova: bigint, length: bigint): void;
+  /**
+   * For transports that hand their user an fd per mappable region instead of mmap on a
+   * device fd (vfio-user): the file behind region `index`'s mappable areas, or
+   * undefined when none of it can be reached that way. It lists only areas one fd with
+   * one base can express; the rest of the region (and any region without a file) is
+   * still served by read/write. Works whether or not the device is open.
+   */
+  regionFile?(index: number): RegionFile | undefined;
 }

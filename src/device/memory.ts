@@ -48,6 +48,8 @@ export function allocateAnonymous(length: number, prot: number = PROT_READ | PRO
 export interface SharedMemory {
   /** The memfd behind it (close-on-exec). */
   readonly fd: number;
+  /** The memfd as a file to hand out (a MemoryBacking's `file`): offset 0; undefined once closed. */
+  readonly file: { readonly fd: number; readonly offset: number } | undefined;
   readonly size: number;
   /**
    * The owner's read-write view of the whole memory, mapped on first use (it costs
@@ -104,9 +106,13 @@ export function createSharedMemory(name: string, size: number): SharedMemory {
       done += n;
     }
   };
+  const file = { fd, offset: 0 } as const;
   return {
     fd,
     size,
+    get file() {
+      return closed ? undefined : file;
+    },
     get bytes(): Uint8Array {
       if (view) return view;
       requireOpen('mmap');

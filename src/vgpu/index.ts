@@ -5,3 +5,5 @@ export type { VgpuBus, VgpuInfo, VgpuOpenEvents, VgpuState, VgpuTypeInfo } from 
 export { generateUuid, isUuid, parseUuid, UUID_STRING_LEN } from './uuid.js';
 export { attachMockKernel, kstrtoul, MDEV_BUS_CLASS, MDEV_BUS_DEVICES, MockMdevBus, parseCreateInput } from './mdev/index.js';
 export type { MockMdevBusOptions } from './mdev/index.js';
+export { attachVfioUser, VfioUserBus, DeviceSocket } from './vfio-user/index.js';
+export type { AttachVfioUserOptions, VfioUserBusStats, VfioUserClientInfo, VfioUserServerOptions } from './vfio-user/index.js';

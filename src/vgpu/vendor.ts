@@ -93,7 +93,7 @@ export interface RegisterHandler {
 }
 
 /**
- * Memory behind a mapped area: shared memory (a SharedMemory from src/sys/mock/memory.ts
+ * Memory behind a mapped area: shared memory (a SharedMemory from src/device/memory.ts
  * is one as it stands) or a slice of a parent's mapped BAR. It may be larger than one
  * ArrayBuffer can be (an 8 GiB framebuffer), so nobody asks for a view of all of it:
  * the core copies through read/write for the user's pread/pwrite, and maps windows for
@@ -114,6 +114,13 @@ export interface MemoryBacking {
   map(offset: number, length: number, prot: number): Mapping;
   /** Unmaps a window map() made for the vendor's own use. Idempotent. */
   unmap(mapping: Mapping): void;
+  /**
+   * The file behind the memory, when there is one: byte `o` of the backing is byte
+   * `offset + o` of `fd` (page aligned). A transport that passes fds (vfio-user) hands
+   * it to its user to map the area; without it the area is reached through the
+   * device's read/write only. A SharedMemory reports its memfd here (undefined once closed).
+   */
+  readonly file?: { readonly fd: number; readonly offset: number } | undefined;
 }
 
 /**

@@ -71,7 +71,7 @@ export function validRanges(platform: IommuPlatform): Range[] {
 }
 
 export class Type1Iommu {
-  readonly store = new DmaStore();
+  readonly store = new DmaStore<DmaMapping>();
   private dmaAvail: number;
   private readonly iommuGroups = new Set<number>();
   private readonly emulatedGroups = new Set<number>();

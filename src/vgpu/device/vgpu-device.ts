@@ -19,7 +19,7 @@
 // function could not complete the access), which software clears by writing 1.
 import { addon } from '../../addon/addon.js';
 import { isSysError, sysError, type SysError } from '../../addon/errors.js';
-import type { DeviceContext, DeviceBackend } from '../../device/backend.js';
+import type { DeviceContext, DeviceBackend, RegionFile } from '../../device/backend.js';
 import type { IrqCounts } from '../../device/pci/irqs.js';
 import { getRegionInfo, type RegionLayout } from '../../device/pci/regions.js';
 import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE, PCI_STATUS_SIG_TARGET_ABORT } from '../../device/pci/regs.js';
@@ -230,6 +230,31 @@ export class VgpuDevice implements DeviceBackend {
     } catch (err) {
       throw vendorError(err, 'mmap', `the vendor failed to map BAR${index}`);
     }
+  }
+
+  /**
+   * A BAR's mapped areas whose memory has a file (DeviceBackend.regionFile): the areas
+   * sharing one fd and one base (file offset minus area offset, non-negative and page
+   * aligned); when areas disagree, the group covering the most bytes is listed.
+   */
+  regionFile(index: number): RegionFile | undefined {
+    const bar = index < ROM ? this.bars[index] : undefined;
+    if (!bar) return undefined;
+    const groups = new Map<string, { fd: number; offset: bigint; areas: { offset: bigint; size: bigint }[]; bytes: number }>();
+    for (const area of bar.mappedAreas) {
+      const file = area.memory.file;
+      if (!file || file.offset % this.pageSize !== 0) continue;
+      const base = BigInt(file.offset) - BigInt(area.offset);
+      if (base < 0n) continue;
+      const key = `${file.fd}:${base}`;
+      const group = groups.get(key) ?? { fd: file.fd, offset: base, areas: [], bytes: 0 };
+      group.areas.push({ offset: BigInt(area.offset), size: BigInt(area.size) });
+      group.bytes += area.size;
+      groups.set(key, group);
+    }
+    let best: { fd: number; offset: bigint; areas: { offset: bigint; size: bigint }[]; bytes: number } | undefined;
+    for (const g of groups.values()) if (!best || g.bytes > best.bytes) best = g;
+    return best && { fd: best.fd, offset: best.offset, areas: best.areas };
   }
 
   dmaUnmap(iova: bigint, length: bigint): void {

@@ -1,14 +1,17 @@
-// The TYPE1 mapping store (DmaStore) against a plain list, operation by operation:
-// random inserts and removes at any position (chunks split and empty out), every
-// lookup at the boundaries, and IOVAs past 2^53 where doubles round.
+// The sorted DMA store (DmaStore: the mock's TYPE1 mappings, vfio-user DMA regions)
+// against a plain list, operation by operation: random inserts and removes at any
+// position (chunks split and empty out), every lookup at the boundaries, and IOVAs
+// past 2^53 where doubles round.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DmaStore, type DmaMapping } from '../../src/sys/mock/dma-store.js';
+import { DmaStore, type IovaRange } from '../../src/device/dma/dma-store.js';
+
+type DmaMapping = IovaRange;
 
 const PAGE = 4096n;
 
 function mapping(iova: bigint, size: bigint): DmaMapping {
-  return { iova, size, vaddr: 0n, prot: 3, pinned: [], lockedPages: 0, iommuMapped: false, vaddrInvalid: false, dirty: null, pins: null };
+  return { iova, size };
 }
 
 /** The reference: a sorted list searched one by one. */
@@ -64,7 +67,7 @@ function probesOf(list: readonly DmaMapping[]): bigint[] {
   return out.filter((v) => v >= 0n && v < 1n << 64n);
 }
 
-describe('mock DmaStore', () => {
+describe('DmaStore', () => {
   it('agrees with a plain list through random inserts and removes across chunk splits', () => {
     const store = new DmaStore();
     const model = new Model();
