@@ -293,6 +293,8 @@ export class VfioUserConnection {
       // The reader's frames may be views of `chunk`: handle each before the next recvmsg.
       for (const frame of frames) this.dispatch(frame, command);
       if (this.reader.broken !== undefined) throw sysError('EPROTO', 'recvmsg', command, this.reader.broken);
+      // The reply is in: what may follow waits for the next request or the watcher.
+      if (this.awaiting !== undefined && this.replies.has(this.awaiting)) return;
     }
   }
 
