@@ -5,6 +5,8 @@
 // a socket, and no fd or mapping left in the client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { createNativeSys } from '../../../src/sys/native.js';
@@ -133,7 +135,7 @@ test('simgpu pins guest memory, as an mdev driver does: memory without an fd is 
   }
 }));
 
-test('the display through vfio-user: the screenshot equals the one made in-process, pixel for pixel', () => withServer(async (_server, socketOf) => {
+test('the display through vfio-user: the screenshot equals the one made in-process, pixel for pixel', () => withServer(async (server, socketOf) => {
   const before = fdSnapshot();
   const guest = DisplayGuest.open(createNativeSys(), socketOf(DISPLAY));
   let remote: Buffer;
@@ -166,6 +168,12 @@ test('the display through vfio-user: the screenshot equals the one made in-proce
   // By path, as `vgpu screenshot` would: the guest has gone, the picture stays.
   const again = pixels(await onceFree(() => screenshotPng(createNativeSys(), socketOf(DISPLAY))));
   assert.ok(again.data.equals(b.data));
+  // And by `vgpu screenshot SOCKET FILE.png`.
+  const file = join(server.dir, 'shot.png');
+  const run = await runVgpu(['screenshot', socketOf(DISPLAY), file]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /: 640x480 PNG of .*\.sock/);
+  assert.ok(pixels(readFileSync(file)).data.equals(b.data));
   await settled();
   assert.deepEqual(newFds(before), []);
 }));
