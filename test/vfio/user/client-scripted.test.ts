@@ -12,7 +12,7 @@ import { pciIrq } from '../../../src/uapi/constants.js';
 import { ioctls } from '../../../src/uapi/ioctls.js';
 import { openDevice, openVfioUserDevice, type VfioUserDeviceHandle } from '../../../src/vfio/index.js';
 import { fdSnapshot, newFds, settled } from './fixtures/fds.js';
-import { BAR1, IDS, Reg, SERVER_CAPS, type ScriptedScenario } from './fixtures/scripted-server.js';
+import { BAR1, IDS, Reg, SERVER_CAPS, type ScriptedScenario } from './fixtures/scripted-device.js';
 import { startServer, type LogEntry, type ServerProcess } from './fixtures/server-process.js';
 import { memfdMappings } from '../../vendors/display-world.js';
 
