@@ -21,8 +21,9 @@ import { flags } from '../../uapi/constants.js';
 import { ioctlName, ioctls } from '../../uapi/ioctls.js';
 import { vfio_irq_info, vfio_region_info } from '../../uapi/structs.js';
 import {
-  decodeDeviceInfo, decodeIrqInfo, encodeDeviceInfoRequest, decodeRegionAccess, decodeRegionAccessHead, decodeRegionInfo, encodeIrqInfoRequest,
-  encodeRegionInfoRequest, encodeRegionRead, encodeRegionWrite, vfio_user_device_info, type VfioUserCommandName,
+  decodeDeviceInfo, decodeIrqInfo, decodeRegionAccess, decodeRegionAccessHead, decodeRegionInfo, encodeDeviceInfoRequest,
+  encodeIrqInfoRequest, encodeRegionInfoRequest, encodeRegionRead, encodeRegionWrite, vfio_user_device_info,
+  type VfioUserCommandName,
 } from '../../uapi/vfio-user/index.js';
 import { PROT_READ, PROT_WRITE, type FdWatcher, type Mapping, type SysKind, type SysLayer, type Sysfs } from '../../sys/types.js';
 import type { VfioUserConnection, VfioUserReply } from './connection.js';
@@ -121,46 +122,12 @@ export class VfioUserSys implements SysLayer {
 
   pread(fd: number, buf: Uint8Array, offset: bigint): number {
     if (fd !== this.virtualFd || fd < 0) return this.base.pread(fd, buf, offset);
-    const { region, inside } = this.regions.locate(offset, 'pread');
-    const length = Number(BigInt(buf.byteLength) < region.size - inside ? BigInt(buf.byteLength) : region.size - inside);
-    let done = 0;
-    while (done < length) {
-      const count = Math.min(length - done, this.connection.negotiated.xferSize);
-      const at = inside + BigInt(done);
-      const reply = this.connection.request('VFIO_USER_REGION_READ', encodeRegionRead(at, region.index, count), { syscall: 'pread' });
-      this.closeFds(reply);
-      const got = this.decode('VFIO_USER_REGION_READ', 'pread', () => decodeRegionAccess(reply.body));
-      if (got.region !== region.index || got.offset !== at || got.count > count) {
-        throw sysError('EPROTO', 'pread', 'VFIO_USER_REGION_READ', `asked ${count} bytes of region ${region.index} at 0x${at.toString(16)}, ` +
-          `the reply has ${got.count} of region ${got.region} at 0x${got.offset.toString(16)}`);
-      }
-      buf.set(got.data, done);
-      done += got.count;
-      if (got.count < count) break; // a short read, as pread may give
-    }
-    return done;
+    return this.regionIo('pread', buf, offset);
   }
 
   pwrite(fd: number, buf: Uint8Array, offset: bigint): number {
     if (fd !== this.virtualFd || fd < 0) return this.base.pwrite(fd, buf, offset);
-    const { region, inside } = this.regions.locate(offset, 'pwrite');
-    const length = Number(BigInt(buf.byteLength) < region.size - inside ? BigInt(buf.byteLength) : region.size - inside);
-    let done = 0;
-    while (done < length) {
-      const count = Math.min(length - done, this.connection.negotiated.xferSize);
-      const at = inside + BigInt(done);
-      const data = buf.subarray(done, done + count);
-      const reply = this.connection.request('VFIO_USER_REGION_WRITE', encodeRegionWrite(at, region.index, data), { syscall: 'pwrite' });
-      this.closeFds(reply);
-      const got = this.decode('VFIO_USER_REGION_WRITE', 'pwrite', () => decodeRegionAccessHead(reply.body));
-      if (got.region !== region.index || got.offset !== at || got.count > count) {
-        throw sysError('EPROTO', 'pwrite', 'VFIO_USER_REGION_WRITE', `wrote ${count} bytes of region ${region.index} at 0x${at.toString(16)}, ` +
-          `the reply says ${got.count} of region ${got.region} at 0x${got.offset.toString(16)}`);
-      }
-      done += got.count;
-      if (got.count < count) break;
-    }
-    return done;
+    return this.regionIo('pwrite', buf, offset);
   }
 
   /** mmap of a region: of the server's fd for it, at the server's offset plus the offset inside. */
@@ -231,6 +198,38 @@ export class VfioUserSys implements SysLayer {
 
   watch(fd: number, onReadable: () => void): FdWatcher {
     return this.base.watch(fd, onReadable);
+  }
+
+  /**
+   * REGION_READ or REGION_WRITE of buf at an fd offset, in pieces of the negotiated size.
+   * Like pread/pwrite it stops at the end of the region, and at a piece the server
+   * shortened; returns the bytes moved.
+   */
+  private regionIo(syscall: 'pread' | 'pwrite', buf: Uint8Array, offset: bigint): number {
+    const reading = syscall === 'pread';
+    const command = reading ? 'VFIO_USER_REGION_READ' : 'VFIO_USER_REGION_WRITE';
+    const { region, inside } = this.regions.locate(offset, syscall);
+    const room = region.size - inside;
+    const length = BigInt(buf.byteLength) < room ? buf.byteLength : Number(room);
+    let done = 0;
+    while (done < length) {
+      const count = Math.min(length - done, this.connection.negotiated.xferSize);
+      const at = inside + BigInt(done);
+      const piece = buf.subarray(done, done + count);
+      const body = reading ? encodeRegionRead(at, region.index, count) : encodeRegionWrite(at, region.index, piece);
+      const reply = this.connection.request(command, body, { syscall });
+      this.closeFds(reply);
+      const got: { offset: bigint; region: number; count: number; data?: Uint8Array } =
+        this.decode(command, syscall, () => (reading ? decodeRegionAccess(reply.body) : decodeRegionAccessHead(reply.body)));
+      if (got.region !== region.index || got.offset !== at || got.count > count) {
+        throw sysError('EPROTO', syscall, command, `${count} bytes of region ${region.index} at 0x${at.toString(16)}: ` +
+          `the reply has ${got.count} of region ${got.region} at 0x${got.offset.toString(16)}`);
+      }
+      if (got.data) piece.set(got.data);
+      done += got.count;
+      if (got.count < count) break; // a short transfer, as pread and pwrite may make
+    }
+    return done;
   }
 
   private getInfo(arg: Uint8Array): number {
