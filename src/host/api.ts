@@ -44,6 +44,8 @@ export interface LiveDevice {
   open: boolean;
   /** Its IOMMU group (/dev/vfio/<group>). */
   group: number;
+  /** Where a VMM attaches it over vfio-user (vGPUs of a daemon), and whether a client is attached. */
+  vfioUser?: { socket: string; attached: boolean };
 }
 
 /** `vgpu start`: a defined device by UUID, or a one-off from parent and type. */

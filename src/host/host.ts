@@ -18,7 +18,8 @@ import { isSysError, sysError, type ErrnoCode, type SysError } from '../addon/er
 import { openSys } from '../sys/index.js';
 import type { MockSysLayer } from '../sys/mock.js';
 import type { Sysfs, SysLayer } from '../sys/types.js';
-import { attachMockKernel, generateUuid, VgpuRegistry, type MockMdevBus, type RegisteredParent } from '../vgpu/index.js';
+import { attachMockKernel, generateUuid, VgpuRegistry, type MockMdevBus, type RegisteredParent, type Vgpu } from '../vgpu/index.js';
+import { attachVfioUser, type VfioUserBus } from '../vgpu/vfio-user/index.js';
 import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
 import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from './api.js';
 import { screenshotPng } from '../vendors/display/index.js';
@@ -43,6 +44,12 @@ export interface HostOptions {
   kernelSysfs?: Sysfs | null;
   /** Told of each autostart failure (one line); default: process warnings. */
   report?: (message: string) => void;
+  /**
+   * Serve each vGPU over vfio-user, one socket per vGPU in this directory
+   * (`<runDir>/<uuid>.sock`), so a VMM can attach it. `vgpu serve` does; a one-off
+   * command's host does not (its sockets would vanish with it).
+   */
+  vfioUser?: { runDir: string };
 }
 
 /** The result of one autostart pass. */
@@ -69,6 +76,8 @@ export class Host implements HostApi {
   readonly kernelMdev: KernelMdevParents | undefined;
   /** The mock kernel's mdev bus showing the registry (undefined on a real kernel). */
   readonly mdevBus: MockMdevBus | undefined;
+  /** The vfio-user server presenting every vGPU on a socket (when asked for). */
+  readonly vfioUser: VfioUserBus | undefined;
   /** Devices this host created, removed again at close(). */
   private readonly created = new Set<string>();
   private readonly report: (message: string) => void;
@@ -80,6 +89,7 @@ export class Host implements HostApi {
     this.definitions = new DefinitionStore(root);
     this.report = options.report ?? ((message) => process.emitWarning(message, 'VgpuAutostartWarning'));
     if (this.sys.kind === 'mock') this.mdevBus = attachMockKernel(this.registry, (this.sys as MockSysLayer).kernel);
+    if (options.vfioUser) this.vfioUser = attachVfioUser(this.registry, { runDir: options.vfioUser.runDir });
     const kernelSysfs = options.kernelSysfs === undefined ? (this.sys.kind === 'native' ? this.sys.sysfs : null) : options.kernelSysfs;
     this.kernelMdev = kernelSysfs ? new KernelMdevParents(kernelSysfs, (name) => this.registry.parent(name) !== undefined) : undefined;
     if (options.simulated ?? simulatedWanted(this.sys.kind)) {
@@ -334,6 +344,8 @@ export class Host implements HostApi {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // vfio-user clients go first: each releases its vGPU, which can then be removed.
+    this.vfioUser?.close();
     const failures: string[] = [];
     for (const uuid of [...this.created].reverse()) {
       try {
@@ -356,9 +368,7 @@ export class Host implements HostApi {
   /** Every device that exists now, the registry's then the kernel's. */
   liveDevices(): LiveDevice[] {
     const out: LiveDevice[] = [];
-    for (const vgpu of this.registry.list()) {
-      out.push({ uuid: vgpu.uuid, parent: vgpu.parent.name, type: vgpu.type.id, open: vgpu.isOpen, group: this.groupOf(vgpu.uuid) });
-    }
+    for (const vgpu of this.registry.list()) out.push(this.vgpuDevice(vgpu));
     for (const mdev of this.kernelMdev?.devices() ?? []) out.push({ uuid: mdev.uuid, parent: mdev.parent, type: mdev.type, open: false, group: mdev.group });
     return out;
   }
@@ -366,12 +376,20 @@ export class Host implements HostApi {
   liveDevice(uuid: string): LiveDevice | undefined {
     const key = uuid.toLowerCase();
     const vgpu = this.registry.get(key);
-    if (vgpu) return { uuid: vgpu.uuid, parent: vgpu.parent.name, type: vgpu.type.id, open: vgpu.isOpen, group: this.groupOf(vgpu.uuid) };
+    if (vgpu) return this.vgpuDevice(vgpu);
     const mdev = this.kernelMdev?.device(key);
     return mdev ? { uuid: mdev.uuid, parent: mdev.parent, type: mdev.type, open: false, group: mdev.group } : undefined;
   }
 
   // ---- internals ----
+
+  private vgpuDevice(vgpu: Vgpu): LiveDevice {
+    const device: LiveDevice = { uuid: vgpu.uuid, parent: vgpu.parent.name, type: vgpu.type.id, open: vgpu.isOpen, group: this.groupOf(vgpu.uuid) };
+    if (this.vfioUser?.serves(vgpu.uuid)) {
+      device.vfioUser = { socket: this.vfioUser.socketPath(vgpu.uuid), attached: this.vfioUser.clientOf(vgpu.uuid) !== undefined };
+    }
+    return device;
+  }
 
   /** mdevctl's create: checks in its order, the create, then the attributes (rolled back on failure). */
   private create(parent: string, type: string, uuid: string, attrs: readonly DefinitionAttr[]): void {

@@ -48,6 +48,7 @@ function describeMdev(host: Host, uuid: string): DeviceReport {
   const live = host.liveDevice(uuid);
   if (!live) throw hostError('ENODEV', `device ${uuid} is not running`);
   const lines = [`${uuid}: ${live.type} on ${live.parent}, IOMMU group ${live.group < 0 ? 'none' : live.group}`];
+  if (live.vfioUser) lines.push(`  vfio-user socket ${live.vfioUser.socket}${live.vfioUser.attached ? ' (a client is attached)' : ''}`);
   const vgpu = host.registry.get(uuid);
   if (vgpu && !host.mdevBus) {
     // A simulated parent on a real kernel: no bus serves it here yet.

@@ -35,12 +35,18 @@ export function prettyJson(value: Json): string {
   return JSON.stringify(value, null, 2);
 }
 
-function bodyJson(body: DefinitionBody): Json {
-  return {
+/** A listed device's body: a definition's, and for a live vGPU served over vfio-user, its socket. */
+type ListedBody = DefinitionBody & { vfioUserSocket?: string };
+
+function bodyJson(body: ListedBody): Json {
+  const json: { [key: string]: Json } = {
     mdev_type: body.type,
     start: body.start,
     attrs: body.attrs.map((a) => ({ [a.name]: a.value })),
   };
+  // Our own key, after mdevctl's (which ignores keys it does not know, as we do).
+  if (body.vfioUserSocket !== undefined) json['vfio_user_socket'] = body.vfioUserSocket;
+  return json;
 }
 
 /** The exact content of <root>/<parent>/<uuid> as mdevctl writes it (no trailing newline). */
@@ -109,7 +115,7 @@ function byteOrder(a: string, b: string): number {
 interface Listed {
   uuid: string;
   parent: string;
-  body: DefinitionBody;
+  body: ListedBody;
 }
 
 function listJson(items: Listed[], uuidFilter: boolean): string {
@@ -150,7 +156,9 @@ export function liveListJson(devices: readonly LiveDevice[], options: ListJsonOp
     devices.map((d) => {
       const saved = savedOf(d);
       const start = saved?.start ?? (d.defined === 'auto' ? 'auto' : 'manual');
-      return { uuid: d.uuid, parent: d.parent, body: { type: d.type, start, attrs: saved?.attrs ?? [] } };
+      const body: ListedBody = { type: d.type, start, attrs: saved?.attrs ?? [] };
+      if (d.vfioUser) body.vfioUserSocket = d.vfioUser.socket;
+      return { uuid: d.uuid, parent: d.parent, body };
     }),
     options.uuidFilter === true,
   );

@@ -4,9 +4,9 @@
 // output is checked field by field; every failure is one line on stderr and a non-zero
 // exit, with the definitions on disk untouched.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { killDaemon, runVgpu, startDaemon, type DaemonProcess, type RunResult } from './cli-process.js';
 
@@ -61,7 +61,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
 
   it('serve: listens on the socket, mode 0600', async () => {
     daemon = await startDaemon(socket, root);
-    assert.match(daemon.stderr(), /^vgpu serve: ready: fd layer mock, definitions in .*defs, parents: simgpu0, display0$/m);
+    assert.match(daemon.stderr(), /^vgpu serve: ready: fd layer mock, definitions in .*defs, vfio-user sockets in .*run, parents: simgpu0, display0$/m);
   });
 
   it('serve: a second daemon on the same socket is refused', async () => {
@@ -118,9 +118,14 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.equal(human.stdout, `${oneOff}  simgpu0  simgpu-1Q  manual\n`);
     const json = await vgpu('list', '--dumpjson');
     assertOk(json);
-    assert.deepEqual(JSON.parse(json.stdout), [{ simgpu0: [{ [oneOff]: { mdev_type: 'simgpu-1Q', start: 'manual', attrs: [] } }] }]);
+    // Each vGPU is served over vfio-user beside the daemon's socket, mode 0600.
+    const vfioUserSocket = join(dirname(socket), `${oneOff}.sock`);
+    assert.deepEqual(JSON.parse(json.stdout), [{ simgpu0: [{ [oneOff]: { mdev_type: 'simgpu-1Q', start: 'manual', attrs: [], vfio_user_socket: vfioUserSocket } }] }]);
+    assert.equal(statSync(vfioUserSocket).isSocket(), true);
+    assert.equal(statSync(vfioUserSocket).mode & 0o777, 0o600);
     const verbose = await vgpu('list', '-v', '-u', oneOff);
     assert.match(verbose.stdout, /^ {2}group \d+ \(\/dev\/vfio\/\d+\), not open$/m);
+    assert.match(verbose.stdout, new RegExp(`^ {2}vfio-user ${vfioUserSocket}$`, 'm'));
   });
 
   it('info UUID: regions, interrupts, config space, DMA', async () => {
@@ -178,6 +183,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     running.child.kill('SIGTERM');
     assert.deepEqual(await running.exited, { code: 0, signal: null });
     assert.equal(existsSync(socket), false);
+    assert.deepEqual(readdirSync(dirname(socket)).filter((name) => name.endsWith('.sock')), [], 'no vfio-user socket left');
     assert.equal(definitionText(AUTO), autoFile);
   });
 
@@ -200,7 +206,8 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assertOk(human);
     assert.equal(human.stdout, `${AUTO}  simgpu0  simgpu-2Q  auto (defined)\n`);
     const json = await vgpu('list', '--dumpjson');
-    assert.deepEqual(JSON.parse(json.stdout), [{ simgpu0: [{ [AUTO]: { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [] } }] }]);
+    const vfio_user_socket = join(dirname(socket), `${AUTO}.sock`);
+    assert.deepEqual(JSON.parse(json.stdout), [{ simgpu0: [{ [AUTO]: { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [], vfio_user_socket } }] }]);
   });
 
   it('bad inputs: one clear line and exit 1 each', async () => {

@@ -15,7 +15,7 @@ export const listVerb: VerbSpec = {
     '  -d, --defined         the saved definitions instead of the live vGPUs',
     '  -u, --uuid UUID       only this UUID',
     '  -p, --parent PARENT   only this parent',
-    '  -v, --verbose         attributes (definitions), group and open state (live)',
+    '  -v, --verbose         attributes (definitions); group, open state and vfio-user socket (live)',
     '  --dumpjson            mdevctl\'s JSON: [{"PARENT": [{"UUID": {...}}]}]',
   ],
   options: {
@@ -67,7 +67,9 @@ function printDevices(output: Out, devices: LiveDevice[], verbose: boolean): voi
   table(output, rows).forEach((line, i) => {
     output.out(line);
     const device = devices[i] as LiveDevice;
-    if (verbose) output.out(`  group ${device.group} (/dev/vfio/${device.group}), ${device.open ? 'open' : 'not open'}`);
+    if (!verbose) return;
+    output.out(`  group ${device.group} (/dev/vfio/${device.group}), ${device.open ? 'open' : 'not open'}`);
+    if (device.vfioUser) output.out(`  vfio-user ${device.vfioUser.socket}${device.vfioUser.attached ? ' (a client is attached)' : ''}`);
   });
 }
 
