@@ -1,11 +1,14 @@
-// The vfio-user client against our own server in another process (fixtures/
-// vgpu-server.ts: attachVfioUser over a registry with simgpu and display): the simgpu
-// guest's batches with their MSI, DMA into memory the server cannot map (DMA_READ and
-// DMA_WRITE), the display's screenshot equal to the one made in-process, `vgpu info` of
-// a socket, and no fd or mapping left in the client.
+// The vfio-user client against our own server in another process: `vgpu serve` (the
+// daemon, on the mock kernel, serving every vGPU on <run dir>/<uuid>.sock) for the
+// simgpu guest's batches with their MSI, the display's screenshot equal to the one made
+// in-process, and `vgpu info`/`vgpu screenshot` of a socket; fixtures/probe-server.ts
+// (attachVfioUser with the server suite's probe vendor, which DMAs by read/write where
+// simgpu pins) for DMA into memory the server cannot map (DMA_READ and DMA_WRITE). And no
+// fd or mapping left in the client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
@@ -16,21 +19,41 @@ import { SimGpuGuest } from '../../../src/vendors/simgpu/guest.js';
 import { SimGpuInt, SimGpuOp } from '../../../src/vendors/simgpu/registers.js';
 import { openVfioUserDevice, VfioUserDeviceHandle } from '../../../src/vfio/index.js';
 import { PROBE, PROBE_CMD } from '../../vfio-user/fixtures/probe-vendor.js';
-import { runVgpu } from '../../cli/cli-process.js';
+import { killDaemon, runVgpu, startDaemon } from '../../cli/cli-process.js';
 import { displayWorld, memfdMappings, testUuid } from '../../vendors/display-world.js';
 import { fdSnapshot, newFds, settled } from './fixtures/fds.js';
-import { startServer, type ServerProcess } from './fixtures/server-process.js';
+import { startServer } from './fixtures/server-process.js';
 
-const SCRIPT = fileURLToPath(new URL('./fixtures/vgpu-server.js', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('./fixtures/probe-server.js', import.meta.url));
 const SIMGPU = testUuid(0x51);
 const DISPLAY = testUuid(0xd1);
 const PROBE_VGPU = testUuid(0x9b);
 
-async function withServer(fn: (server: ServerProcess, socketOf: (uuid: string) => string) => Promise<void>): Promise<void> {
-  const server = await startServer(SCRIPT, ['{dir}', `simgpu0:simgpu-0Q:${SIMGPU}`, `display0:display-vga:${DISPLAY}`, `probe0:probe-P1:${PROBE_VGPU}`]);
+/** `vgpu serve` with a simgpu and a display vGPU started on it; `socketOf` gives a vGPU's vfio-user socket. */
+async function withDaemon(fn: (dir: string, socketOf: (uuid: string) => string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-serve-'));
+  const socket = join(dir, 'vgpu.sock');
+  const daemon = await startDaemon(socket, join(dir, 'defs'));
+  try {
+    for (const [uuid, parent, type] of [[SIMGPU, 'simgpu0', 'simgpu-0Q'], [DISPLAY, 'display0', 'display-vga']] as const) {
+      const started = await runVgpu(['--socket', socket, 'start', '-u', uuid, '-p', parent, '-t', type]);
+      assert.equal(started.code, 0, started.stderr);
+    }
+    await fn(dir, (uuid) => join(dir, `${uuid}.sock`));
+  } finally {
+    daemon.child.kill('SIGTERM');
+    const ended = await Promise.race([daemon.exited, new Promise((resolve) => setTimeout(resolve, 5000, 'late'))]);
+    if (ended === 'late') killDaemon(daemon);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The fixture server with the probe vendor's vGPU. */
+async function withProbeServer(fn: (socket: string) => Promise<void>): Promise<void> {
+  const server = await startServer(SCRIPT, ['{dir}', `probe0:probe-P1:${PROBE_VGPU}`]);
   try {
     const sockets = (server.log.find((e) => e['event'] === 'listening')!['sockets']) as Record<string, string>;
-    await fn(server, (uuid) => sockets[uuid]!);
+    await fn(sockets[PROBE_VGPU]!);
   } finally {
     await server.stop();
   }
@@ -57,7 +80,7 @@ function pixels(png: Buffer): { width: number; height: number; data: Buffer } {
   return { width: image.width, height: image.height, data: image.data };
 }
 
-test('simgpu through vfio-user: FILL, COPY, BLIT and FENCE in one batch, its MSI through an eventfd, memory the server maps by fd', () => withServer(async (_server, socketOf) => {
+test('simgpu through vfio-user: FILL, COPY, BLIT and FENCE in one batch, its MSI through an eventfd, memory the server maps by fd', () => withDaemon(async (_dir, socketOf) => {
   const before = fdSnapshot();
   const guest = SimGpuGuest.open(createNativeSys(), socketOf(SIMGPU));
   try {
@@ -90,10 +113,10 @@ test('simgpu through vfio-user: FILL, COPY, BLIT and FENCE in one batch, its MSI
   assert.deepEqual(memfdMappings('vfio-user-dma'), [0, 0]);
 }));
 
-test('DMA into memory without an fd: the server reaches it by DMA_READ and DMA_WRITE, answered while the client waits for its own reply', () => withServer(async (_server, socketOf) => {
+test('DMA into memory without an fd: the server reaches it by DMA_READ and DMA_WRITE, answered while the client waits for its own reply', () => withProbeServer(async (socket) => {
   const native = createNativeSys();
   const memory = native.allocate(2 * 4096);
-  const handle = openVfioUserDevice(socketOf(PROBE_VGPU));
+  const handle = openVfioUserDevice(socket);
   try {
     const bar0 = handle.device.bar(0);
     const bytes = new Uint8Array(memory.buffer);
@@ -121,7 +144,7 @@ test('DMA into memory without an fd: the server reaches it by DMA_READ and DMA_W
   }
 }));
 
-test('simgpu pins guest memory, as an mdev driver does: memory without an fd is a DMA fault it reports', () => withServer(async (_server, socketOf) => {
+test('simgpu pins guest memory, as an mdev driver does: memory without an fd is a DMA fault it reports', () => withDaemon(async (_dir, socketOf) => {
   const guest = SimGpuGuest.open(createNativeSys(), socketOf(SIMGPU));
   const native = createNativeSys();
   const memory = native.allocate(4096);
@@ -135,7 +158,7 @@ test('simgpu pins guest memory, as an mdev driver does: memory without an fd is 
   }
 }));
 
-test('the display through vfio-user: the screenshot equals the one made in-process, pixel for pixel', () => withServer(async (server, socketOf) => {
+test('the display through vfio-user: the screenshot equals the one made in-process, pixel for pixel', () => withDaemon(async (dir, socketOf) => {
   const before = fdSnapshot();
   const guest = DisplayGuest.open(createNativeSys(), socketOf(DISPLAY));
   let remote: Buffer;
@@ -169,7 +192,7 @@ test('the display through vfio-user: the screenshot equals the one made in-proce
   const again = pixels(await onceFree(() => screenshotPng(createNativeSys(), socketOf(DISPLAY))));
   assert.ok(again.data.equals(b.data));
   // And by `vgpu screenshot SOCKET FILE.png`.
-  const file = join(server.dir, 'shot.png');
+  const file = join(dir, 'shot.png');
   const run = await runVgpu(['screenshot', socketOf(DISPLAY), file]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /: 640x480 PNG of .*\.sock/);
@@ -178,19 +201,19 @@ test('the display through vfio-user: the screenshot equals the one made in-proce
   assert.deepEqual(newFds(before), []);
 }));
 
-test('vgpu info SOCKET reads the vGPU through the client, as it reads a group', () => withServer(async (server, socketOf) => {
-  const run = await runVgpu(['info', socketOf(SIMGPU)]);
+test('vgpu info SOCKET reads the vGPU through the client, as it reads a group, in the vgpu process (the daemon serving it is not asked)', () => withDaemon(async (dir, socketOf) => {
+  // The daemon is the socket's server: were it asked, its client would wait on itself.
+  const run = await runVgpu(['--socket', join(dir, 'vgpu.sock'), 'info', socketOf(SIMGPU)]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, new RegExp(`^${socketOf(SIMGPU).replace(/[.]/g, '\\.')}: vfio-user 0\\.\\d`));
   assert.match(run.stdout, /BAR0 4 KiB rw at offset 0x0/);
   assert.match(run.stdout, /BAR1 512 MiB rw mmap .*\(server offset 0x[0-9a-f]+, fd\)/);
   assert.match(run.stdout, /MSI: 1 vector/);
   assert.match(run.stdout, /Display controller|VGA compatible controller/);
-  assert.doesNotMatch(run.stderr, /daemon/, 'no daemon was asked');
   // The device is free again: a guest can open it.
   const guest = await onceFree(() => SimGpuGuest.open(createNativeSys(), socketOf(SIMGPU)));
   guest.close();
-  const missing = await runVgpu(['info', `${server.dir}/none.sock`]);
+  const missing = await runVgpu(['info', `${dir}/none.sock`]);
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /no vfio-user socket/);
 }));
