@@ -22,12 +22,13 @@ import { isSysError, sysError, type SysError } from '../../addon/errors.js';
 import { addon } from '../../addon/addon.js';
 import { connectUnix, isTruncated, pollFd, recvWithFds, sendWithFds } from '../../addon/unix-socket.js';
 import {
-  VfioUserMessageReader, decodeVersion, encodeCommand, encodeErrorReply, encodeReply, expectsReply, isReply,
+  VfioUserMessageReader, decodeVersion, encodeCommand, isReply,
   replyError, vfioUserCommandName, vfioUserCommands, vfioUserMessageLimit,
   type VfioUserBody, type VfioUserCommandName, type VfioUserFrame, type VfioUserHeader, type VfioUserVersion,
 } from '../../uapi/vfio-user/index.js';
 import type { FdWatcher, SysLayer } from '../../sys/types.js';
 import { acceptVersion, versionProposal, type ClientLimits, type Negotiated } from './negotiate.js';
+import { answerServerCommand, type CommandHandler } from './server-commands.js';
 
 export interface VfioUserConnectOptions {
   /** How long one request waits for its reply (ms); default 10 000. */
@@ -43,8 +44,6 @@ export interface VfioUserReply {
   fds: number[];
 }
 
-/** What the server may ask of the client; answers a body, or an errno to reply with. */
-export type CommandHandler = (command: VfioUserCommandName, body: Uint8Array) => VfioUserBody | SysError;
 
 export interface RequestOptions {
   /** Fds to send with the request (copies go; the caller keeps its own). */
@@ -309,37 +308,9 @@ export class VfioUserConnection {
       this.replies.set(frame.header.msg_id, kept);
       return;
     }
-    const reply = this.answer(frame);
+    for (const fd of frame.fds) this.closeReceived(fd); // no command a server sends carries fds
+    const reply = answerServerCommand(frame, this.handler);
     if (reply) this.outbox.push({ bytes: reply, fds: [], sent: 0 });
-  }
-
-  /** The reply to a command from the server, or undefined when it asked for none. */
-  private answer(frame: VfioUserFrame): Uint8Array | undefined {
-    // No command the server may send carries fds.
-    for (const fd of frame.fds) this.closeReceived(fd);
-    let result: VfioUserBody | SysError;
-    const name = vfioUserCommandName(frame.header.command);
-    if (frame.oversized) {
-      result = sysError('E2BIG', 'vfio-user', name, 'above max_data_xfer_size');
-    } else if (frame.fds.length > 0) {
-      result = sysError('EINVAL', 'vfio-user', name, 'fds with a command that takes none');
-    } else if ((name === 'VFIO_USER_DMA_READ' || name === 'VFIO_USER_DMA_WRITE') && this.handler) {
-      try {
-        result = this.handler(name, frame.body);
-      } catch (err) {
-        result = err as SysError;
-      }
-    } else if (name === 'VFIO_USER_DMA_READ' || name === 'VFIO_USER_DMA_WRITE') {
-      result = sysError('EFAULT', 'vfio-user', name, 'nothing is mapped for DMA');
-    } else {
-      result = sysError('ENOSYS', 'vfio-user', name, 'not a command a server sends');
-    }
-    if (!expectsReply(frame.header)) return undefined;
-    if (result instanceof Error) {
-      const errno = typeof result.errno === 'number' && result.errno > 0 ? result.errno : 'EINVAL';
-      return encodeErrorReply(frame.header, errno);
-    }
-    return encodeReply(frame.header, result);
   }
 
   /** The watcher's turn: the server sent something while no request waits. */
