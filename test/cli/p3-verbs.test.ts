@@ -188,7 +188,7 @@ describe('vgpu verbs (fake host)', () => {
       [['start', '-t', 'x', '--jsonfile', 'f', '-p', 'p'], 'vgpu: --jsonfile cannot be used with --type'],
       [['stop'], 'vgpu: stop needs --uuid UUID'],
       [['undefine', '-p', 'x'], 'vgpu: undefine needs --uuid UUID'],
-      [['info'], 'vgpu: info needs a UUID or a PCI address'],
+      [['info'], 'vgpu: info needs a UUID, a PCI address or a socket path'],
       [['list', 'extra'], "vgpu: unexpected argument 'extra'"],
       [['list', '-x'], "vgpu: unknown option '-x'"],
       [['types', '-p'], 'vgpu: option --parent needs a value'],
@@ -264,7 +264,7 @@ describe('vgpu verbs (fake host)', () => {
       assert.deepEqual(r.out, [`${file}: 1x1 PNG of ${U1}`]);
       assert.equal(readFileSync(file, 'utf8'), 'PNG bytes');
       const bad = await vgpu(['screenshot', U1]);
-      assert.deepEqual([bad.code, bad.err[0]], [2, 'vgpu: screenshot needs a UUID and a file name']);
+      assert.deepEqual([bad.code, bad.err[0]], [2, 'vgpu: screenshot needs a UUID or socket path and a file name']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -24,21 +24,18 @@ export const screenshotVerb: VerbSpec = {
   maxPositionals: 2,
   async run({ positionals }, cli) {
     const [target, file] = positionals;
-    if (target === undefined || file === undefined) throw new UsageError('screenshot needs a UUID (or socket path) and a file name', 'screenshot');
-    let png: Buffer;
-    let name: string;
-    if (isSocketPath(target)) {
-      png = screenshotPng(createNativeSys(), target);
-      name = target;
-    } else {
-      const shot = await withLiveHost(cli, (host) => host.screenshot(target));
-      png = Buffer.from(shot.pngBase64, 'base64');
-      name = shot.uuid;
-    }
-    const { width, height } = PNG.sync.read(png);
+    if (target === undefined || file === undefined) throw new UsageError('screenshot needs a UUID or socket path and a file name', 'screenshot');
     const path = resolve(file);
-    writeFileAtomic(path, png);
-    cli.output.out(`${path}: ${width}x${height} PNG of ${name}`);
+    if (isSocketPath(target)) {
+      const png = screenshotPng(createNativeSys(), target);
+      const { width, height } = PNG.sync.read(png);
+      writeFileAtomic(path, png);
+      cli.output.out(`${path}: ${width}x${height} PNG of ${target}`);
+      return 0;
+    }
+    const shot = await withLiveHost(cli, (host) => host.screenshot(target));
+    writeFileAtomic(path, Buffer.from(shot.pngBase64, 'base64'));
+    cli.output.out(`${path}: ${shot.width}x${shot.height} PNG of ${shot.uuid}`);
     return 0;
   },
 };
