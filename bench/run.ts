@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'vgpu-lifecycle': () => import('./vgpu-lifecycle.js'),
   'vgpu-dispatch': () => import('./vgpu-dispatch.js'),
   'edu-mediated': () => import('./edu-mediated.js'),
+  'vfio-user': () => import('./vfio-user.js'),
 };
 
 const wanted = process.argv.slice(2);

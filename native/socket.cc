@@ -175,6 +175,7 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   int accepted;
   do accepted = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   while (accepted < 0 && errno == EINTR);
+  if (accepted < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return info.Env().Null();  // nobody waits
   if (accepted < 0) ThrowErrno(info.Env(), errno, "accept4");
   OwnedFd fd(accepted);
   Napi::Value result = NewFd(info.Env(), fd.get());
@@ -266,6 +267,9 @@ Napi::Value Recvmsg(const Napi::CallbackInfo& info) {
   ssize_t n;
   do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
+  // Nothing waiting is the common answer on a non-blocking socket, not an error:
+  // null costs nothing, where an exception costs an Error and its stack every time.
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
   if (n < 0) ThrowErrno(env, errno, "recvmsg");
 
   ReceivedFds fds, stray;  // both closed on any exit that does not release them

@@ -59,8 +59,8 @@ export interface Addon {
   bind(fd: number, path: string): void;
   /** listen(2); the kernel caps the backlog at net.core.somaxconn. */
   listen(fd: number, backlog: number): void;
-  /** accept4(2), the new fd non-blocking and close-on-exec; EAGAIN when nobody waits. */
-  accept(fd: number): number;
+  /** accept4(2), the new fd non-blocking and close-on-exec; null when nobody waits (EAGAIN). */
+  accept(fd: number): number | null;
   /**
    * connect(2) to a path. On a non-blocking unix stream socket this completes at once,
    * or fails with EAGAIN when the listener's backlog is full (never EINPROGRESS).
@@ -76,11 +76,12 @@ export interface Addon {
    */
   sendmsg(fd: number, data: ArrayBufferView, fds?: readonly number[]): number;
   /**
-   * recvmsg(2) into buf (not empty), never blocking (EAGAIN when nothing waits), taking at
-   * most maxFds (0..253) fds. If more fds came, all of them are closed and it throws a
-   * SysError with code 'EMSGSIZE' whose `bytes` says how much data did land in buf.
+   * recvmsg(2) into buf (not empty), never blocking: null when nothing waits (EAGAIN, the
+   * usual answer on a non-blocking socket, so no exception), taking at most maxFds
+   * (0..253) fds. If more fds came, all of them are closed and it throws a SysError with
+   * code 'EMSGSIZE' whose `bytes` says how much data did land in buf.
    */
-  recvmsg(fd: number, buf: ArrayBufferView, maxFds: number): AddonReceived;
+  recvmsg(fd: number, buf: ArrayBufferView, maxFds: number): AddonReceived | null;
   /**
    * One poll(2) of one fd, blocking the thread up to timeoutMs (-1: no limit): returns
    * revents (constants.POLLIN, ...), 0 on timeout. EBADF for a negative or closed fd.

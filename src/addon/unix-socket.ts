@@ -56,12 +56,7 @@ export function connectUnix(path: string): number {
 
 /** The next pending connection's fd, or undefined when none waits. */
 export function acceptUnix(listener: number): number | undefined {
-  try {
-    return addon().accept(listener);
-  } catch (err) {
-    if (isSysError(err, 'EAGAIN')) return undefined;
-    throw err;
-  }
+  return addon().accept(listener) ?? undefined;
 }
 
 /**
@@ -78,12 +73,7 @@ export function sendWithFds(fd: number, data: ArrayBufferView, fds: readonly num
  * waits. More fds than maxFds: a TruncatedError (see isTruncated).
  */
 export function recvWithFds(fd: number, buf: ArrayBufferView, maxFds: number): Received | undefined {
-  try {
-    return addon().recvmsg(fd, buf, maxFds);
-  } catch (err) {
-    if (isSysError(err, 'EAGAIN')) return undefined;
-    throw err;
-  }
+  return addon().recvmsg(fd, buf, maxFds) ?? undefined;
 }
 
 /**

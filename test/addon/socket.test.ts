@@ -63,7 +63,7 @@ function withPair<T>(use: (x: number, y: number, hangUp: (fd: number) => void) =
   return result;
 }
 
-const nothingToRead = (fd: number) => expectErrno(() => a.recvmsg(fd, new Uint8Array(64), 0), 'EAGAIN', 'recvmsg');
+const nothingToRead = (fd: number) => assert.equal(a.recvmsg(fd, new Uint8Array(64), 0), null, 'nothing waits: null, not an EAGAIN exception');
 const text = (buf: Uint8Array, bytes: number) => Buffer.from(buf.buffer, buf.byteOffset, bytes).toString();
 
 describe('unix sockets: connecting', () => {
@@ -71,7 +71,7 @@ describe('unix sockets: connecting', () => {
     const path = socketPath();
     const listener = listenUnix(path);
     try {
-      expectErrno(() => a.accept(listener), 'EAGAIN', 'accept4');
+      assert.equal(a.accept(listener), null, 'nobody waits: null, not an EAGAIN exception');
       assert.equal(acceptUnix(listener), undefined, 'nobody waits');
       const client = connectUnix(path);
       const server = acceptUnix(listener);
@@ -97,7 +97,7 @@ describe('unix sockets: connecting', () => {
       for (const fd of [x, y]) assert.equal(fdFlags(fd) & (O_CLOEXEC | O_NONBLOCK), O_CLOEXEC | O_NONBLOCK);
       assert.equal(a.sendmsg(y, new Uint16Array([0x6968])), 2);
       const buf = new Uint8Array(2);
-      assert.equal(a.recvmsg(x, buf, 0).bytes, 2);
+      assert.equal(a.recvmsg(x, buf, 0)!.bytes, 2);
       assert.equal(text(buf, 2), 'hi');
     });
   });
@@ -162,7 +162,7 @@ describe('unix sockets: connecting', () => {
       assert.deepEqual(a.recvmsg(y, buf, 0), { bytes: 0, fds: [] });
       expectErrno(() => a.sendmsg(x, Buffer.from('no')), 'EPIPE', 'sendmsg');
       assert.equal(a.sendmsg(y, Buffer.from('yes')), 3);
-      assert.equal(a.recvmsg(x, buf, 0).bytes, 3);
+      assert.equal(a.recvmsg(x, buf, 0)!.bytes, 3);
       expectErrno(() => a.shutdown(x, 7), 'EINVAL', 'shutdown');
     });
   });
@@ -208,7 +208,7 @@ describe('unix sockets: data and fds', () => {
         expectTypeError(() => a.sendmsg(x, Buffer.from('z'), new Array<number>(MAX_FDS_PER_MESSAGE + 1).fill(efd)), '254 fds');
         nothingToRead(y);
         assert.equal(a.sendmsg(x, Buffer.from('z'), new Array<number>(MAX_FDS_PER_MESSAGE).fill(efd)), 1);
-        const got = a.recvmsg(y, new Uint8Array(4), MAX_FDS_PER_MESSAGE);
+        const got = a.recvmsg(y, new Uint8Array(4), MAX_FDS_PER_MESSAGE)!;
         assert.equal(got.fds.length, 253);
         assert.equal(new Set(got.fds).size, 253, 'each one its own fd');
         assert.equal(openFds(), before + 253);
@@ -327,7 +327,7 @@ describe('unix sockets: data and fds', () => {
         nothingToRead(y);
         // The stream goes on: the next message arrives whole.
         a.sendmsg(x, Buffer.from('after'), [efds[0]!]);
-        const got = a.recvmsg(y, new Uint8Array(16), 1);
+        const got = a.recvmsg(y, new Uint8Array(16), 1)!;
         assert.equal(got.bytes, 5);
         assert.equal(got.fds.length, 1);
         a.close(got.fds[0]!);

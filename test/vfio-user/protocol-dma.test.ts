@@ -211,6 +211,33 @@ describe('vfio-user server: DMA', () => {
     await expectBaseline(server, baseline);
   });
 
+  it('speaks QEMU 10.1\'s DMA_READ/DMA_WRITE layout to a client that proposes 0.0, as QEMU does', async () => {
+    const c = RawClient.open(server.paths.probe, undefined, 0);
+    enableProbe(c);
+    assert.equal(errnoOf(map(c, 0x500000n, P)), 0);
+    // Device read: QEMU's reply has a u32 count with the data at 12.
+    const readId = startProbe(c, 0x500000n + 8n, 4, PROBE_CMD.READ);
+    const request = c.expectMessage();
+    assert.equal(request.header.command, C.VFIO_USER_DMA_READ);
+    const { address, count } = decodeDmaReadRequest(request.body);
+    c.sendRaw(encodeReply(request.header, encodeDmaReadReply(address, Uint8Array.of(1, 2, 3, 4).subarray(0, count), 'qemu')));
+    assert.equal(c.expectMessage().header.msg_id, readId);
+    assert.equal(readReg(c, BAR0, PROBE.STATUS), 0, 'the QEMU-layout reply was understood');
+    assert.equal(readReg(c, BAR0, PROBE.DATA), 0x04030201);
+    // Device write: the request in QEMU's layout, and QEMU's empty reply completes it.
+    assert.equal(errnoOf(writeReg(c, BAR0, PROBE.DATA, 0x11223344)), 0);
+    const writeId = startProbe(c, 0x500000n + 16n, 4, PROBE_CMD.WRITE);
+    const dmaWrite = c.expectMessage();
+    assert.equal(dmaWrite.header.command, C.VFIO_USER_DMA_WRITE);
+    const w = decodeDmaWriteRequest(dmaWrite.body, 'qemu');
+    assert.deepEqual({ address: w.address, data: [...w.data] }, { address: 0x500000n + 16n, data: [0x44, 0x33, 0x22, 0x11] });
+    c.sendRaw(encodeReply(dmaWrite.header));
+    assert.equal(c.expectMessage().header.msg_id, writeId);
+    assert.equal(readReg(c, BAR0, PROBE.STATUS), 0);
+    c.close();
+    await expectBaseline(server, baseline);
+  });
+
   it('gives up on a DMA_READ nobody answers, drops the late reply, and goes on', async () => {
     const c = RawClient.open(server.paths.probe);
     enableProbe(c);

@@ -30,6 +30,7 @@ import {
   encodeReply, isCommand, isReply, isVfioUserCommand, joinBody, replyError, vfioUserCommandName, vfioUserCommands as C,
   vfioUserHeaderFlags as HF, vfioUserMessageLimit, VfioUserMessageReader, type VfioUserBody, type VfioUserFrame,
   type VfioUserHeader,
+  type DmaAccessLayout,
 } from '../../uapi/vfio-user/index.js';
 import { commandTable, serverToClient } from './commands/table.js';
 import { ReceivedFds } from './commands/types.js';
@@ -69,6 +70,8 @@ export class VfioUserConnection {
   private readonly reader: VfioUserMessageReader;
   private readonly outbox: Outbox;
   private readonly inbox: VfioUserFrame[] = [];
+  /** Where recvmsg lands; what arrived is copied out, so one buffer serves every receive. */
+  private readonly scratch = new Uint8Array(RECV_CHUNK);
   private readonly watcher: AddonWatcher;
   private session: Session | undefined;
   private status: ConnectionState = 'version';
@@ -141,15 +144,15 @@ export class VfioUserConnection {
 
   /** One recvmsg into the reader; false when nothing was waiting. Frames go to the inbox. */
   private receiveChunk(): boolean {
-    const buf = new Uint8Array(RECV_CHUNK);
-    const got = recvWithFds(this.fd, buf, MAX_RECV_FDS);
+    const got = recvWithFds(this.fd, this.scratch, MAX_RECV_FDS);
     if (!got) return false;
     if (got.bytes === 0) {
       for (const fd of got.fds) closeQuietly(fd);
       this.closeSoon('the client closed the connection');
       return false;
     }
-    this.inbox.push(...this.reader.push(buf.subarray(0, got.bytes), got.fds));
+    // A copy of just what came: frames may wait in the inbox past the next receive.
+    this.inbox.push(...this.reader.push(this.scratch.slice(0, got.bytes), got.fds));
     if (this.reader.broken !== undefined) {
       this.closeSoon(this.reader.broken);
       return false;
@@ -283,13 +286,17 @@ export class VfioUserConnection {
 
   // ---- server-to-client requests (remote DMA regions) ----
 
+  private get dmaLayout(): DmaAccessLayout {
+    return this.session?.negotiated.dmaLayout ?? 'spec';
+  }
+
   private readonly remote: RemoteDma = {
     read: (iova, dst) => {
       const step = this.session?.negotiated.clientMaxDataXferSize ?? 1;
       for (let done = 0; done < dst.byteLength; done += step) {
         const part = dst.subarray(done, Math.min(dst.byteLength, done + step));
         const address = iova + BigInt(done);
-        const reply = decodeDmaReadReply(this.request(C.VFIO_USER_DMA_READ, encodeDmaReadRequest(address, part.byteLength)), this.limits.dmaLayout);
+        const reply = decodeDmaReadReply(this.request(C.VFIO_USER_DMA_READ, encodeDmaReadRequest(address, part.byteLength)), this.dmaLayout);
         if (reply.address !== address || reply.count !== part.byteLength) {
           throw sysError('EIO', 'vfio-user', 'VFIO_USER_DMA_READ', `the client answered ${reply.count} bytes at 0x${reply.address.toString(16)}`);
         }
@@ -301,7 +308,7 @@ export class VfioUserConnection {
       for (let done = 0; done < src.byteLength; done += step) {
         const part = src.subarray(done, Math.min(src.byteLength, done + step));
         const address = iova + BigInt(done);
-        const body = joinBody(encodeDmaWriteRequest(address, part, this.limits.dmaLayout));
+        const body = joinBody(encodeDmaWriteRequest(address, part, this.dmaLayout));
         const reply = decodeDmaWriteReply(this.request(C.VFIO_USER_DMA_WRITE, body));
         if (reply && (reply.address !== address || reply.count !== part.byteLength)) {
           throw sysError('EIO', 'vfio-user', 'VFIO_USER_DMA_WRITE', `the client answered ${reply.count} bytes at 0x${reply.address.toString(16)}`);
@@ -331,8 +338,7 @@ export class VfioUserConnection {
         const left = deadline - Date.now();
         if (left <= 0) this.giveUp(msgId, op);
         if (!addon().poll(this.fd, POLLIN, left)) continue;
-        const buf = new Uint8Array(RECV_CHUNK);
-        const got = recvWithFds(this.fd, buf, MAX_RECV_FDS);
+        const got = recvWithFds(this.fd, this.scratch, MAX_RECV_FDS);
         if (!got) continue;
         if (got.bytes === 0) {
           for (const fd of got.fds) closeQuietly(fd);
@@ -340,7 +346,7 @@ export class VfioUserConnection {
           throw sysError('EIO', 'vfio-user', op, 'the client closed the connection');
         }
         let answer: VfioUserFrame | undefined;
-        for (const frame of this.reader.push(buf.subarray(0, got.bytes), got.fds)) {
+        for (const frame of this.reader.push(this.scratch.slice(0, got.bytes), got.fds)) {
           const h = frame.header;
           if (!answer && isReply(h) && h.msg_id === msgId && h.command === command) answer = frame;
           else this.inbox.push(frame);

@@ -14,7 +14,9 @@ export interface VfioUserServerOptions {
   readonly dmaTimeoutMs?: number;
   /**
    * The body layout of DMA_READ/DMA_WRITE: the spec's (a u64 count) or QEMU 10.1's (a u32
-   * count, data at 12, an empty DMA_WRITE reply). It cannot be negotiated. Default 'spec'.
+   * count, data at 12, an empty DMA_WRITE reply). The protocol cannot negotiate it; by
+   * default it follows the minor version the client proposes: QEMU 10.1 proposes 0.0,
+   * the spec's clients (libvfio-user, ours) 0.1.
    */
   readonly dmaLayout?: DmaAccessLayout;
   /** Unsent reply bytes past which a client that does not read is dropped. Default 16 MiB. */
@@ -25,14 +27,15 @@ export interface VfioUserServerOptions {
   readonly dmaWindowSize?: number;
 }
 
-export type ServerLimits = Required<Omit<VfioUserServerOptions, 'dmaWindowSize'>> & { readonly dmaWindowSize: number | undefined };
+export type ServerLimits = Required<Omit<VfioUserServerOptions, 'dmaWindowSize' | 'dmaLayout'>> &
+  { readonly dmaWindowSize: number | undefined; readonly dmaLayout: DmaAccessLayout | undefined };
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxMsgFds: 16,
   maxDataXferSize: 1024 * 1024,
   maxDmaMaps: 65535,
   dmaTimeoutMs: 5000,
-  dmaLayout: 'spec',
+  dmaLayout: undefined,
   maxPendingOutput: 16 * 1024 * 1024,
   refusalTimeoutMs: 2000,
   dmaWindowSize: undefined,

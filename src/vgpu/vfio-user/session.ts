@@ -4,6 +4,7 @@
 import type { DeviceBackend, EventfdRef, EventfdSink } from '../../device/backend.js';
 import { DmaRegions, type RemoteDma } from '../../device/dma/dma-regions.js';
 import { DupEventfdSink } from '../../device/eventfd-sink.js';
+import type { DmaAccessLayout } from '../../uapi/vfio-user/index.js';
 
 /** What VERSION settled. */
 export interface Negotiated {
@@ -20,6 +21,8 @@ export interface Negotiated {
   readonly maxDmaMaps: number;
   /** The DMA page size (one size: the host's). */
   readonly pgsize: number;
+  /** How DMA_READ/DMA_WRITE bodies are laid out for this client. */
+  readonly dmaLayout: DmaAccessLayout;
 }
 
 /** Eventfd references of one client, all released at the end whatever the device did. */

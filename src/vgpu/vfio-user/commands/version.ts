@@ -32,6 +32,7 @@ export function negotiateVersion(body: Uint8Array, limits: ServerLimits): Versio
     clientMaxDataXferSize: client.maxDataXferSize,
     maxDmaMaps: Math.min(client.maxDmaMaps, limits.maxDmaMaps),
     pgsize,
+    dmaLayout: limits.dmaLayout ?? (proposal.minor === 0 ? 'qemu' : 'spec'),
   };
   const json = formatVersionCapabilities({
     maxMsgFds: negotiated.maxMsgFds,
