@@ -142,7 +142,12 @@ export class VfioUserConnection {
     this.drain();
   }
 
-  /** One recvmsg into the reader; false when nothing was waiting. Frames go to the inbox. */
+  /**
+   * One recvmsg into the reader; frames go to the inbox. True when more may be waiting:
+   * a full buffer, or fds (the kernel stops a read right after data that carried fds).
+   * A short read without fds emptied the socket, so no second recvmsg just to learn that
+   * (the watcher is level-triggered: whatever comes later wakes it again).
+   */
   private receiveChunk(): boolean {
     const got = recvWithFds(this.fd, this.scratch, MAX_RECV_FDS);
     if (!got) return false;
@@ -157,7 +162,7 @@ export class VfioUserConnection {
       this.closeSoon(this.reader.broken);
       return false;
     }
-    return true;
+    return got.bytes === this.scratch.byteLength || got.fds.length > 0;
   }
 
   /** Handles queued messages in order, unless already doing so further up the stack. */
