@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, repoRoot } from './paths.js';
-import { checkHostTools } from './host-tools.js';
+import { checkHostTools, vmTools } from './host-tools.js';
 import { fetchBusybox, fetchKernel, type KernelSeries } from './fetch.js';
 import { addonPath, guestImage, projectLayer } from './image.js';
 import type { Layer } from './cpio.js';
@@ -206,7 +206,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const tools = checkHostTools();
+  const tools = checkHostTools(options.vm ? vmTools : []);
   if (tools.missing.length) {
     process.stderr.write(`test:kernel needs ${tools.missing.join(', ')}. Install them with:\n  ${tools.installCommand}\n`);
     return 2;
