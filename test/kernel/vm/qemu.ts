@@ -38,11 +38,22 @@ function hostSources(): string[] {
 const chroot = (root: string, args: string[], timeoutMs = 900_000) =>
   run('chroot', [root, ...args], { timeoutMs, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } });
 
+/**
+ * Removes a root folder, unless something is mounted inside it (a debootstrap that died
+ * with the target's /proc mounted): a recursive delete must never walk into a mount.
+ */
+function removeRoot(dir: string): void {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
+  const inside = mounts.filter((m) => m === dir || m.startsWith(`${dir}/`));
+  if (inside.length) throw new Error(`not removing ${dir}: mounted inside it: ${inside.join(', ')} (unmount them first)`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** Builds the trixie root in a temporary folder and renames it into place when QEMU runs. */
 async function build(): Promise<string> {
   const mirror = debianMirror(hostSources());
   const tmp = `${trixieRoot}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
+  removeRoot(tmp);
   mkdirSync(tmp, { recursive: true });
   log(`building the trixie root for QEMU 11 (debootstrap from ${mirror}; a few minutes, once)`);
   await run('debootstrap', ['--variant=minbase', 'trixie', tmp, mirror], { timeoutMs: 900_000 });
@@ -54,7 +65,7 @@ async function build(): Promise<string> {
   if (!/"vfio-user-pci"/.test(help.stdout)) throw new Error('the trixie-backports QEMU has no vfio-user-pci device');
   const version = (await chroot(tmp, ['qemu-system-x86_64', '--version'], 60_000)).stdout.split('\n')[0] ?? '';
   writeFileSync(join(tmp, 'ready'), version);
-  rmSync(trixieRoot, { recursive: true, force: true });
+  removeRoot(trixieRoot);
   renameSync(tmp, trixieRoot);
   return version;
 }
