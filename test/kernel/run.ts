@@ -170,6 +170,17 @@ async function runVmKernel(series: KernelSeries, options: Options, setup: Setup)
     `${batch ? `; simgpu batch in the guest ${batch} ms` : ''}`);
   const totals = printCases(vm.cases);
   if (r && vm.evaluation) printDiagnostics(series, r, vm.evaluation, totals.failed > 0, vm.logPath);
+  // Per phase, so the count of conformance cases that ran on the vGPU stands out.
+  const perPhase = new Map<string, Totals>();
+  for (const c of vm.cases) {
+    const phase = c.name.split(':')[0] ?? '';
+    const t = perPhase.get(phase) ?? { passed: 0, failed: 0, skipped: 0 };
+    if (c.status === 'pass') t.passed++;
+    else if (c.status === 'fail') t.failed++;
+    else t.skipped++;
+    perPhase.set(phase, t);
+  }
+  log(`vm ${series}: ${[...perPhase].map(([p, t]) => `${p} ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`).join('; ')}`);
   log(`vm ${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
   return totals;
 }
