@@ -22,7 +22,7 @@ import { attachMockKernel, generateUuid, VgpuRegistry, type MockMdevBus, type Re
 import { attachVfioUser, type VfioUserBus } from '../vgpu/vfio-user/index.js';
 import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
 import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from './api.js';
-import { screenshotPng } from '../vendors/display/index.js';
+import { DisplayVgpu, encodePng, screenshotPng } from '../vendors/display/index.js';
 import { PNG } from 'pngjs';
 import { DefinitionStore, definitionsRoot } from './definitions.js';
 import { describeTarget } from './info.js';
@@ -322,8 +322,8 @@ export class Host implements HostApi {
   /**
    * Captures a display vGPU through the VFIO client, as a VMM would (QUERY_GFX_PLANE,
    * then the plane's region). The device is opened for the capture, so a vGPU its user
-   * holds open is EBUSY: take the picture from the user's side (screenshotPng with its
-   * open Device) instead.
+   * holds open is EBUSY, unless this host serves it itself: then the picture is read from
+   * the vGPU's own video memory (a VMM attached over vfio-user holds it for its life).
    */
   async screenshot(uuid: string): Promise<Screenshot> {
     this.checkOpen();
@@ -333,8 +333,12 @@ export class Host implements HostApi {
     try {
       png = screenshotPng(this.sys, name);
     } catch (err) {
-      if (isSysError(err, 'EBUSY')) throw hostError('EBUSY', `vGPU ${name} is open by its user; a screenshot needs it free`);
-      throw err;
+      if (!isSysError(err, 'EBUSY')) throw err;
+      const model = this.registry.get(name)?.model;
+      if (!(model instanceof DisplayVgpu)) throw hostError('EBUSY', `vGPU ${name} is open by its user; a screenshot needs it free`);
+      const image = model.scanout();
+      if (!image) throw hostError('ENODATA', `vGPU ${name}'s display is off`);
+      png = encodePng(image);
     }
     const { width, height } = PNG.sync.read(png);
     return { uuid: name, width, height, pngBase64: png.toString('base64') };

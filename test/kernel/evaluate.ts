@@ -30,6 +30,8 @@ export interface Expectations {
   allowedFaults: Readonly<Record<string, number>>;
   /** The device as the IOMMU names it, e.g. 00:04.0. */
   faultDevice: string;
+  /** What the guest binds to vfio-pci, as the check names it; default "edu". */
+  deviceLabel?: string;
 }
 
 /** One of the harness's own checks; the detail explains a failure. */
@@ -55,7 +57,7 @@ export function evaluateBoot(boot: BootResult, want: Expectations): Evaluation {
   cases.push(check(`uname -r is ${want.release}`, uname === want.release, `uname -r: ${uname ?? '(not printed)'}`));
   const setupError = fact(serial, 'setup-error');
   const device = fact(serial, 'device');
-  cases.push(check('the guest loads VFIO and binds edu to vfio-pci',
+  cases.push(check(`the guest loads VFIO and binds ${want.deviceLabel ?? 'edu'} to vfio-pci`,
     setupError === undefined && device !== undefined && /driver vfio-pci$/.test(device),
     setupError ?? device ?? 'the guest did not get that far'));
 

@@ -22,10 +22,19 @@ export interface ExtractedKernel {
   root: string;
   /** Module files relative to root, in load order. */
   modules: string[];
+  /** The bochs DRM driver and what it needs (for the vm phases), relative to root, in load order. */
+  displayModules: string[];
+  /** Which extraction made it: an older one is extracted again. */
+  layout: number;
 }
+
+/** Bumped when the extraction takes more: 2 added the DRM modules for bochs. */
+const LAYOUT = 2;
 
 /** The modules the guest loads; modprobe adds their dependencies. */
 const wantedModules = ['vfio_iommu_type1', 'vfio-pci'];
+/** The display driver of the vm phases (drivers/gpu/drm/tiny/bochs.ko). */
+const displayWanted = ['bochs'];
 
 const debDir = join(cacheDir, 'debs');
 const kernelsDir = join(cacheDir, 'kernels');
@@ -123,7 +132,9 @@ function pickMembers(listing: string): { members: string[]; release: string; mod
   const modDir = lines.map((l) => /^(\.\/(?:usr\/)?lib\/modules\/([^/]+)\/)$/.exec(l)).find((m) => m !== null);
   if (!vmlinuz || !modDir) throw new Error('the package has no boot/vmlinuz-* or lib/modules/<release>/');
   const [, modulesPrefix, release] = modDir as RegExpExecArray & [string, string, string];
-  const wantedDirs = ['kernel/drivers/vfio/', 'kernel/drivers/iommu/', 'kernel/virt/lib/'];
+  const wantedDirs = ['kernel/drivers/vfio/', 'kernel/drivers/iommu/', 'kernel/virt/lib/',
+    // bochs and its DRM, fbdev and i2c dependencies.
+    'kernel/drivers/gpu/', 'kernel/drivers/video/', 'kernel/drivers/i2c/', 'kernel/drivers/dma-buf/'];
   const members = [vmlinuz];
   for (const d of wantedDirs) if (lines.includes(modulesPrefix + d)) members.push(modulesPrefix + d);
   for (const l of lines) {
@@ -133,12 +144,12 @@ function pickMembers(listing: string): { members: string[]; release: string; mod
 }
 
 /** Load order of the wanted modules and their dependencies, relative to root. */
-async function moduleOrder(root: string, release: string): Promise<string[]> {
+async function moduleOrder(root: string, release: string, wanted: readonly string[]): Promise<string[]> {
   // An empty config directory: the host's /etc/modprobe.d must not shape the guest.
   const noConfig = join(root, '.modprobe.d');
   mkdirSync(noConfig, { recursive: true });
   const order: string[] = [];
-  for (const name of wantedModules) {
+  for (const name of wanted) {
     const r = await run('modprobe', ['-C', noConfig, '-d', root, '-S', release, '--show-depends', name]);
     for (const line of r.stdout.split('\n')) {
       const m = /^insmod (\S+)/.exec(line.trim());
@@ -147,7 +158,7 @@ async function moduleOrder(root: string, release: string): Promise<string[]> {
       if (!order.includes(rel)) order.push(rel);
     }
   }
-  if (order.length === 0) throw new Error(`modprobe found no modules for ${wantedModules.join(', ')}`);
+  if (order.length === 0) throw new Error(`modprobe found no modules for ${wanted.join(', ')}`);
   return order;
 }
 
@@ -169,12 +180,15 @@ async function extract(series: KernelSeries, pkg: string, deb: string): Promise<
   // 6.12's modules are .ko.xz; busybox insmod in the guest wants plain .ko.
   await runPipeline(`find ${shellQuote(tmp)} -name '*.ko.xz' -exec xz -d {} +`);
   await run('depmod', ['-b', tmp, release]);
-  const modules = await moduleOrder(tmp, release);
+  const modules = await moduleOrder(tmp, release, wantedModules);
+  const displayModules = await moduleOrder(tmp, release, displayWanted);
   const info: ExtractedKernel = {
     series, pkg, release,
     vmlinuz: join(root, 'boot', `vmlinuz-${release}`),
     root,
     modules,
+    displayModules,
+    layout: LAYOUT,
   };
   writeFileSync(join(tmp, 'kernel.json'), JSON.stringify(info, null, 2));
   rmSync(root, { recursive: true, force: true });
@@ -187,7 +201,7 @@ function cachedKernel(pkg: string): ExtractedKernel | undefined {
   for (const d of existsSync(kernelsDir) ? readdirSync(kernelsDir) : []) {
     try {
       const info = JSON.parse(readFileSync(join(kernelsDir, d, 'kernel.json'), 'utf8')) as ExtractedKernel;
-      if (info.pkg === pkg && existsSync(info.vmlinuz)) return info;
+      if (info.pkg === pkg && info.layout === LAYOUT && existsSync(info.vmlinuz)) return info;
     } catch {
       // not a finished extraction
     }

@@ -9,6 +9,8 @@ export interface GuestPhase {
   name: string;
   /** Test files, relative to the project directory in the guest. */
   files: string[];
+  /** Options for node --test before the files (the vm guest's /init passes them). */
+  options?: string[];
 }
 
 /** Where the image keeps the module list (absolute guest paths, in load order). */

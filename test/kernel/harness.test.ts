@@ -231,9 +231,10 @@ test('compareOutcomes: identical, declared, differing, one-sided and repeated ca
 });
 
 test('parseOptions: defaults, one kernel, timeout, and bad input', () => {
-  assert.deepEqual(parseOptions([]), { kernels: ['6.1', '6.12'], timeoutSeconds: 600, parity: true, echo: false });
+  assert.deepEqual(parseOptions([]), { kernels: ['6.1', '6.12'], timeoutSeconds: 600, parity: true, echo: false, edu: true, vm: true });
   assert.deepEqual(parseOptions(['--kernel=6.12', '--timeout=90', '--no-parity', '--echo']),
-    { kernels: ['6.12'], timeoutSeconds: 90, parity: false, echo: true });
+    { kernels: ['6.12'], timeoutSeconds: 90, parity: false, echo: true, edu: true, vm: true });
+  assert.deepEqual([parseOptions(['--no-vm']).vm, parseOptions(['--vm-only']).edu], [false, false]);
   assert.throws(() => parseOptions(['--kernel=5.10']), /unknown kernel 5\.10/);
   assert.throws(() => parseOptions(['--timeout=0']), /bad option --timeout=0/);
   assert.throws(() => parseOptions(['--frobnicate']), /bad option --frobnicate/);

@@ -2,7 +2,7 @@
 // command that installs them, instead of failing halfway through a build.
 import { which } from './exec.js';
 
-interface Tool {
+export interface Tool {
   program: string;
   /** The Debian package that provides it. */
   pkg: string;
@@ -22,14 +22,22 @@ const tools: readonly Tool[] = [
   { program: 'ldd', pkg: 'libc-bin' },
 ];
 
+/** What the vm phases add: the trixie root for QEMU 11, and QEMU run chrooted in a mount namespace. */
+export const vmTools: readonly Tool[] = [
+  { program: 'debootstrap', pkg: 'debootstrap' },
+  { program: 'chroot', pkg: 'coreutils' },
+  { program: 'unshare', pkg: 'util-linux' },
+  { program: 'mount', pkg: 'mount' },
+];
+
 export interface ToolCheck {
   missing: string[];
   /** Empty when nothing is missing. */
   installCommand: string;
 }
 
-export function checkHostTools(): ToolCheck {
-  const missingTools = tools.filter((t) => which(t.program) === undefined);
+export function checkHostTools(extra: readonly Tool[] = []): ToolCheck {
+  const missingTools = [...tools, ...extra].filter((t) => which(t.program) === undefined);
   const packages = [...new Set(missingTools.map((t) => t.pkg))];
   return {
     missing: missingTools.map((t) => t.program),

@@ -24,14 +24,14 @@ export interface GuestImage {
 }
 
 /** Copies a file into the staging dir at `guestPath`, following symlinks. */
-function put(stage: string, guestPath: string, from: string, mode?: number): void {
+export function put(stage: string, guestPath: string, from: string, mode?: number): void {
   const to = join(stage, guestPath);
   mkdirSync(dirname(to), { recursive: true });
   copyFileSync(from, to);
   if (mode !== undefined) chmodSync(to, mode);
 }
 
-function putText(stage: string, guestPath: string, text: string, mode = 0o644): void {
+export function putText(stage: string, guestPath: string, text: string, mode = 0o644): void {
   const to = join(stage, guestPath);
   mkdirSync(dirname(to), { recursive: true });
   writeFileSync(to, text);
@@ -123,12 +123,14 @@ export async function projectLayer(phases: readonly GuestPhase[]): Promise<Layer
 }
 
 /** The initrd for a kernel: its layers joined, cached under their names. */
-export async function guestImage(kernel: ExtractedKernel, busybox: string, project: Layer): Promise<GuestImage> {
-  const layers = [await baseLayer(busybox), await kernelLayer(kernel), project];
+export async function guestImage(kernel: ExtractedKernel, busybox: string, project: Layer,
+  extra: readonly Layer[] = [], name = 'initrd'): Promise<GuestImage> {
+  // Later layers win: the kernel unpacks them in order (a vm layer brings its own /init).
+  const layers = [await baseLayer(busybox), await kernelLayer(kernel), project, ...extra];
   const key = new InputHash().text('layers', layers.map((l) => l.path).join('\n')).digest();
   const dir = join(cacheDir, 'images');
   mkdirSync(dir, { recursive: true });
-  const initrd = join(dir, `initrd-${kernel.release}-${key}.img`);
+  const initrd = join(dir, `${name}-${kernel.release}-${key}.img`);
   if (!existsSync(initrd)) {
     const tmp = `${initrd}.tmp-${process.pid}`;
     const out = createWriteStream(tmp);
@@ -136,7 +138,7 @@ export async function guestImage(kernel: ExtractedKernel, busybox: string, proje
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     renameSync(tmp, initrd);
     for (const f of readdirSync(dir)) {
-      if (f.startsWith(`initrd-${kernel.release}-`) && join(dir, f) !== initrd) rmSync(join(dir, f), { force: true });
+      if (f.startsWith(`${name}-${kernel.release}-`) && join(dir, f) !== initrd) rmSync(join(dir, f), { force: true });
     }
   }
   return { initrd, layers };

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, repoRoot } from './paths.js';
-import { checkHostTools } from './host-tools.js';
+import { checkHostTools, vmTools } from './host-tools.js';
 import { fetchBusybox, fetchKernel, type KernelSeries } from './fetch.js';
 import { addonPath, guestImage, projectLayer } from './image.js';
 import type { Layer } from './cpio.js';
@@ -18,6 +18,7 @@ import { parseOptions, usage, type Options } from './options.js';
 import { log, seconds } from './log.js';
 import { fact } from './markers.js';
 import { listTree } from './hash.js';
+import { runVm } from './vm/run.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -150,6 +151,40 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   return totals;
 }
 
+/** The vm phases on one kernel: our vGPUs attached by QEMU 11 over vfio-user. */
+async function runVmKernel(series: KernelSeries, options: Options, setup: Setup): Promise<Totals> {
+  const kernel = await fetchKernel(series);
+  let vm: Awaited<ReturnType<typeof runVm>>;
+  try {
+    vm = await runVm(kernel, setup.busybox, setup.project, setup.conformance, options);
+  } catch (e) {
+    const totals = printCases([{ name: 'harness: the vm phases run', status: 'fail', detail: e instanceof Error ? e.stack ?? e.message : String(e) }]);
+    log(`vm ${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+    return totals;
+  }
+  const r = vm.result;
+  const timing = r?.bootSeconds !== undefined
+    ? `boot ${r.bootSeconds.toFixed(1)} s, boot to result ${r.totalSeconds.toFixed(1)} s` : `QEMU ran ${r?.totalSeconds.toFixed(1) ?? '?'} s`;
+  const batch = vm.figures.get('simgpu-batch-ms');
+  log(`vm ${series}: guest uname -r: ${vm.evaluation ? fact(vm.evaluation.serial, 'uname') ?? '(not printed)' : '?'}; ${timing}` +
+    `${batch ? `; simgpu batch in the guest ${batch} ms` : ''}`);
+  const totals = printCases(vm.cases);
+  if (r && vm.evaluation) printDiagnostics(series, r, vm.evaluation, totals.failed > 0, vm.logPath);
+  // Per phase, so the count of conformance cases that ran on the vGPU stands out.
+  const perPhase = new Map<string, Totals>();
+  for (const c of vm.cases) {
+    const phase = c.name.split(':')[0] ?? '';
+    const t = perPhase.get(phase) ?? { passed: 0, failed: 0, skipped: 0 };
+    if (c.status === 'pass') t.passed++;
+    else if (c.status === 'fail') t.failed++;
+    else t.skipped++;
+    perPhase.set(phase, t);
+  }
+  log(`vm ${series}: ${[...perPhase].map(([p, t]) => `${p} ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`).join('; ')}`);
+  log(`vm ${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  return totals;
+}
+
 /** What every kernel shares. */
 interface Setup {
   phases: GuestPhase[];
@@ -182,7 +217,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const tools = checkHostTools();
+  const tools = checkHostTools(options.vm ? vmTools : []);
   if (tools.missing.length) {
     process.stderr.write(`test:kernel needs ${tools.missing.join(', ')}. Install them with:\n  ${tools.installCommand}\n`);
     return 2;
@@ -191,12 +226,13 @@ async function main(): Promise<number> {
   const start = performance.now();
   const setup = await prepare();
   const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
-  for (const series of options.kernels) {
-    const t = await runKernel(series, options, setup);
+  const add = (t: Totals): void => {
     totals.passed += t.passed;
     totals.failed += t.failed;
     totals.skipped += t.skipped;
-  }
+  };
+  if (options.edu) for (const series of options.kernels) add(await runKernel(series, options, setup));
+  if (options.vm) for (const series of options.kernels) add(await runVmKernel(series, options, setup));
   log(`${options.kernels.join(' + ')} done in ${seconds(start)}`);
   process.stdout.write(`kernel: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
   return totals.failed === 0 ? 0 : 1;

@@ -14,7 +14,7 @@ export type { ScanoutMode } from './plane.js';
 export { displayDriver } from './driver.js';
 export { DisplayGuest } from './guest.js';
 export type { DisplayMode } from './guest.js';
-export { capturePlane, dispiPlane, encodePng, offersRegionPlanes, queryPrimaryPlane, screenshotPng } from './screenshot.js';
+export { capturePlane, dispiPlane, encodePng, xrgbToRgba, offersRegionPlanes, queryPrimaryPlane, screenshotPng } from './screenshot.js';
 export type { GfxPlane, RgbaImage } from './screenshot.js';
 export { DISPLAY_DEMO_UUID, runDisplayDemo } from './demo.js';
 export type { DisplayDemoOptions } from './demo.js';

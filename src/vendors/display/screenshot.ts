@@ -90,22 +90,26 @@ export function capturePlane(device: Device, plane: GfxPlane): RgbaImage {
   const region = device.region(plane.regionIndex);
   const page = device.sys.pageSize;
   const mapping = region.mmap({ offset: 0, size: Math.ceil(plane.size / page) * page });
-  const data = new Uint8Array(width * height * 4);
   try {
-    const src = mapping.bytes;
-    for (let y = 0; y < height; y++) {
-      let s = y * stride;
-      let d = y * width * 4;
-      for (let x = 0; x < width; x++, s += 4, d += 4) {
-        // XRGB8888 is little-endian 0x00RRGGBB: bytes B, G, R, X.
-        data[d] = src[s + 2]!;
-        data[d + 1] = src[s + 1]!;
-        data[d + 2] = src[s]!;
-        data[d + 3] = 0xff;
-      }
-    }
+    return xrgbToRgba(mapping.bytes, width, height, stride);
   } finally {
     mapping.unmap();
+  }
+}
+
+/** XRGB8888 rows `stride` bytes apart as packed RGBA rows. */
+export function xrgbToRgba(src: Uint8Array, width: number, height: number, stride: number): RgbaImage {
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    let s = y * stride;
+    let d = y * width * 4;
+    for (let x = 0; x < width; x++, s += 4, d += 4) {
+      // XRGB8888 is little-endian 0x00RRGGBB: bytes B, G, R, X.
+      data[d] = src[s + 2]!;
+      data[d + 1] = src[s + 1]!;
+      data[d + 2] = src[s]!;
+      data[d + 3] = 0xff;
+    }
   }
   return { width, height, data };
 }

@@ -14,6 +14,7 @@ import {
 import { buildEdid } from './edid.js';
 import { EdidState } from './edid-region.js';
 import { queryGfxPlane, scanoutMode, type ScanoutMode } from './plane.js';
+import { xrgbToRgba, type RgbaImage } from './screenshot.js';
 import type { DisplayType } from './types.js';
 
 /** mbochs' identity: QEMU's stdvga ids, class "other display controller". */
@@ -60,6 +61,20 @@ export class DisplayVgpu implements VgpuModel {
     return scanoutMode(this.vbe, {
       maxWidth: profile.maxWidth, maxHeight: profile.maxHeight, framebufferSize: profile.framebuffer, pageSize: this.pageSize,
     });
+  }
+
+  /**
+   * What the display scans out now, read by the vGPU's owner straight from its video
+   * memory (as a VMM's own display console shows a device it holds), or undefined while
+   * nothing is displayable. Unlike a capture through VFIO this works while a user holds
+   * the device open: the daemon uses it for a vGPU a VMM has attached over vfio-user.
+   */
+  scanout(): RgbaImage | undefined {
+    const m = this.mode;
+    if (!m) return undefined;
+    const bytes = new Uint8Array(m.stride * m.height);
+    this.framebuffer.read(0, bytes);
+    return xrgbToRgba(bytes, m.width, m.height, m.stride);
   }
 
   open(): void {

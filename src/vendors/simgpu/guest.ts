@@ -130,6 +130,10 @@ export class SimGpuGuest {
    */
   allocate(size: number, iova: bigint, access: { read?: boolean; write?: boolean } = {}): GuestBuffer {
     const memory: Mapping = this.sys.allocate(size);
+    // Every page written before the pin: Linux 6.1's type1 pins a read-only mapping of
+    // untouched anonymous memory as the shared zero page, which the device would then
+    // read while the guest's later writes (the ring's commands) land in fresh pages.
+    new Uint8Array(memory.buffer, 0, size).fill(0);
     let mapping: DmaMapping;
     try {
       mapping = this.handle.dma.map({ iova, memory, read: access.read ?? true, write: access.write ?? true });
