@@ -8,6 +8,7 @@ import { errnoCode, errnoNumber, isSysError, type ErrnoCode, type SysError } fro
 import type {
   Definition, DefineRequest, DefinitionAttr, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';
+import { jsonSyntaxReason } from './json-text.js';
 
 /** Bumped when a method or a shape changes incompatibly. */
 export const PROTOCOL_VERSION = 1;
@@ -225,7 +226,7 @@ export function decodeRequest(line: string): DecodedRequest {
   try {
     message = JSON.parse(line);
   } catch (err) {
-    return { ok: false, id: null, error: new ProtocolError('EINVAL', `request is not JSON (${(err as Error).message})`) };
+    return { ok: false, id: null, error: new ProtocolError('EINVAL', `request is not JSON (${jsonSyntaxReason(err)})`) };
   }
   if (!isObject(message)) return { ok: false, id: null, error: new ProtocolError('EINVAL', 'request must be a JSON object {"id", "method", "params"}') };
   const id = isId(message.id) ? message.id : null;
