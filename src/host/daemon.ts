@@ -4,12 +4,13 @@
 // from two clients never interleave. A client's garbage, oversize lines or sudden
 // disconnect costs that client an error response or its connection, and no one else.
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
+import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
 import {
-  MAX_LINE_BYTES, METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion,
+  METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion,
   sysErrorSaying, type HelloResult, type Request,
 } from './protocol.js';
 
@@ -25,6 +26,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** Requests one connection may have queued or running at once (default 32). */
   maxPendingPerConnection?: number;
+  /** When a client that does not read its answers stops being read, and is dropped (connection.ts). */
+  limits?: Partial<ConnectionLimits>;
   /** How the signal handler ends the process (process.exit unless told; for tests). */
   exit?: (code: number) => void;
 }
@@ -32,9 +35,18 @@ export interface ServeOptions {
 export interface Daemon {
   readonly socketPath: string;
   readonly hello: HelloResult;
+  /** Open connections, and the answer bytes they have not taken yet (what a non-reading client costs). */
+  stats(): DaemonStats;
   /** Stops accepting, finishes the request in flight, answers queued ones ECANCELED,
    * closes the host and removes the socket file. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface DaemonStats {
+  connections: number;
+  /** Connections no longer read because their answers pile up. */
+  paused: number;
+  unsentBytes: number;
 }
 
 export type ServedHost = HostApi & { close(): Promise<void> | void };
@@ -69,81 +81,6 @@ class RequestQueue {
   private async pump(): Promise<void> {
     for (let job = this.jobs.shift(); job; job = this.jobs.shift()) await this.run(job);
     this.current = undefined;
-  }
-}
-
-/** One client: splits its bytes into lines, and answers on its socket while it lasts. */
-class Connection {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Skipping the rest of an oversize line. */
-  private discarding = false;
-  private readEnded = false;
-  pending = 0;
-
-  constructor(readonly socket: Socket, private readonly onLine: (connection: Connection, line: string) => void) {
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('end', () => { this.readEnded = true; this.endIfDone(); });
-    // ECONNRESET, EPIPE: the client went away; its requests still run, answers are dropped.
-    socket.on('error', () => undefined);
-  }
-
-  send(line: string): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(line);
-  }
-
-  settled(): void {
-    this.pending--;
-    this.endIfDone();
-  }
-
-  /** A client that half-closed gets its answers, then the end of the stream. */
-  private endIfDone(): void {
-    if (this.readEnded && this.pending === 0 && !this.socket.destroyed) this.socket.end();
-  }
-
-  private receive(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      if (this.discarding) {
-        this.discarding = false;
-        continue;
-      }
-      if (this.buffered + piece.length > MAX_LINE_BYTES) {
-        this.oversize();
-        this.discarding = false;
-        continue;
-      }
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.take(line.toString('utf8'));
-    }
-    if (start < chunk.length && !this.discarding) {
-      const rest = chunk.subarray(start);
-      if (this.buffered + rest.length > MAX_LINE_BYTES) {
-        this.oversize();
-      } else {
-        // Copied: a slice would keep the whole chunk alive.
-        this.chunks.push(Buffer.from(rest));
-        this.buffered += rest.length;
-      }
-    }
-  }
-
-  private oversize(): void {
-    this.chunks = [];
-    this.buffered = 0;
-    this.discarding = true;
-    this.send(encodeResponse(null, { error: new ProtocolError('EMSGSIZE', `request line longer than ${MAX_LINE_BYTES} bytes; skipped to the next newline`) }));
-  }
-
-  private take(line: string): void {
-    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (text.trim() === '') return;
-    this.onLine(this, text);
   }
 }
 
@@ -280,8 +217,10 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
     }
   };
 
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
   const server = createServer({ allowHalfOpen: true }, (socket) => {
-    const connection = new Connection(socket, onLine);
+    const connection = new Connection(socket, onLine, limits,
+      (unsent) => log(`dropped a client that does not read its answers (${unsent} bytes unsent)`));
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   });
@@ -341,6 +280,10 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   const daemon: Daemon = {
     socketPath,
     hello,
+    stats: () => {
+      const all = [...connections];
+      return { connections: all.length, paused: all.filter((c) => c.isPaused).length, unsentBytes: all.reduce((n, c) => n + c.unsentBytes, 0) };
+    },
     close: () => (closing ??= shutdown()),
   };
   log(`listening on ${socketPath} (protocol ${PROTOCOL_VERSION}, pid ${process.pid})`);

@@ -1,0 +1,135 @@
+// One client of the daemon: splits its bytes into request lines, and writes its answers
+// with backpressure. A client that sends requests but does not read its answers must
+// cost the daemon a bounded amount of memory: once its unsent output passes
+// `pauseAboveBytes` we stop reading from it (its requests wait in its own socket
+// buffers, then in its writes), and past `dropAboveBytes` it is disconnected. Reading
+// resumes when the kernel has taken its answers (drain).
+import type { Socket } from 'node:net';
+import { MAX_LINE_BYTES, ProtocolError, encodeResponse } from './protocol.js';
+
+export interface ConnectionLimits {
+  /** Unsent answer bytes above which the connection is no longer read (default 1 MiB). */
+  pauseAboveBytes: number;
+  /** Unsent answer bytes above which the connection is dropped at its next answer (default 16 MiB). */
+  dropAboveBytes: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = { pauseAboveBytes: 1024 * 1024, dropAboveBytes: 16 * 1024 * 1024 };
+
+export class Connection {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Skipping the rest of an oversize line. */
+  private discarding = false;
+  private readEnded = false;
+  private paused = false;
+  pending = 0;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly onLine: (connection: Connection, line: string) => void,
+    private readonly limits: ConnectionLimits = DEFAULT_LIMITS,
+    private readonly onDrop: (unsentBytes: number) => void = () => undefined,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('end', () => { this.readEnded = true; this.endIfDone(); });
+    socket.on('drain', () => this.resumeIfBelow());
+    // ECONNRESET, EPIPE: the client went away; its requests still run, answers are dropped.
+    socket.on('error', () => undefined);
+    // Whatever it had read but not yet made a line of goes with it.
+    socket.once('close', () => { this.chunks = []; this.buffered = 0; });
+  }
+
+  /** Answer bytes written but not yet taken by the kernel. */
+  get unsentBytes(): number {
+    return this.socket.destroyed ? 0 : this.socket.writableLength;
+  }
+
+  /** Whether reading is paused because the client does not take its answers. */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  send(line: string): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    // Judged before writing: one answer bigger than the limit still goes to a client that
+    // reads; a client that left the previous ones unread is dropped.
+    const unsent = this.unsentBytes;
+    if (unsent > this.limits.dropAboveBytes) {
+      this.onDrop(unsent);
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(line);
+    if (this.unsentBytes > this.limits.pauseAboveBytes && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  settled(): void {
+    this.pending--;
+    this.endIfDone();
+  }
+
+  private resumeIfBelow(): void {
+    if (this.paused && !this.socket.destroyed && this.unsentBytes <= this.limits.pauseAboveBytes) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** A client that half-closed gets its answers, then the end of the stream. */
+  private endIfDone(): void {
+    if (this.readEnded && this.pending === 0 && !this.socket.destroyed) this.socket.end();
+  }
+
+  private receive(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      start = nl + 1;
+      if (this.discarding) {
+        this.discarding = false;
+        continue;
+      }
+      if (this.buffered + piece.length > MAX_LINE_BYTES) {
+        this.oversize();
+        this.discarding = false;
+        continue;
+      }
+      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
+      this.chunks = [];
+      this.buffered = 0;
+      this.take(line.toString('utf8'));
+      // Paused by an answer just sent: the rest of this chunk waits too (kept, not re-read).
+      if (this.paused && start < chunk.length) {
+        this.socket.unshift(chunk.subarray(start));
+        return;
+      }
+    }
+    if (start < chunk.length && !this.discarding) {
+      const rest = chunk.subarray(start);
+      if (this.buffered + rest.length > MAX_LINE_BYTES) {
+        this.oversize();
+      } else {
+        // Copied: a slice would keep the whole chunk alive.
+        this.chunks.push(Buffer.from(rest));
+        this.buffered += rest.length;
+      }
+    }
+  }
+
+  private oversize(): void {
+    this.chunks = [];
+    this.buffered = 0;
+    this.discarding = true;
+    this.send(encodeResponse(null, { error: new ProtocolError('EMSGSIZE', `request line longer than ${MAX_LINE_BYTES} bytes; skipped to the next newline`) }));
+  }
+
+  private take(line: string): void {
+    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+    if (text.trim() === '') return;
+    this.onLine(this, text);
+  }
+}
