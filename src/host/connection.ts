@@ -5,6 +5,7 @@
 // buffers, then in its writes), and past `dropAboveBytes` it is disconnected. Reading
 // resumes when the kernel has taken its answers (drain).
 import type { Socket } from 'node:net';
+import { LineReader } from './line-reader.js';
 import { MAX_LINE_BYTES, ProtocolError, encodeResponse } from './protocol.js';
 
 export interface ConnectionLimits {
@@ -17,10 +18,7 @@ export interface ConnectionLimits {
 export const DEFAULT_LIMITS: ConnectionLimits = { pauseAboveBytes: 1024 * 1024, dropAboveBytes: 16 * 1024 * 1024 };
 
 export class Connection {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Skipping the rest of an oversize line. */
-  private discarding = false;
+  private readonly reader = new LineReader(MAX_LINE_BYTES);
   private readEnded = false;
   private paused = false;
   pending = 0;
@@ -37,7 +35,7 @@ export class Connection {
     // ECONNRESET, EPIPE: the client went away; its requests still run, answers are dropped.
     socket.on('error', () => undefined);
     // Whatever it had read but not yet made a line of goes with it.
-    socket.once('close', () => { this.chunks = []; this.buffered = 0; });
+    socket.once('close', () => this.reader.clear());
   }
 
   /** Answer bytes written but not yet taken by the kernel. */
@@ -50,17 +48,18 @@ export class Connection {
     return this.paused;
   }
 
-  send(line: string): void {
+  /** Writes one answer: its line, or all the part lines of a long one (protocol.ts's responseLines). */
+  send(lines: string | readonly string[]): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    // Judged before writing: one answer bigger than the limit still goes to a client that
-    // reads; a client that left the previous ones unread is dropped.
+    // Judged before writing, once per answer: one answer bigger than the limit still goes
+    // to a client that reads; a client that left the previous ones unread is dropped.
     const unsent = this.unsentBytes;
     if (unsent > this.limits.dropAboveBytes) {
       this.onDrop(unsent);
       this.socket.destroy();
       return;
     }
-    this.socket.write(line);
+    for (const line of typeof lines === 'string' ? [lines] : lines) this.socket.write(line);
     if (this.unsentBytes > this.limits.pauseAboveBytes && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -85,46 +84,17 @@ export class Connection {
   }
 
   private receive(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      if (this.discarding) {
-        this.discarding = false;
-        continue;
-      }
-      if (this.buffered + piece.length > MAX_LINE_BYTES) {
-        this.oversize();
-        this.discarding = false;
-        continue;
-      }
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.take(line.toString('utf8'));
-      // Paused by an answer just sent: the rest of this chunk waits too (kept, not re-read).
-      if (this.paused && start < chunk.length) {
-        this.socket.unshift(chunk.subarray(start));
-        return;
-      }
-    }
-    if (start < chunk.length && !this.discarding) {
-      const rest = chunk.subarray(start);
-      if (this.buffered + rest.length > MAX_LINE_BYTES) {
-        this.oversize();
-      } else {
-        // Copied: a slice would keep the whole chunk alive.
-        this.chunks.push(Buffer.from(rest));
-        this.buffered += rest.length;
-      }
-    }
-  }
-
-  private oversize(): void {
-    this.chunks = [];
-    this.buffered = 0;
-    this.discarding = true;
-    this.send(encodeResponse(null, { error: new ProtocolError('EMSGSIZE', `request line longer than ${MAX_LINE_BYTES} bytes; skipped to the next newline`) }));
+    const used = this.reader.push(chunk, {
+      line: (bytes) => {
+        this.take(bytes.toString('utf8'));
+        // Paused by an answer just sent: the rest of this read waits too.
+        return !this.paused;
+      },
+      tooLong: () => this.send(encodeResponse(null, {
+        error: new ProtocolError('EMSGSIZE', `request line longer than ${MAX_LINE_BYTES} bytes; skipped to the next newline`),
+      })),
+    });
+    if (used < chunk.length) this.socket.unshift(chunk.subarray(used));
   }
 
   private take(line: string): void {

@@ -10,7 +10,7 @@ import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
 import {
-  METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion,
+  METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion, responseLines,
   sysErrorSaying, type HelloResult, type Request,
 } from './protocol.js';
 
@@ -196,7 +196,8 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       }
       line = encodeResponse(request.id, { error: err });
     }
-    connection.send(line);
+    // A long answer (list -d of thousands, a big screenshot) goes as part lines.
+    connection.send(responseLines(request.id, line));
     connection.settled();
   });
 

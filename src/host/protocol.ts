@@ -14,6 +14,15 @@ import { jsonSyntaxReason } from './json-text.js';
 export const PROTOCOL_VERSION = 1;
 /** The longest line (request or response) either side accepts, in bytes, newline excluded. */
 export const MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * A response longer than a line travels as consecutive "part" lines, each carrying a piece
+ * of the response's JSON text as a string: {"id": N, "part": "..."}, the last with
+ * "end": true. Pieces are PART_CHARS UTF-16 units: escaped and UTF-8 encoded, at most 3
+ * bytes each, well under MAX_LINE_BYTES.
+ */
+export const PART_CHARS = 256 * 1024;
+/** The longest response (all its parts) a client assembles: 64 MiB. */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** What "hello" answers: who serves, which protocol, on which host. */
 export interface HelloResult {
@@ -79,6 +88,13 @@ export interface WireError {
 export type Response =
   | { id: number | null; result: unknown }
   | { id: number | null; error: WireError };
+
+/** One piece of a response too long for a line. */
+export interface ResponsePart {
+  id: number;
+  part: string;
+  end: boolean;
+}
 
 /** A message that failed validation: answered as an error, never thrown further. */
 export class ProtocolError extends Error {
@@ -272,7 +288,44 @@ export function encodeResponse(id: number | null, outcome: { result: unknown } |
   }
 }
 
-/** A response line as the client reads it; a malformed one is a ProtocolError (EPROTO). */
+/**
+ * The lines that carry one response: the response itself when it fits a line, else its
+ * text cut into "part" lines (never between the two halves of a surrogate pair).
+ */
+export function responseLines(id: number | null, response: string): string[] {
+  if (Buffer.byteLength(response) - 1 <= MAX_LINE_BYTES) return [response];
+  const text = response.endsWith('\n') ? response.slice(0, -1) : response;
+  const lines: string[] = [];
+  for (let start = 0; start < text.length;) {
+    let end = Math.min(start + PART_CHARS, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    const part: Record<string, unknown> = { id, part: text.slice(start, end) };
+    if (end === text.length) part.end = true;
+    lines.push(`${JSON.stringify(part)}\n`);
+    start = end;
+  }
+  return lines;
+}
+
+/** A response line as the client reads it, or a part of one; a malformed one is a ProtocolError (EPROTO). */
+export function decodeResponseLine(line: string): Response | ResponsePart {
+  let message: Json;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    fail('daemon sent a line that is not JSON', 'EPROTO');
+  }
+  if (isObject(message) && 'part' in message) {
+    if (!isId(message.id) || typeof message.part !== 'string' || !(message.end === undefined || message.end === true)) {
+      fail('daemon sent a malformed response part', 'EPROTO');
+    }
+    return { id: message.id, part: message.part, end: message.end === true };
+  }
+  return responseOf(message);
+}
+
+/** A whole response line as the client reads it; a malformed one is a ProtocolError (EPROTO). */
 export function decodeResponse(line: string): Response {
   let message: Json;
   try {
@@ -280,6 +333,10 @@ export function decodeResponse(line: string): Response {
   } catch {
     fail('daemon sent a line that is not JSON', 'EPROTO');
   }
+  return responseOf(message);
+}
+
+function responseOf(message: Json): Response {
   if (!isObject(message) || !(message.id === null || isId(message.id))) fail('daemon sent a response without an id', 'EPROTO');
   if ('error' in message) {
     const e = message.error;

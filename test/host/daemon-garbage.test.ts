@@ -125,7 +125,12 @@ describe('daemon: bad requests', () => {
     const line = prefix + 'x'.repeat(MAX_LINE_BYTES - prefix.length - 3) + '"}}';
     assert.equal(Buffer.byteLength(line), MAX_LINE_BYTES);
     raw.send(`${line}\n`);
-    const [answer] = await raw.responses(1) as [{ id: number; result: { name: string } }];
+    // The answer is longer than a line, so it comes as parts (protocol.ts's responseLines).
+    let parts: { id: number; part: string; end?: true }[] = [];
+    for (let n = 1; !parts.at(-1)?.end; n++) parts = await raw.responses(n) as typeof parts;
+    assert.ok(parts.length > 1 && parts.every((p) => p.id === 3));
+    assert.ok(raw.lines.every((l) => Buffer.byteLength(l) <= MAX_LINE_BYTES));
+    const answer = JSON.parse(parts.map((p) => p.part).join('')) as { id: number; result: { name: string } };
     assert.equal(answer.id, 3);
     assert.equal(answer.result.name.length, MAX_LINE_BYTES - prefix.length - 3);
   });
