@@ -3,7 +3,8 @@
 // cost the daemon a bounded amount of memory: once its unsent output passes
 // `pauseAboveBytes` we stop reading from it (its requests wait in its own socket
 // buffers, then in its writes), and past `dropAboveBytes` it is disconnected. Reading
-// resumes when the kernel has taken its answers (drain).
+// resumes when the kernel has taken its answers (drain). Answers go out in the order
+// their request lines were read, whether the host answers them or the line fails at once.
 import type { Socket } from 'node:net';
 import { LineReader } from './line-reader.js';
 import { MAX_LINE_BYTES, ProtocolError, encodeResponse } from './protocol.js';
@@ -17,8 +18,17 @@ export interface ConnectionLimits {
 
 export const DEFAULT_LIMITS: ConnectionLimits = { pauseAboveBytes: 1024 * 1024, dropAboveBytes: 16 * 1024 * 1024 };
 
+/** The place of one answer in a connection's order. */
+export interface AnswerSlot {
+  lines: readonly string[] | undefined;
+}
+
 export class Connection {
   private readonly reader = new LineReader(MAX_LINE_BYTES);
+  /** Answers in the order their lines were read; a slot without lines waits for the host. */
+  private readonly outbox: AnswerSlot[] = [];
+  /** Bytes (UTF-16 units) of answers filled but waiting behind an earlier one. */
+  private held = 0;
   private readEnded = false;
   private paused = false;
   pending = 0;
@@ -35,12 +45,12 @@ export class Connection {
     // ECONNRESET, EPIPE: the client went away; its requests still run, answers are dropped.
     socket.on('error', () => undefined);
     // Whatever it had read but not yet made a line of goes with it.
-    socket.once('close', () => this.reader.clear());
+    socket.once('close', () => { this.reader.clear(); this.outbox.length = 0; this.held = 0; });
   }
 
-  /** Answer bytes written but not yet taken by the kernel. */
+  /** Answer bytes not yet taken by the kernel: written, or waiting for an earlier answer. */
   get unsentBytes(): number {
-    return this.socket.destroyed ? 0 : this.socket.writableLength;
+    return this.socket.destroyed ? 0 : this.socket.writableLength + this.held;
   }
 
   /** Whether reading is paused because the client does not take its answers. */
@@ -48,22 +58,64 @@ export class Connection {
     return this.paused;
   }
 
-  /** Writes one answer: its line, or all the part lines of a long one (protocol.ts's responseLines). */
+  /** Reserves the place of an answer that comes later (a request queued for the host). */
+  reserve(): AnswerSlot {
+    const slot: AnswerSlot = { lines: undefined };
+    this.outbox.push(slot);
+    return slot;
+  }
+
+  /** Gives a reserved place its answer: its line, or all the part lines of a long one. */
+  fill(slot: AnswerSlot, lines: string | readonly string[]): void {
+    if (slot.lines !== undefined) return;
+    slot.lines = typeof lines === 'string' ? [lines] : lines;
+    for (const line of slot.lines) this.held += line.length;
+    this.flush();
+  }
+
+  /** Answers now, after every answer to the lines read before (a parse error, EAGAIN). */
   send(lines: string | readonly string[]): void {
+    this.fill(this.reserve(), lines);
+  }
+
+  /** Writes the answers whose turn it is: answers go out in the order their lines were read. */
+  private flush(): void {
+    for (let slot = this.outbox[0]; slot?.lines !== undefined; slot = this.outbox[0]) {
+      this.outbox.shift();
+      for (const line of slot.lines) this.held -= line.length;
+      this.write(slot.lines);
+    }
+    this.pauseIfAbove();
+    // Paused for answers held behind a slow one: the kernel may take them all at once,
+    // with no 'drain' to follow.
+    this.resumeIfBelow();
+  }
+
+  private write(lines: readonly string[]): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     // Judged before writing, once per answer: one answer bigger than the limit still goes
     // to a client that reads; a client that left the previous ones unread is dropped.
     const unsent = this.unsentBytes;
     if (unsent > this.limits.dropAboveBytes) {
       this.onDrop(unsent);
-      this.socket.destroy();
+      this.drop();
       return;
     }
-    for (const line of typeof lines === 'string' ? [lines] : lines) this.socket.write(line);
-    if (this.unsentBytes > this.limits.pauseAboveBytes && !this.paused) {
+    for (const line of lines) this.socket.write(line);
+  }
+
+  private pauseIfAbove(): void {
+    if (!this.paused && !this.socket.destroyed && this.unsentBytes > this.limits.pauseAboveBytes) {
       this.paused = true;
       this.socket.pause();
     }
+  }
+
+  /** Disconnects and forgets what was waiting to be sent. */
+  private drop(): void {
+    this.socket.destroy();
+    this.outbox.length = 0;
+    this.held = 0;
   }
 
   settled(): void {

@@ -8,7 +8,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
-import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
+import { Connection, DEFAULT_LIMITS, type AnswerSlot, type ConnectionLimits } from './connection.js';
 import {
   METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion, responseLines,
   sysErrorSaying, type HelloResult, type Request,
@@ -54,6 +54,8 @@ export type ServedHost = HostApi & { close(): Promise<void> | void };
 interface Job {
   connection: Connection;
   request: Request;
+  /** Its place in the connection's answer order. */
+  slot: AnswerSlot;
 }
 
 /** One request at a time for the whole host. */
@@ -186,7 +188,7 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
     host: { ...(options.hostInfo ?? {}) },
   };
 
-  const queue = new RequestQueue(async ({ connection, request }) => {
+  const queue = new RequestQueue(async ({ connection, request, slot }) => {
     let line: string;
     try {
       line = encodeResponse(request.id, { result: await callHost(host, request, () => hello) });
@@ -197,7 +199,7 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       line = encodeResponse(request.id, { error: err });
     }
     // A long answer (list -d of thousands, a big screenshot) goes as part lines.
-    connection.send(responseLines(request.id, line));
+    connection.fill(slot, responseLines(request.id, line));
     connection.settled();
   });
 
@@ -214,7 +216,7 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       connection.send(encodeResponse(request.id, { error: new ProtocolError('EAGAIN', `more than ${maxPending} requests in flight on this connection`) }));
     } else {
       connection.pending++;
-      queue.push({ connection, request });
+      queue.push({ connection, request, slot: connection.reserve() });
     }
   };
 
@@ -260,8 +262,8 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
     }
     // Stop accepting (libuv unlinks the socket file as the listener closes).
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const { connection, request } of queue.drainQueued()) {
-      connection.send(encodeResponse(request.id, { error: new ProtocolError('ECANCELED', 'the daemon is shutting down') }));
+    for (const { connection, request, slot } of queue.drainQueued()) {
+      connection.fill(slot, encodeResponse(request.id, { error: new ProtocolError('ECANCELED', 'the daemon is shutting down') }));
       connection.settled();
     }
     await queue.idle();
