@@ -37,6 +37,7 @@ export function unreadableDefinitions(root: string): DefinitionLoadError[] {
 export async function serveHost(host: Host, socket: string, log: (line: string) => void): Promise<Daemon> {
   const daemon = await serve(host, {
     socketPath: socket,
+    definitionsRoot: host.definitions.root,
     hostInfo: { definitionsRoot: host.definitions.root, sys: host.sys.kind, parents: host.parentNames().join(' ') },
     log,
   });

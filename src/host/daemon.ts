@@ -8,6 +8,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
+import { lockDefinitions, lockSocket } from './daemon-lock.js';
 import { Connection, DEFAULT_LIMITS, type AnswerSlot, type ConnectionLimits } from './connection.js';
 import {
   METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion, responseLines,
@@ -26,6 +27,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** Requests one connection may have queued or running at once (default 32). */
   maxPendingPerConnection?: number;
+  /** The definitions folder the host uses: locked for the daemon's life, so no second daemon shares it. */
+  definitionsRoot?: string;
   /** When a client that does not read its answers stops being read, and is dropped (connection.ts). */
   limits?: Partial<ConnectionLimits>;
   /** How the signal handler ends the process (process.exit unless told; for tests). */
@@ -174,7 +177,24 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   const exit = options.exit ?? ((code: number) => process.exit(code));
 
   ensureDirectory(socketPath);
-  await claimPath(socketPath);
+  // Before looking at the socket file: of two daemons started together on a stale socket,
+  // the one that holds the lock checks, removes and binds; the other is refused here.
+  const locks = [lockSocket(socketPath)];
+  try {
+    if (options.definitionsRoot !== undefined) {
+      try {
+        locks.push(lockDefinitions(options.definitionsRoot));
+      } catch (err) {
+        if (codeOf(err) === 'EBUSY') throw err;
+        // A folder this user cannot create (the default /etc one, not root): nothing to share.
+        log(`${errorMessage(err)}; going on without that lock`);
+      }
+    }
+    await claimPath(socketPath);
+  } catch (err) {
+    for (const lock of locks) lock.release();
+    throw err;
+  }
 
   const connections = new Set<Connection>();
   let shuttingDown = false;
@@ -229,13 +249,19 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   });
   server.on('error', (err) => log(`socket error: ${errorMessage(err)}`));
 
-  await listen(server, socketPath, mode);
+  try {
+    await listen(server, socketPath, mode);
+  } catch (err) {
+    for (const lock of locks) lock.release();
+    throw err;
+  }
   let socketIno: number | undefined;
   try {
     chmodSync(socketPath, mode);
     socketIno = lstatSync(socketPath).ino;
   } catch (err) {
     server.close();
+    for (const lock of locks) lock.release();
     throw sysErrorSaying(codeOf(err), 'chmod', `cannot set the mode of ${socketPath}: ${codeOf(err) ?? errorMessage(err)}`);
   }
 
@@ -277,6 +303,8 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       await host.close();
     } finally {
       removeSocketFile(socketPath, socketIno);
+      // Last: until the socket file is gone, no other daemon may claim the path.
+      for (const lock of locks) lock.release();
     }
   };
 
