@@ -7,7 +7,7 @@ import type {
   Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';
 import {
-  MAX_LINE_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, ProtocolError, checkResult, decodeResponse, decodeResponseLine, encodeRequest,
+  MAX_LINE_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, ProtocolError, checkResult, checkSocketPath, decodeResponse, decodeResponseLine, encodeRequest,
   fromWireError, sysErrorSaying, type HelloResult, type Method, type MethodParams, type MethodResults, type Response,
 } from './protocol.js';
 import { LineReader } from './line-reader.js';
@@ -83,6 +83,7 @@ export class DaemonClient implements HostApi {
   /** Connects and says hello; a missing daemon is ENOENT/ECONNREFUSED saying how to start one. */
   static async connect(socketPath: string, options: DaemonClientOptions = {}): Promise<DaemonClient> {
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    checkSocketPath(socketPath, 'connect');
     const socket = await openSocket(socketPath, connectTimeoutMs);
     const client = new DaemonClient(socketPath, socket, options.requestTimeoutMs ?? 60_000);
     try {

@@ -11,7 +11,7 @@ import type { HostApi } from './api.js';
 import { lockDefinitions, lockSocket } from './daemon-lock.js';
 import { Connection, DEFAULT_LIMITS, type AnswerSlot, type ConnectionLimits } from './connection.js';
 import {
-  METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion, responseLines,
+  METHODS, PROTOCOL_VERSION, ProtocolError, callHost, checkSocketPath, decodeRequest, encodeResponse, packageVersion, responseLines,
   sysErrorSaying, type HelloResult, type Request,
 } from './protocol.js';
 
@@ -176,6 +176,8 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   const maxPending = options.maxPendingPerConnection ?? 32;
   const exit = options.exit ?? ((code: number) => process.exit(code));
 
+  // First: a longer path would bind a truncated one, and leave that file behind.
+  checkSocketPath(socketPath, 'bind');
   ensureDirectory(socketPath);
   // Before looking at the socket file: of two daemons started together on a stale socket,
   // the one that holds the lock checks, removes and binds; the other is refused here.

@@ -21,6 +21,17 @@ export const MAX_LINE_BYTES = 1024 * 1024;
  * bytes each, well under MAX_LINE_BYTES.
  */
 export const PART_CHARS = 256 * 1024;
+/** The longest unix socket path Linux binds or connects to: sun_path's 108 bytes, NUL included. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** ENAMETOOLONG for a socket path the kernel would truncate (to bind or reach another path). */
+export function checkSocketPath(path: string, syscall: 'bind' | 'connect'): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw sysErrorSaying('ENAMETOOLONG', syscall, `socket path too long: ${path} is ${bytes} bytes, a unix socket path at most ${MAX_SOCKET_PATH_BYTES}`);
+  }
+}
+
 /** The longest response (all its parts) a client assembles: 64 MiB. */
 export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 

@@ -3,7 +3,7 @@
 // with it.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -66,5 +66,31 @@ describe('daemon locks', () => {
     const killed = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
     assert.equal(killed.signal, 'SIGKILL');
     daemons.push(await serve(new FakeHost(), options(temp.socketPath, root)));
+  });
+});
+
+describe('socket path length', () => {
+  it('a path over 107 bytes is refused with "path too long", and nothing is left behind; 107 bytes work', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpu-long-'));
+    try {
+      const at = (bytes: number): string => {
+        const base = join(dir, 'run', '');
+        return base + 's'.repeat(bytes - Buffer.byteLength(base));
+      };
+      const long = at(108);
+      await assert.rejects(serve(new FakeHost(), { socketPath: long, handleSignals: false, log: () => undefined }), {
+        code: 'ENAMETOOLONG', syscall: 'bind', message: `socket path too long: ${long} is 108 bytes, a unix socket path at most 107`,
+      });
+      assert.deepEqual(readdirSync(dir), []);
+      await assert.rejects(DaemonClient.connect(long), { code: 'ENAMETOOLONG', syscall: 'connect', message: /^socket path too long: / });
+      assert.equal(await DaemonClient.connectIfRunning(at(107)), undefined);
+      const daemon = await serve(new FakeHost(), { socketPath: at(107), handleSignals: false, log: () => undefined });
+      const client = await DaemonClient.connect(at(107));
+      assert.deepEqual(await client.types(), [typeInfo]);
+      await client.close();
+      await daemon.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
