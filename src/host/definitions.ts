@@ -12,7 +12,7 @@
 // its (then empty) directory, mdevctl leaves it. Files and directories get mdevctl's modes
 // (0644, 0755).
 import { mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Definition } from './api.js';
 import { MAX_DEFINITION_BYTES, readDefinitionFile, RefusedFile } from './definition-file.js';
 import { fsyncDirectory, isTempName, removeStaleTemps, writeFileAtomic } from './atomic-write.js';
@@ -68,7 +68,12 @@ function isDirectory(path: string): boolean {
 }
 
 export class DefinitionStore {
-  constructor(readonly root: string) {}
+  /** Absolute: the daemon tells clients its root, and they look at it from another folder. */
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
 
   /** <root>/<parent>/<uuid>, after validating both (the UUID in lower case). */
   pathOf(parent: string, uuid: string): string {

@@ -33,7 +33,7 @@ export const serveVerb: VerbSpec = {
     }
     const auto = await host.startAuto();
     for (const uuid of auto.started) log(`started auto definition ${uuid}`);
-    log(`ready: fd layer ${host.sys.kind}, definitions in ${cli.root}, vfio-user sockets in ${runDir}, ` +
+    log(`ready: fd layer ${host.sys.kind}, definitions in ${host.definitions.root}, vfio-user sockets in ${runDir}, ` +
       `parents: ${host.parentNames().join(', ') || 'none'}`);
     // The daemon keeps the process alive; its signal handler ends it.
     return 0;
