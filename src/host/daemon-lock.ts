@@ -45,8 +45,9 @@ export function lockSocket(socketPath: string): HeldLock {
   } catch (err) {
     throw sysErrorSaying(codeOf(err), 'open', `cannot open the lock file ${path}: ${codeOf(err) ?? String(err)}`);
   }
-  return take(fd, path, () => sysErrorSaying('EADDRINUSE', 'flock',
-    `a vgpu daemon already runs at ${socketPath} (it holds ${path}; stop it first, or choose another --socket)`));
+  // The words of a refused bind (daemon.ts), which scripts may already match.
+  return take(fd, path, () => sysErrorSaying('EADDRINUSE', 'bind',
+    `a vgpu daemon already runs at ${socketPath} (stop it first, or choose another --socket)`));
 }
 
 /** Locks the definitions folder itself (made 0755 when missing): EBUSY when another daemon uses it. */
