@@ -33,7 +33,7 @@ export function unreadableDefinitions(root: string): DefinitionLoadError[] {
   return new DefinitionStore(root).load().errors;
 }
 
-/** Runs the daemon over `host` until SIGTERM/SIGINT, then autostarts the `auto` definitions. */
+/** Runs the daemon over `host` until SIGTERM, SIGINT or SIGHUP, then autostarts the `auto` definitions. */
 export async function serveHost(host: Host, socket: string, log: (line: string) => void): Promise<Daemon> {
   const daemon = await serve(host, {
     socketPath: socket,

@@ -15,11 +15,14 @@ import {
   sysErrorSaying, type HelloResult, type Request,
 } from './protocol.js';
 
+/** The signals that shut the daemon down cleanly. */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
 export interface ServeOptions {
   socketPath: string;
   /** The socket file's mode: 0600 (its owner, root when root starts it) unless told. */
   mode?: number;
-  /** SIGTERM/SIGINT shut the daemon down and exit the process (default true). */
+  /** SIGTERM, SIGINT and SIGHUP shut the daemon down and exit the process (default true). */
   handleSignals?: boolean;
   /** Facts "hello" reports (fd layer, definitions root...). */
   hostInfo?: Record<string, string>;
@@ -277,16 +280,15 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   };
   const handleSignals = options.handleSignals ?? true;
   if (handleSignals) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    // SIGHUP (its terminal closed) would otherwise kill it on the spot, socket left behind.
+    for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
   }
 
   let closing: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
     shuttingDown = true;
     if (handleSignals) {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      for (const signal of SHUTDOWN_SIGNALS) process.off(signal, onSignal);
     }
     // Stop accepting (libuv unlinks the socket file as the listener closes).
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));

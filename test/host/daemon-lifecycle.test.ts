@@ -195,7 +195,8 @@ describe('daemon client against a missing or confused daemon', () => {
 describe('daemon process signals', () => {
   const entry = fileURLToPath(new URL('./fixtures/serve-fake.js', import.meta.url));
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // SIGHUP too: a daemon started from a terminal that closes shuts down cleanly.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     it(`${signal}: the request in flight is answered, the host closed, the socket removed, exit 0`, async () => {
       const temp = tempSocket();
       try {
