@@ -69,6 +69,8 @@ export class Connection {
   fill(slot: AnswerSlot, lines: string | readonly string[]): void {
     if (slot.lines !== undefined) return;
     slot.lines = typeof lines === 'string' ? [lines] : lines;
+    // Gone (disconnected, dropped): the answer is dropped, nothing is held for it.
+    if (this.socket.destroyed) return;
     for (const line of slot.lines) this.held += line.length;
     this.flush();
   }
