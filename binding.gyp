@@ -13,7 +13,8 @@
         "native/watch.cc",
         "native/socket.cc",
         "native/constants.cc",
-        "native/vfio_table.cc"
+        "native/vfio_table.cc",
+        "native/lock.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSocket(env, exports);
   InitConstants(env, exports);
   InitVfioTable(env, exports);
+  InitLock(env, exports);
   return exports;
 }
 

@@ -13,5 +13,6 @@ void InitWatch(Napi::Env env, Napi::Object exports);     // watch
 void InitSocket(Napi::Env env, Napi::Object exports);    // socket socketpair bind listen accept connect shutdown sendmsg recvmsg poll
 void InitConstants(Napi::Env env, Napi::Object exports); // constants
 void InitVfioTable(Napi::Env env, Napi::Object exports); // vfio
+void InitLock(Napi::Env env, Napi::Object exports);      // tryLockExclusive
 
 }  // namespace vfio_vgpu

@@ -22,6 +22,8 @@ export interface AddonStructLayout {
 }
 
 export interface Addon {
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds the lock. */
+  tryLockExclusive(fd: number): boolean;
   /** open(2): returns the fd. */
   open(path: string, flags: number, mode?: number): number;
   close(fd: number): void;

@@ -33,10 +33,11 @@ export function unreadableDefinitions(root: string): DefinitionLoadError[] {
   return new DefinitionStore(root).load().errors;
 }
 
-/** Runs the daemon over `host` until SIGTERM/SIGINT, then autostarts the `auto` definitions. */
+/** Runs the daemon over `host` until SIGTERM, SIGINT or SIGHUP, then autostarts the `auto` definitions. */
 export async function serveHost(host: Host, socket: string, log: (line: string) => void): Promise<Daemon> {
   const daemon = await serve(host, {
     socketPath: socket,
+    definitionsRoot: host.definitions.root,
     hostInfo: { definitionsRoot: host.definitions.root, sys: host.sys.kind, parents: host.parentNames().join(' ') },
     log,
   });

@@ -7,9 +7,10 @@ import type {
   Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';
 import {
-  MAX_LINE_BYTES, PROTOCOL_VERSION, ProtocolError, checkResult, decodeResponse, encodeRequest, fromWireError, sysErrorSaying,
-  type HelloResult, type Method, type MethodParams, type MethodResults,
+  MAX_LINE_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, ProtocolError, checkResult, checkSocketPath, decodeResponse, decodeResponseLine, encodeRequest,
+  fromWireError, sysErrorSaying, type HelloResult, type Method, type MethodParams, type MethodResults, type Response,
 } from './protocol.js';
+import { LineReader } from './line-reader.js';
 
 export interface DaemonClientOptions {
   /** How long connecting and "hello" may take (default 5 s). */
@@ -59,8 +60,11 @@ function openSocket(path: string, timeoutMs: number): Promise<Socket> {
 export class DaemonClient implements HostApi {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly reader = new LineReader(MAX_LINE_BYTES);
+  /** The parts of a long response read so far (protocol.ts's responseLines). */
+  private assembling: { id: number; parts: string[]; length: number } | undefined;
+  /** Set by fail(): nothing more is read (close() still reads the answers it waits for). */
+  private lost = false;
   /** Set once the connection is gone: every later call fails with it. */
   private broken: SysError | undefined;
   private readonly closed: Promise<void>;
@@ -79,6 +83,7 @@ export class DaemonClient implements HostApi {
   /** Connects and says hello; a missing daemon is ENOENT/ECONNREFUSED saying how to start one. */
   static async connect(socketPath: string, options: DaemonClientOptions = {}): Promise<DaemonClient> {
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    checkSocketPath(socketPath, 'connect');
     const socket = await openSocket(socketPath, connectTimeoutMs);
     const client = new DaemonClient(socketPath, socket, options.requestTimeoutMs ?? 60_000);
     try {
@@ -142,31 +147,51 @@ export class DaemonClient implements HostApi {
   }
 
   private receive(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.answer(line.toString('utf8'));
-    }
-    if (start < chunk.length) {
-      this.chunks.push(Buffer.from(chunk.subarray(start)));
-      this.buffered += chunk.length - start;
-      if (this.buffered > MAX_LINE_BYTES) this.fail(sysErrorSaying('EMSGSIZE', 'read', `the vgpu daemon at ${this.socketPath} sent a line longer than ${MAX_LINE_BYTES} bytes`));
-    }
+    if (this.lost) return;
+    this.reader.push(chunk, {
+      line: (bytes) => {
+        this.answer(bytes.toString('utf8'));
+        return !this.lost;
+      },
+      tooLong: () => this.fail(sysErrorSaying('EMSGSIZE', 'read', `the vgpu daemon at ${this.socketPath} sent a line longer than ${MAX_LINE_BYTES} bytes`)),
+    });
+  }
+
+  private protocolError(err: unknown): void {
+    this.fail(sysErrorSaying(err instanceof ProtocolError ? err.code : 'EPROTO', 'read', `${(err as Error).message} (${this.socketPath})`));
   }
 
   private answer(line: string): void {
     if (line.trim() === '') return;
-    let response;
     try {
-      response = decodeResponse(line);
+      const message = decodeResponseLine(line);
+      if (!('part' in message)) {
+        if (this.assembling) throw new ProtocolError('EPROTO', 'daemon sent a response in the middle of another one\'s parts');
+        this.settle(message);
+        return;
+      }
+      const whole = this.assemble(message.id, message.part, message.end);
+      if (whole !== undefined) this.settle(whole);
     } catch (err) {
-      this.fail(sysErrorSaying(err instanceof ProtocolError ? err.code : 'EPROTO', 'read', `${(err as Error).message} (${this.socketPath})`));
-      return;
+      this.protocolError(err);
     }
+  }
+
+  /** Adds a part; the whole response once its last part came. */
+  private assemble(id: number, part: string, end: boolean): Response | undefined {
+    const into = this.assembling ??= { id, parts: [], length: 0 };
+    if (into.id !== id) throw new ProtocolError('EPROTO', 'daemon mixed the parts of two responses');
+    into.parts.push(part);
+    into.length += part.length;
+    if (into.length > MAX_RESPONSE_BYTES) throw new ProtocolError('EMSGSIZE', `daemon sent a response longer than ${MAX_RESPONSE_BYTES} bytes`);
+    if (!end) return undefined;
+    this.assembling = undefined;
+    const whole = decodeResponse(into.parts.join(''));
+    if (whole.id !== id) throw new ProtocolError('EPROTO', 'daemon sent parts whose response has another id');
+    return whole;
+  }
+
+  private settle(response: Response): void {
     // An answer nobody waits for (timed out, or an error about a line we never sent) is dropped.
     const pending = response.id === null ? undefined : this.pending.get(response.id);
     if (!pending) return;
@@ -191,6 +216,9 @@ export class DaemonClient implements HostApi {
       this.pending.delete(id);
       pending.reject(this.broken);
     }
+    this.assembling = undefined;
+    this.reader.clear();
+    this.lost = true;
     if (!this.socket.destroyed && err.code !== 'ECONNRESET') this.socket.destroy();
   }
 }

@@ -4,20 +4,25 @@
 // from two clients never interleave. A client's garbage, oversize lines or sudden
 // disconnect costs that client an error response or its connection, and no one else.
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
+import { lockDefinitions, lockSocket } from './daemon-lock.js';
+import { Connection, DEFAULT_LIMITS, type AnswerSlot, type ConnectionLimits } from './connection.js';
 import {
-  MAX_LINE_BYTES, METHODS, PROTOCOL_VERSION, ProtocolError, callHost, decodeRequest, encodeResponse, packageVersion,
+  METHODS, PROTOCOL_VERSION, ProtocolError, callHost, checkSocketPath, decodeRequest, encodeResponse, packageVersion, responseLines,
   sysErrorSaying, type HelloResult, type Request,
 } from './protocol.js';
+
+/** The signals that shut the daemon down cleanly. */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 export interface ServeOptions {
   socketPath: string;
   /** The socket file's mode: 0600 (its owner, root when root starts it) unless told. */
   mode?: number;
-  /** SIGTERM/SIGINT shut the daemon down and exit the process (default true). */
+  /** SIGTERM, SIGINT and SIGHUP shut the daemon down and exit the process (default true). */
   handleSignals?: boolean;
   /** Facts "hello" reports (fd layer, definitions root...). */
   hostInfo?: Record<string, string>;
@@ -25,6 +30,10 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** Requests one connection may have queued or running at once (default 32). */
   maxPendingPerConnection?: number;
+  /** The definitions folder the host uses: locked for the daemon's life, so no second daemon shares it. */
+  definitionsRoot?: string;
+  /** When a client that does not read its answers stops being read, and is dropped (connection.ts). */
+  limits?: Partial<ConnectionLimits>;
   /** How the signal handler ends the process (process.exit unless told; for tests). */
   exit?: (code: number) => void;
 }
@@ -32,9 +41,18 @@ export interface ServeOptions {
 export interface Daemon {
   readonly socketPath: string;
   readonly hello: HelloResult;
+  /** Open connections, and the answer bytes they have not taken yet (what a non-reading client costs). */
+  stats(): DaemonStats;
   /** Stops accepting, finishes the request in flight, answers queued ones ECANCELED,
    * closes the host and removes the socket file. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface DaemonStats {
+  connections: number;
+  /** Connections no longer read because their answers pile up. */
+  paused: number;
+  unsentBytes: number;
 }
 
 export type ServedHost = HostApi & { close(): Promise<void> | void };
@@ -42,6 +60,8 @@ export type ServedHost = HostApi & { close(): Promise<void> | void };
 interface Job {
   connection: Connection;
   request: Request;
+  /** Its place in the connection's answer order. */
+  slot: AnswerSlot;
 }
 
 /** One request at a time for the whole host. */
@@ -69,81 +89,6 @@ class RequestQueue {
   private async pump(): Promise<void> {
     for (let job = this.jobs.shift(); job; job = this.jobs.shift()) await this.run(job);
     this.current = undefined;
-  }
-}
-
-/** One client: splits its bytes into lines, and answers on its socket while it lasts. */
-class Connection {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Skipping the rest of an oversize line. */
-  private discarding = false;
-  private readEnded = false;
-  pending = 0;
-
-  constructor(readonly socket: Socket, private readonly onLine: (connection: Connection, line: string) => void) {
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('end', () => { this.readEnded = true; this.endIfDone(); });
-    // ECONNRESET, EPIPE: the client went away; its requests still run, answers are dropped.
-    socket.on('error', () => undefined);
-  }
-
-  send(line: string): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(line);
-  }
-
-  settled(): void {
-    this.pending--;
-    this.endIfDone();
-  }
-
-  /** A client that half-closed gets its answers, then the end of the stream. */
-  private endIfDone(): void {
-    if (this.readEnded && this.pending === 0 && !this.socket.destroyed) this.socket.end();
-  }
-
-  private receive(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(0x0a, start); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
-      const piece = chunk.subarray(start, nl);
-      start = nl + 1;
-      if (this.discarding) {
-        this.discarding = false;
-        continue;
-      }
-      if (this.buffered + piece.length > MAX_LINE_BYTES) {
-        this.oversize();
-        this.discarding = false;
-        continue;
-      }
-      const line = this.chunks.length === 0 ? piece : Buffer.concat([...this.chunks, piece]);
-      this.chunks = [];
-      this.buffered = 0;
-      this.take(line.toString('utf8'));
-    }
-    if (start < chunk.length && !this.discarding) {
-      const rest = chunk.subarray(start);
-      if (this.buffered + rest.length > MAX_LINE_BYTES) {
-        this.oversize();
-      } else {
-        // Copied: a slice would keep the whole chunk alive.
-        this.chunks.push(Buffer.from(rest));
-        this.buffered += rest.length;
-      }
-    }
-  }
-
-  private oversize(): void {
-    this.chunks = [];
-    this.buffered = 0;
-    this.discarding = true;
-    this.send(encodeResponse(null, { error: new ProtocolError('EMSGSIZE', `request line longer than ${MAX_LINE_BYTES} bytes; skipped to the next newline`) }));
-  }
-
-  private take(line: string): void {
-    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (text.trim() === '') return;
-    this.onLine(this, text);
   }
 }
 
@@ -234,8 +179,27 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   const maxPending = options.maxPendingPerConnection ?? 32;
   const exit = options.exit ?? ((code: number) => process.exit(code));
 
+  // First: a longer path would bind a truncated one, and leave that file behind.
+  checkSocketPath(socketPath, 'bind');
   ensureDirectory(socketPath);
-  await claimPath(socketPath);
+  // Before looking at the socket file: of two daemons started together on a stale socket,
+  // the one that holds the lock checks, removes and binds; the other is refused here.
+  const locks = [lockSocket(socketPath)];
+  try {
+    if (options.definitionsRoot !== undefined) {
+      try {
+        locks.push(lockDefinitions(options.definitionsRoot));
+      } catch (err) {
+        if (codeOf(err) === 'EBUSY') throw err;
+        // A folder this user cannot create (the default /etc one, not root): nothing to share.
+        log(`${errorMessage(err)}; going on without that lock`);
+      }
+    }
+    await claimPath(socketPath);
+  } catch (err) {
+    for (const lock of locks) lock.release();
+    throw err;
+  }
 
   const connections = new Set<Connection>();
   let shuttingDown = false;
@@ -249,7 +213,7 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
     host: { ...(options.hostInfo ?? {}) },
   };
 
-  const queue = new RequestQueue(async ({ connection, request }) => {
+  const queue = new RequestQueue(async ({ connection, request, slot }) => {
     let line: string;
     try {
       line = encodeResponse(request.id, { result: await callHost(host, request, () => hello) });
@@ -259,7 +223,8 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       }
       line = encodeResponse(request.id, { error: err });
     }
-    connection.send(line);
+    // A long answer (list -d of thousands, a big screenshot) goes as part lines.
+    connection.fill(slot, responseLines(request.id, line));
     connection.settled();
   });
 
@@ -276,24 +241,32 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       connection.send(encodeResponse(request.id, { error: new ProtocolError('EAGAIN', `more than ${maxPending} requests in flight on this connection`) }));
     } else {
       connection.pending++;
-      queue.push({ connection, request });
+      queue.push({ connection, request, slot: connection.reserve() });
     }
   };
 
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) };
   const server = createServer({ allowHalfOpen: true }, (socket) => {
-    const connection = new Connection(socket, onLine);
+    const connection = new Connection(socket, onLine, limits,
+      (unsent) => log(`dropped a client that does not read its answers (${unsent} bytes unsent)`));
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   });
   server.on('error', (err) => log(`socket error: ${errorMessage(err)}`));
 
-  await listen(server, socketPath, mode);
+  try {
+    await listen(server, socketPath, mode);
+  } catch (err) {
+    for (const lock of locks) lock.release();
+    throw err;
+  }
   let socketIno: number | undefined;
   try {
     chmodSync(socketPath, mode);
     socketIno = lstatSync(socketPath).ino;
   } catch (err) {
     server.close();
+    for (const lock of locks) lock.release();
     throw sysErrorSaying(codeOf(err), 'chmod', `cannot set the mode of ${socketPath}: ${codeOf(err) ?? errorMessage(err)}`);
   }
 
@@ -307,21 +280,20 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
   };
   const handleSignals = options.handleSignals ?? true;
   if (handleSignals) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    // SIGHUP (its terminal closed) would otherwise kill it on the spot, socket left behind.
+    for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
   }
 
   let closing: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
     shuttingDown = true;
     if (handleSignals) {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      for (const signal of SHUTDOWN_SIGNALS) process.off(signal, onSignal);
     }
     // Stop accepting (libuv unlinks the socket file as the listener closes).
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const { connection, request } of queue.drainQueued()) {
-      connection.send(encodeResponse(request.id, { error: new ProtocolError('ECANCELED', 'the daemon is shutting down') }));
+    for (const { connection, request, slot } of queue.drainQueued()) {
+      connection.fill(slot, encodeResponse(request.id, { error: new ProtocolError('ECANCELED', 'the daemon is shutting down') }));
       connection.settled();
     }
     await queue.idle();
@@ -335,12 +307,18 @@ export async function serve(host: ServedHost, options: ServeOptions): Promise<Da
       await host.close();
     } finally {
       removeSocketFile(socketPath, socketIno);
+      // Last: until the socket file is gone, no other daemon may claim the path.
+      for (const lock of locks) lock.release();
     }
   };
 
   const daemon: Daemon = {
     socketPath,
     hello,
+    stats: () => {
+      const all = [...connections];
+      return { connections: all.length, paused: all.filter((c) => c.isPaused).length, unsentBytes: all.reduce((n, c) => n + c.unsentBytes, 0) };
+    },
     close: () => (closing ??= shutdown()),
   };
   log(`listening on ${socketPath} (protocol ${PROTOCOL_VERSION}, pid ${process.pid})`);

@@ -4,16 +4,20 @@
 // corrupt file is reported with its path while every other one loads; every name is
 // validated (names.ts) before it becomes a path, so nothing escapes the root.
 //
+// Only regular files of at most 64 KiB are read, never through a link (definition-file.ts):
+// a FIFO, a device, a link or a huge file is one entry in `errors` saying why it was skipped.
+//
 // Differences from mdevctl, on purpose: a file it cannot parse stops mdevctl's whole
 // listing, here it is one entry in `errors`; removing a parent's last definition removes
 // its (then empty) directory, mdevctl leaves it. Files and directories get mdevctl's modes
 // (0644, 0755).
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Definition } from './api.js';
+import { MAX_DEFINITION_BYTES, readDefinitionFile, RefusedFile } from './definition-file.js';
 import { fsyncDirectory, isTempName, removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { definitionFileText, parseDefinitionText, parseDefinitionValue } from './mdevctl-json.js';
-import { isUuid, RESERVED_PARENT_NAMES, validateParentName, validateUuid } from './names.js';
+import { invalidName, isUuid, RESERVED_PARENT_NAMES, validateParentName, validateUuid } from './names.js';
 import { errnoCode, isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
 
 export const DEFAULT_DEFINITIONS_ROOT = '/etc/vfio-vgpu.d';
@@ -64,7 +68,12 @@ function isDirectory(path: string): boolean {
 }
 
 export class DefinitionStore {
-  constructor(readonly root: string) {}
+  /** Absolute: the daemon tells clients its root, and they look at it from another folder. */
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
 
   /** <root>/<parent>/<uuid>, after validating both (the UUID in lower case). */
   pathOf(parent: string, uuid: string): string {
@@ -150,6 +159,10 @@ export class DefinitionStore {
     const path = this.pathOf(definition.parent, definition.uuid);
     const body = parseDefinitionValue(JSON.parse(definitionFileText(definition)));
     const text = definitionFileText(body);
+    // Readers refuse bigger files (definition-file.ts): never write one they would skip.
+    if (Buffer.byteLength(text) > MAX_DEFINITION_BYTES) {
+      throw invalidName(`the definition of ${definition.uuid} would be ${Buffer.byteLength(text)} bytes, over the ${MAX_DEFINITION_BYTES}-byte limit of a definition file`);
+    }
     const dir = join(this.root, definition.parent);
     // A concurrent remove() may delete the parent directory once it is empty, between
     // our mkdir and our write: make it again and retry.
@@ -193,9 +206,9 @@ export class DefinitionStore {
   private read(parent: string, uuid: string, path: string): Definition {
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = readDefinitionFile(path);
     } catch (err) {
-      if (errorCode(err) === 'ENOENT') throw err;
+      if (errorCode(err) === 'ENOENT' || err instanceof RefusedFile) throw err;
       throw fsError(err, 'read', path);
     }
     try {

@@ -20,6 +20,7 @@
 //   "auto" and "manual" (it never writes anything else) and say so otherwise.
 import type { Definition, DefinitionAttr, LiveDevice, TypeInfo } from './api.js';
 import { invalidName, validateAttrName, validateAttrValue, validateTypeId } from './names.js';
+import { jsonSyntaxReason, parseJsonQuietly } from './json-text.js';
 
 /** A definition without its place: what a file or --jsonfile holds. */
 export interface DefinitionBody {
@@ -102,7 +103,8 @@ export function parseDefinitionText(text: string): DefinitionBody {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw invalidName(`not valid JSON: ${(err as Error).message}`);
+    // Position only: V8's message quotes the text, which may be anything a link pointed at.
+    throw invalidName(`not valid JSON (${jsonSyntaxReason(err)})`);
   }
   return parseDefinitionValue(value);
 }
@@ -195,7 +197,7 @@ export function typesJson(types: readonly TypeInfo[], parents: readonly string[]
 
 /** Reads `list --defined --dumpjson` output back into definitions (for tests and tools). */
 export function parseDefinedListJson(text: string): Definition[] {
-  const value = JSON.parse(text) as Json;
+  const value = parseJsonQuietly(text) as Json;
   if (!Array.isArray(value)) throw invalidName(`a device list must be a JSON array, not ${typeName(value)}`);
   const out: Definition[] = [];
   for (const group of value) {

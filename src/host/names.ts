@@ -3,7 +3,8 @@
 // should be used (a UUID in lower case) or throws SysError EINVAL naming the bad value,
 // so nothing a user types can reach outside the definitions root or a sysfs directory.
 // (mdevctl itself checks none of these: `mdevctl define -p ../x` writes outside
-// /etc/mdevctl.d. We are stricter on purpose.)
+// /etc/mdevctl.d. We are stricter on purpose, and refuse a parent name starting with
+// ".", which mdevctl accepts and lists: our listings skip dot folders.)
 import { sysError, type SysError } from '../addon/errors.js';
 
 /** The longest parent name accepted (kernel device names are far shorter). */
@@ -62,6 +63,9 @@ export function validateParentName(value: unknown): string {
   if (s === '.' || s === '..' || !PARENT_RE.test(s)) {
     throw invalidName(`invalid parent name ${quoteName(s)}: use letters, digits and _ . : - (a PCI address like 0000:00:02.0 or a name like simgpu0)`);
   }
+  // Dot folders under the root (.git, our temporary files' kin) are never listed as
+  // parents, so a definition under one could be neither listed nor undefined: refuse it.
+  if (s.startsWith('.')) throw invalidName(`invalid parent name ${quoteName(s)}: it must not start with "." (dot folders under the definitions root are not parents)`);
   if (RESERVED_PARENT_NAMES.includes(s)) throw invalidName(`invalid parent name ${quoteName(s)}: reserved for mdevctl's callout scripts`);
   return s;
 }

@@ -8,11 +8,32 @@ import { errnoCode, errnoNumber, isSysError, type ErrnoCode, type SysError } fro
 import type {
   Definition, DefineRequest, DefinitionAttr, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
 } from './api.js';
+import { jsonSyntaxReason } from './json-text.js';
 
 /** Bumped when a method or a shape changes incompatibly. */
 export const PROTOCOL_VERSION = 1;
 /** The longest line (request or response) either side accepts, in bytes, newline excluded. */
 export const MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * A response longer than a line travels as consecutive "part" lines, each carrying a piece
+ * of the response's JSON text as a string: {"id": N, "part": "..."}, the last with
+ * "end": true. Pieces are PART_CHARS UTF-16 units: escaped and UTF-8 encoded, at most 3
+ * bytes each, well under MAX_LINE_BYTES.
+ */
+export const PART_CHARS = 256 * 1024;
+/** The longest unix socket path Linux binds or connects to: sun_path's 108 bytes, NUL included. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** ENAMETOOLONG for a socket path the kernel would truncate (to bind or reach another path). */
+export function checkSocketPath(path: string, syscall: 'bind' | 'connect'): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw sysErrorSaying('ENAMETOOLONG', syscall, `socket path too long: ${path} is ${bytes} bytes, a unix socket path at most ${MAX_SOCKET_PATH_BYTES}`);
+  }
+}
+
+/** The longest response (all its parts) a client assembles: 64 MiB. */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** What "hello" answers: who serves, which protocol, on which host. */
 export interface HelloResult {
@@ -78,6 +99,13 @@ export interface WireError {
 export type Response =
   | { id: number | null; result: unknown }
   | { id: number | null; error: WireError };
+
+/** One piece of a response too long for a line. */
+export interface ResponsePart {
+  id: number;
+  part: string;
+  end: boolean;
+}
 
 /** A message that failed validation: answered as an error, never thrown further. */
 export class ProtocolError extends Error {
@@ -225,7 +253,7 @@ export function decodeRequest(line: string): DecodedRequest {
   try {
     message = JSON.parse(line);
   } catch (err) {
-    return { ok: false, id: null, error: new ProtocolError('EINVAL', `request is not JSON (${(err as Error).message})`) };
+    return { ok: false, id: null, error: new ProtocolError('EINVAL', `request is not JSON (${jsonSyntaxReason(err)})`) };
   }
   if (!isObject(message)) return { ok: false, id: null, error: new ProtocolError('EINVAL', 'request must be a JSON object {"id", "method", "params"}') };
   const id = isId(message.id) ? message.id : null;
@@ -271,7 +299,44 @@ export function encodeResponse(id: number | null, outcome: { result: unknown } |
   }
 }
 
-/** A response line as the client reads it; a malformed one is a ProtocolError (EPROTO). */
+/**
+ * The lines that carry one response: the response itself when it fits a line, else its
+ * text cut into "part" lines (never between the two halves of a surrogate pair).
+ */
+export function responseLines(id: number | null, response: string): string[] {
+  if (Buffer.byteLength(response) - 1 <= MAX_LINE_BYTES) return [response];
+  const text = response.endsWith('\n') ? response.slice(0, -1) : response;
+  const lines: string[] = [];
+  for (let start = 0; start < text.length;) {
+    let end = Math.min(start + PART_CHARS, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    const part: Record<string, unknown> = { id, part: text.slice(start, end) };
+    if (end === text.length) part.end = true;
+    lines.push(`${JSON.stringify(part)}\n`);
+    start = end;
+  }
+  return lines;
+}
+
+/** A response line as the client reads it, or a part of one; a malformed one is a ProtocolError (EPROTO). */
+export function decodeResponseLine(line: string): Response | ResponsePart {
+  let message: Json;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    fail('daemon sent a line that is not JSON', 'EPROTO');
+  }
+  if (isObject(message) && 'part' in message) {
+    if (!isId(message.id) || typeof message.part !== 'string' || !(message.end === undefined || message.end === true)) {
+      fail('daemon sent a malformed response part', 'EPROTO');
+    }
+    return { id: message.id, part: message.part, end: message.end === true };
+  }
+  return responseOf(message);
+}
+
+/** A whole response line as the client reads it; a malformed one is a ProtocolError (EPROTO). */
 export function decodeResponse(line: string): Response {
   let message: Json;
   try {
@@ -279,6 +344,10 @@ export function decodeResponse(line: string): Response {
   } catch {
     fail('daemon sent a line that is not JSON', 'EPROTO');
   }
+  return responseOf(message);
+}
+
+function responseOf(message: Json): Response {
   if (!isObject(message) || !(message.id === null || isId(message.id))) fail('daemon sent a response without an id', 'EPROTO');
   if ('error' in message) {
     const e = message.error;

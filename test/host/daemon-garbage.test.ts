@@ -125,7 +125,12 @@ describe('daemon: bad requests', () => {
     const line = prefix + 'x'.repeat(MAX_LINE_BYTES - prefix.length - 3) + '"}}';
     assert.equal(Buffer.byteLength(line), MAX_LINE_BYTES);
     raw.send(`${line}\n`);
-    const [answer] = await raw.responses(1) as [{ id: number; result: { name: string } }];
+    // The answer is longer than a line, so it comes as parts (protocol.ts's responseLines).
+    let parts: { id: number; part: string; end?: true }[] = [];
+    for (let n = 1; !parts.at(-1)?.end; n++) parts = await raw.responses(n) as typeof parts;
+    assert.ok(parts.length > 1 && parts.every((p) => p.id === 3));
+    assert.ok(raw.lines.every((l) => Buffer.byteLength(l) <= MAX_LINE_BYTES));
+    const answer = JSON.parse(parts.map((p) => p.part).join('')) as { id: number; result: { name: string } };
     assert.equal(answer.id, 3);
     assert.equal(answer.result.name.length, MAX_LINE_BYTES - prefix.length - 3);
   });
@@ -133,11 +138,23 @@ describe('daemon: bad requests', () => {
   it('more requests in flight than a connection may have are EAGAIN', async () => {
     const release = host.gate('info');
     raw.send('{"id":1,"method":"info","params":{"target":"a"}}\n{"id":2,"method":"info","params":{"target":"b"}}\n{"id":3,"method":"types"}\n');
-    const [refused] = await raw.responses(1);
-    assert.deepEqual(refused, { id: 3, error: { code: 'EAGAIN', errno: 11, message: 'more than 2 requests in flight on this connection' } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The refusal waits its turn behind the two answers before it.
+    assert.deepEqual(raw.lines, []);
     release();
     const answers = await raw.responses(3);
-    assert.deepEqual(answers.slice(1).map((a) => (a as { id: number }).id), [1, 2]);
+    assert.deepEqual(answers.map((a) => (a as { id: number }).id), [1, 2, 3]);
+    assert.deepEqual(answers[2], { id: 3, error: { code: 'EAGAIN', errno: 11, message: 'more than 2 requests in flight on this connection' } });
+  });
+
+  it('answers go out in the order the lines were read, also when a line fails to parse', async () => {
+    const release = host.gate('info');
+    raw.send('{"id":1,"method":"info","params":{"target":"a"}}\nnot json\n{"id":2,"method":"nope"}\n{"id":3,"method":"types"}\n');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(raw.lines, []);
+    release();
+    const answers = await raw.responses(4) as { id: number | null; error?: { code: string } }[];
+    assert.deepEqual(answers.map((a) => [a.id, a.error?.code]), [[1, undefined], [null, 'EINVAL'], [2, 'ENOSYS'], [3, undefined]]);
   });
 
   it('a client that half-closes gets its answers, then the end of the stream', async () => {

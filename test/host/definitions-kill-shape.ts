@@ -9,8 +9,9 @@ export const KILL_DEVICES = [
 /** Removed on odd rounds, saved on even ones (under simgpu0, beside the others). */
 export const KILL_TOGGLED = '0d000000-0000-4000-8000-000000000004';
 
-/** 64 KiB of padding: a write takes long enough to be cut. */
-const PAD = 64 * 1024;
+/** 60 KiB of padding: a write takes long enough to be cut, and the file stays under
+ * the 64 KiB a definition may be (definition-file.ts). */
+const PAD = 60 * 1024;
 
 export function killRoundAttrs(round: number): DefinitionAttr[] {
   const c = String.fromCharCode(0x61 + (round % 26));

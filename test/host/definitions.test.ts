@@ -52,6 +52,8 @@ test('names: parents are PCI addresses or simple names, one path component, at m
   assertEinval(() => validateParentName('../etc'), /^invalid parent name "..\/etc": use letters/);
   assertEinval(() => validateParentName('scripts.d'), /reserved for mdevctl's callout scripts/);
   assertEinval(() => validateParentName('x'.repeat(65)), /longer than 64 characters/);
+  // A dot parent would be written, then invisible to list and impossible to undefine.
+  for (const dot of ['.hidden', '.git', '..x', '.0000:00:02.0']) assertEinval(() => validateParentName(dot), /must not start with "\."/);
 });
 
 test('names: type ids and attribute names', () => {
@@ -121,6 +123,13 @@ test('load: sorted by parent then UUID, one UUID may be defined under several pa
     assert.equal(store.get('simgpu0', U2)?.uuid, U2);
     assertEinval(() => store.get('..', U1), /parent name/);
     assertEinval(() => store.find('nope'), /invalid UUID "nope"/);
+  });
+});
+
+test('save refuses a parent starting with "." and writes nothing', () => {
+  withRoot((root, store) => {
+    assertEinval(() => store.save(def({ parent: '.hidden' })), /invalid parent name "\.hidden": it must not start with "\."/);
+    assert.deepEqual(readdirSync(root), []);
   });
 });
 

@@ -115,6 +115,6 @@ test('parsing: every malformed definition is EINVAL with a message that says wha
       return true;
     }, JSON.stringify(value));
   }
-  assert.throws(() => parseDefinitionText('{"mdev_type": "x", "start": '), { code: 'EINVAL', message: /^not valid JSON: / });
-  assert.throws(() => parseDefinitionText(''), { code: 'EINVAL', message: /^not valid JSON: / });
+  assert.throws(() => parseDefinitionText('{"mdev_type": "x", "start": '), { code: 'EINVAL', message: /^not valid JSON \((unexpected end of input|at position \d+)\)$/ });
+  assert.throws(() => parseDefinitionText(''), { code: 'EINVAL', message: /^not valid JSON \((unexpected end of input|at position \d+)\)$/ });
 });

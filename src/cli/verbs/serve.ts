@@ -1,6 +1,6 @@
 // `vgpu serve`: runs the daemon: a host in this process (parents, registry, live vGPUs,
 // definitions at --root) answering the management protocol on --socket, and serving
-// every vGPU over vfio-user on <run dir>/<uuid>.sock, until SIGTERM or SIGINT, which
+// every vGPU over vfio-user on <run dir>/<uuid>.sock, until SIGTERM, SIGINT or SIGHUP, which
 // disconnect vfio-user clients, release the live vGPUs and leave the definitions as they are.
 import { dirname } from 'node:path';
 import { stringValue } from '../args.js';
@@ -17,8 +17,8 @@ export const serveVerb: VerbSpec = {
     '                        (default: the directory of the daemon\'s socket, /run/vfio-vgpu)',
     '  The sockets are made mode 0600 (their owner: whoever runs the daemon); a second daemon',
     '  on the same socket is refused. Once listening, every `start: auto` definition whose',
-    '  parent exists is started. SIGTERM or SIGINT stops it: vfio-user clients are disconnected,',
-    '  live vGPUs released, definitions stay.',
+    '  parent exists is started. SIGTERM, SIGINT or SIGHUP stops it: vfio-user clients are',
+    '  disconnected, live vGPUs released, definitions stay.',
   ],
   options: { 'run-dir': { type: 'string' } },
   async run({ values }, cli) {
@@ -33,7 +33,7 @@ export const serveVerb: VerbSpec = {
     }
     const auto = await host.startAuto();
     for (const uuid of auto.started) log(`started auto definition ${uuid}`);
-    log(`ready: fd layer ${host.sys.kind}, definitions in ${cli.root}, vfio-user sockets in ${runDir}, ` +
+    log(`ready: fd layer ${host.sys.kind}, definitions in ${host.definitions.root}, vfio-user sockets in ${runDir}, ` +
       `parents: ${host.parentNames().join(', ') || 'none'}`);
     // The daemon keeps the process alive; its signal handler ends it.
     return 0;
