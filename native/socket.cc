@@ -312,6 +312,22 @@ Napi::Value Poll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, entry.revents);
 }
 
+// getsockopt(SO_PEERCRED): who is at the other end of a connected unix socket, as the
+// kernel recorded it at connect()/listen() time, so a client can tell whose daemon it reached.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  if (fd < 0) ThrowErrno(env, EBADF, "getsockopt");
+  ucred cred{};
+  socklen_t length = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) < 0) ThrowErrno(env, errno, "getsockopt");
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, cred.pid));
+  result.Set("uid", Napi::Number::New(env, cred.uid));
+  result.Set("gid", Napi::Number::New(env, cred.gid));
+  return result;
+}
+
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
@@ -325,6 +341,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("sendmsg", Napi::Function::New(env, Sendmsg, "sendmsg"));
   exports.Set("recvmsg", Napi::Function::New(env, Recvmsg, "recvmsg"));
   exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
 }
 
 }  // namespace vfio_vgpu

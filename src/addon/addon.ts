@@ -89,6 +89,8 @@ export interface Addon {
    * revents (constants.POLLIN, ...), 0 on timeout. EBADF for a negative or closed fd.
    */
   poll(fd: number, events: number, timeoutMs: number): number;
+  /** getsockopt(SO_PEERCRED) of a connected unix socket: the peer's pid, uid and gid. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   readonly pageSize: number;
   /** O_*, PROT_*, MAP_*, EFD_*, MFD_*, FIONREAD, SHUT_*, POLL* as the C library defines them. */
   readonly constants: Readonly<Record<string, number>>;

@@ -2,6 +2,7 @@
 // (protocol.ts). Error responses come back as the SysError the host threw (code, errno,
 // message); a missing daemon, a timeout or a dropped connection are SysErrors that say so.
 import { createConnection, type Socket } from 'node:net';
+import { addon } from '../addon/addon.js';
 import type { SysError } from '../addon/errors.js';
 import type {
   Definition, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo,
@@ -57,6 +58,27 @@ function openSocket(path: string, timeoutMs: number): Promise<Socket> {
   });
 }
 
+/** The fd under a connected net.Socket (libuv's pipe handle), or undefined when Node hides it. */
+function fdOf(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * Refuses a daemon that is neither root nor this user: whoever binds the socket path first
+ * (a world-writable folder) would otherwise get our requests and choose our answers.
+ * SO_PEERCRED is the listener's uid as the kernel saw it, which the peer cannot fake.
+ */
+function checkPeer(path: string, socket: Socket): void {
+  const fd = fdOf(socket);
+  if (fd === undefined) throw sysErrorSaying('EPERM', 'connect', `cannot tell who listens at ${path} (no fd for SO_PEERCRED): refusing to use it`);
+  const { uid } = addon().peerCredentials(fd);
+  const own = process.getuid?.() ?? 0;
+  if (uid !== 0 && uid !== own) {
+    throw sysErrorSaying('EPERM', 'connect', `refusing the daemon at ${path}: it runs as uid ${uid}, neither root nor you (uid ${own})`);
+  }
+}
+
 export class DaemonClient implements HostApi {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -85,6 +107,12 @@ export class DaemonClient implements HostApi {
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     checkSocketPath(socketPath, 'connect');
     const socket = await openSocket(socketPath, connectTimeoutMs);
+    try {
+      checkPeer(socketPath, socket);
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
     const client = new DaemonClient(socketPath, socket, options.requestTimeoutMs ?? 60_000);
     try {
       const hello = await client.call('hello', {}, connectTimeoutMs);

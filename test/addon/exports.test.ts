@@ -11,7 +11,7 @@ describe('addon exports', () => {
   it('has every function of the Addon interface', () => {
     const functions = ['open', 'close', 'dup', 'ioctl', 'pread', 'pwrite', 'mmap', 'munmap', 'addressOf', 'eventfd',
       'eventfdRead', 'eventfdWrite', 'memfdCreate', 'ftruncate', 'watch', 'socket', 'socketpair', 'bind', 'listen', 'accept',
-      'connect', 'shutdown', 'sendmsg', 'recvmsg', 'poll', 'tryLockExclusive'];
+      'connect', 'shutdown', 'sendmsg', 'recvmsg', 'poll', 'tryLockExclusive', 'peerCredentials'];
     for (const name of functions) assert.equal(typeof (a as unknown as Record<string, unknown>)[name], 'function', name);
     assert.equal(typeof a.pageSize, 'number');
     assert.deepEqual(Object.keys(a.vfio).sort(), ['constants', 'ioctls', 'structs']);
