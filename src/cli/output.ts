@@ -6,6 +6,8 @@ export interface Output {
   out(line?: string): void;
   /** A line on stderr. */
   err(line?: string): void;
+  /** Raw bytes on stdout (`vgpu screenshot ID -`); process.stdout when absent. */
+  bytes?(data: Uint8Array): void;
   /** Whether stdout takes ANSI colour. */
   color: boolean;
 }
@@ -15,6 +17,7 @@ export function processOutput(): Output {
   return {
     out: (line = '') => { process.stdout.write(`${line}\n`); },
     err: (line = '') => { process.stderr.write(`${line}\n`); },
+    bytes: (data) => { process.stdout.write(data); },
     color: process.stdout.isTTY === true && (noColor === undefined || noColor === ''),
   };
 }

@@ -2,7 +2,7 @@
 // requests mdevctl's semantics ask for, output is what a user (or libvirt) reads, the
 // daemon/in-process choice is right, hosts are closed, and every mistake is one line.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -265,6 +265,49 @@ describe('vgpu verbs (fake host)', () => {
       assert.equal(readFileSync(file, 'utf8'), 'PNG bytes');
       const bad = await vgpu(['screenshot', U1]);
       assert.deepEqual([bad.code, bad.err[0]], [2, 'vgpu: screenshot needs a UUID or socket path and a file name']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('screenshot -: the PNG on stdout and the summary on stderr; no file named "-"', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpu-cli-shot-'));
+    const cwd = process.cwd();
+    try {
+      process.chdir(dir);
+      const bytes: Uint8Array[] = [];
+      const err: string[] = [];
+      const code = await runCli(['screenshot', U1, '-'], {
+        output: { out: () => assert.fail('a line on stdout'), err: (l = '') => err.push(l), bytes: (d) => bytes.push(d), color: false },
+        hosts: { daemon: async () => { const d = new FakeHost(); d.shot = Buffer.from('PNG bytes'); return d; }, inProcess: () => new FakeHost() },
+        env: {},
+      });
+      assert.deepEqual([code, Buffer.concat(bytes).toString(), err], [0, 'PNG bytes', [`stdout: 1x1 PNG of ${U1}`]]);
+      assert.deepEqual(readdirSync(dir), []);
+    } finally {
+      process.chdir(cwd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('screenshot refuses to replace a symlink or a folder, and says write errors plainly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpu-cli-shot-'));
+    try {
+      const secret = join(dir, 'secret');
+      writeFileSync(secret, 'keep');
+      const link = join(dir, 'link.png');
+      symlinkSync(secret, link);
+      const shoot = (file: string) => vgpu(['screenshot', U1, file], { daemon: true, setup: (d) => { d.shot = Buffer.from('PNG bytes'); } });
+      let r = await shoot(link);
+      assert.deepEqual([r.code, r.err], [1, [`vgpu: will not replace ${link}: it is a symbolic link, not a regular file`]]);
+      assert.equal(lstatSync(link).isSymbolicLink(), true);
+      assert.equal(readFileSync(secret, 'utf8'), 'keep');
+      r = await shoot(dir);
+      assert.deepEqual([r.code, r.err], [1, [`vgpu: will not replace ${dir}: it is a folder, not a regular file`]]);
+      const missing = join(dir, 'no-such-folder', 'shot.png');
+      r = await shoot(missing);
+      assert.deepEqual([r.code, r.err], [1, [`vgpu: cannot write ${missing}: its folder does not exist`]]);
+      assert.deepEqual(readdirSync(dir).sort(), ['link.png', 'secret']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
