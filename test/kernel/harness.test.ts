@@ -12,6 +12,8 @@ import { parseOptions } from './options.js';
 import { initScript } from './guest-init.js';
 import { evaluateBoot } from './evaluate.js';
 import type { BootResult } from './boot.js';
+import { bootCase, bootWithRetry, crashBeforeInit, parityNotComputed } from './crash.js';
+import { crashedBootLog } from './crashed-boot-log.js';
 
 const nodeTap = `TAP version 13
 # stray output
@@ -307,4 +309,51 @@ test('evaluateBoot: a non-zero runner exit with no failing test is a failure', (
   assert.deepEqual(e.cases.filter((c) => c.status === 'fail').map((c) => [c.name, c.detail]), [
     ["harness: e2e's test run exits 0", 'node --test exited 7'],
   ]);
+});
+
+test('crashBeforeInit: a console without /init\'s markers is a crash, shown from its oops; a guest that ran is not', () => {
+  const crash = crashBeforeInit(bootOf(crashedBootLog, { exitCode: 0 }));
+  assert.ok(crash);
+  assert.match(crash.excerpt[2] ?? '', /Oops: int3/);
+  assert.ok(crash.excerpt.some((l) => l.includes('RIP: 0010:hrtimer_start_range_ns')));
+  assert.ok(crash.excerpt.every((l) => !l.includes('\r')));
+  assert.equal(crashBeforeInit(bootOf(goodRun)), undefined);
+  assert.equal(crashBeforeInit(bootOf(goodRun.slice(0, goodRun.indexOf('# tests')))), undefined, 'died mid-run: a test failure, not a boot crash');
+  assert.equal(crashBeforeInit(bootOf('', { spawnError: 'spawn qemu-system-x86_64 ENOENT' })), undefined);
+  assert.deepEqual(crashBeforeInit(bootOf('', { timedOut: true }))?.excerpt, ['(killed at the timeout)']);
+});
+
+test('bootWithRetry: a crashed boot is retried once and said so; the retry\'s results stand', async () => {
+  const boots = [bootOf(crashedBootLog), bootOf(goodRun)];
+  const said: string[] = [];
+  const attempts = await bootWithRetry(async () => boots.shift() ?? assert.fail('a third boot'), (l) => said.push(l));
+  assert.equal(attempts.result.serial, goodRun);
+  assert.equal(attempts.crash, undefined);
+  assert.equal(said[0], 'the guest never reached /init (its kernel crashed); retrying this boot once. Its console:');
+  assert.ok(said.some((l) => l.includes('Oops: int3')));
+  assert.equal(said.at(-1), 'the retried boot reached /init; its results stand');
+  const c = bootCase(attempts);
+  assert.equal(c.status, 'pass');
+  assert.match(c.detail ?? '', /^on the retry: the first boot crashed before \/init \(.*Oops: int3/);
+  // Its evaluation is the retried guest's: no failure comes from the crashed boot.
+  assert.deepEqual(evaluateBoot(attempts.result, want).cases.filter((x) => x.status === 'fail'), []);
+});
+
+test('bootWithRetry: a second crash fails once, with the crash, and parity is not computed', async () => {
+  let count = 0;
+  const said: string[] = [];
+  const attempts = await bootWithRetry(async () => { count++; return bootOf(crashedBootLog); }, (l) => said.push(l));
+  assert.equal(count, 2);
+  assert.ok(attempts.crash);
+  assert.equal(said.at(-1), 'the retried boot never reached /init either: failing');
+  const c = bootCase(attempts);
+  assert.equal(c.status, 'fail');
+  assert.match(c.detail ?? '', /^the kernel crashed before \/init on the boot and on its retry; the last crash:\n.*\n.*\n.*Oops: int3/);
+  assert.equal(parityNotComputed().status, 'skip');
+});
+
+test('bootWithRetry: a guest that reached /init is booted once, whatever its tests did', async () => {
+  let count = 0;
+  const attempts = await bootWithRetry(async () => { count++; return bootOf(goodRun.replace('rc=0', 'rc=7')); }, () => assert.fail('nothing to say'));
+  assert.deepEqual([count, attempts.retriedAfter, bootCase(attempts)], [1, undefined, { name: 'harness: the guest reaches /init', status: 'pass' }]);
 });

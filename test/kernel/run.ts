@@ -19,6 +19,7 @@ import { log, seconds } from './log.js';
 import { fact } from './markers.js';
 import { listTree } from './hash.js';
 import { runVm } from './vm/run.js';
+import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -131,11 +132,21 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
 
   const logPath = join(cacheDir, `serial-${kernel.release}.log`);
   log(`${series}: booting (timeout ${options.timeoutSeconds} s, console in ${logPath})`);
-  const result = await boot({ vmlinuz: kernel.vmlinuz, initrd: image.initrd, logPath, timeoutSeconds: options.timeoutSeconds, echo: options.echo });
+  const attempts = await bootWithRetry(
+    () => boot({ vmlinuz: kernel.vmlinuz, initrd: image.initrd, logPath, timeoutSeconds: options.timeoutSeconds, echo: options.echo }),
+    (line) => log(`${series}: ${line}`));
+  const result = attempts.result;
+  if (attempts.crash) {
+    // Nothing ran: one failure showing the crash, and no parity from outcomes that do not exist.
+    const cases = [...setup.missing, bootCase(attempts), ...(options.parity && setup.conformance.length ? [parityNotComputed()] : [])];
+    const totals = printCases(cases);
+    log(`${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped (the guest never ran)`);
+    return totals;
+  }
   const evaluation = evaluateBoot(result, {
     release: kernel.release, phases: setup.phases, allowedFaults, faultDevice: '00:04.0',
   });
-  const cases = [...setup.missing, ...evaluation.cases];
+  const cases = [...setup.missing, bootCase(attempts), ...evaluation.cases];
 
   if (options.parity && setup.conformance.length) {
     cases.push(await parityCase(series, kernel.release, evaluation.outcomes?.outcomes ?? [], setup.conformance, options));
