@@ -91,6 +91,10 @@ conformanceCase(t, 'config: the capability at 0x40 is MSI (id 5), last in the li
 valueCase('MSI message control is 64-bit, 1 vector, disabled (0x0080)', 0x42, 2, 0x0080);
 valueCase('interrupt pin is 1 (INTA)', 0x3d, 1, 0x01);
 
+// The firmware's value (SeaBIOS routes 00:04.0 INTA on q35 to PIRQA, IRQ 10), read through
+// vfio-pci's virtual config space, which starts as a copy of the device's (vfio_config_init).
+valueCase('interrupt line reads 10, as the firmware set it', 0x3c, 1, 0x0a);
+
 conformanceCase(t, 'config: interrupt line is writable (virtualized)', { outcome: ok(1), after: 0x0b }, () => withSession(t, (s) => {
   const { device } = s.open();
   const original = cfgRead(s.sys, device, 0x3c, 1);

@@ -3,9 +3,10 @@
 // VGA), 5 IRQ indexes (INTx, MSI 1, MSI-X 0, no ERR: not PCI Express, REQ), no reset.
 import {
   ioctls, flags as F, pciIrq, pciRegion, vfio_device_feature, vfio_device_gfx_plane_info, vfio_device_ioeventfd,
+  vfio_pci_hot_reset, vfio_pci_hot_reset_info,
 } from '../../src/uapi/index.js';
 import { deviceInfo, irqInfo, regionInfo, SENTINEL } from './abi.js';
-import { attempt, conformanceCase, fails, ok } from './outcome.js';
+import { attempt, byFlavour, conformanceCase, fails, ok } from './outcome.js';
 import { setupFile, withSession } from './target.js';
 
 const t = setupFile();
@@ -105,6 +106,29 @@ conformanceCase(t, 'device: RESET on edu (reset does not work) is EINVAL', fails
   const { device } = s.open();
   return attempt(() => s.sys.ioctl(device, ioctls.VFIO_DEVICE_RESET));
 }));
+
+// vfio_pci_ioctl_pci_hot_reset. edu sits on the root bus with no slot: no slot or bus reset
+// (pci_probe_reset_slot and pci_probe_reset_bus fail), ENODEV. 6.12 first refuses count 0
+// from a group user (a zero-length array is only for cdev users): EINVAL; 6.1 has no such check.
+const hotReset = (argsz: number, count: number) => vfio_pci_hot_reset.encode({ argsz, flags: 0, count }, 16);
+
+conformanceCase(t, 'device: GET_PCI_HOT_RESET_INFO on edu (no slot or bus reset) is ENODEV', fails('ENODEV'), () => withSession(t, (s) => {
+  const { device } = s.open();
+  return attempt(() => s.sys.ioctl(device, ioctls.VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, vfio_pci_hot_reset_info.encode({ argsz: 12 }, 12)));
+}));
+
+conformanceCase(t, 'device: PCI_HOT_RESET with count 1 on edu is ENODEV', fails('ENODEV'), () => withSession(t, (s) => {
+  const { group, device } = s.open();
+  const buf = hotReset(16, 1);
+  new DataView(buf.buffer).setInt32(12, group, true);
+  return attempt(() => s.sys.ioctl(device, ioctls.VFIO_DEVICE_PCI_HOT_RESET, buf));
+}));
+
+conformanceCase(t, 'device: PCI_HOT_RESET with count 0 is ENODEV (6.1) or EINVAL (6.12)',
+  byFlavour(t, { '6.1': fails('ENODEV'), '6.12': fails('EINVAL') }), () => withSession(t, (s) => {
+    const { device } = s.open();
+    return attempt(() => s.sys.ioctl(device, ioctls.VFIO_DEVICE_PCI_HOT_RESET, hotReset(12, 0)));
+  }), { versionDependent: 'PCI_HOT_RESET with count 0: 6.12 refuses it (EINVAL, zero-length arrays are for cdev users) before probing for a reset (ENODEV on 6.1)' });
 
 conformanceCase(t, 'device: an unknown device ioctl is ENOTTY', fails('ENOTTY'), () => withSession(t, (s) => {
   const { device } = s.open();

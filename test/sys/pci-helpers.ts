@@ -32,9 +32,9 @@ function int32(v: number): Uint8Array {
   return b;
 }
 
-export function openEdu(): EduRig {
+export function openEdu(options: { kernel?: '6.1' | '6.12' } = {}): EduRig {
   const edu = createEduDevice(EDU_ADDRESS);
-  const sys = createMockSys({ devices: [edu] });
+  const sys = createMockSys({ devices: [edu], ...options });
   const groupNo = sys.sysfs.readlink(`/sys/bus/pci/devices/${EDU_ADDRESS}/iommu_group`).split('/').pop()!;
   const container = sys.open('/dev/vfio/vfio');
   const group = sys.open(`/dev/vfio/${groupNo}`);

@@ -92,6 +92,19 @@ test('RESET is EINVAL (edu cannot reset); hot reset is ENODEV after its own chec
   }
 });
 
+test('PCI_HOT_RESET with count 0: ENODEV on the 6.1 flavour, EINVAL on 6.12 (zero-length arrays are for cdev users)', () => {
+  const reset = (argsz: number, count: number) => vfio_pci_hot_reset_info.encode({ argsz, flags: 0, count }, 16);
+  for (const [kernel, code] of [['6.1', 'ENODEV'], ['6.12', 'EINVAL']] as const) {
+    const rig = openEdu({ kernel });
+    try {
+      assertErrno(() => rig.sys.ioctl(rig.fd, ioctls.VFIO_DEVICE_PCI_HOT_RESET, reset(12, 0)), code);
+      assertErrno(() => rig.sys.ioctl(rig.fd, ioctls.VFIO_DEVICE_PCI_HOT_RESET, reset(16, 1)), 'ENODEV');
+    } finally {
+      rig.close();
+    }
+  }
+});
+
 test('unknown device ioctls are ENOTTY, including the mdev-only graphics ones', () => {
   const rig = openEdu();
   try {

@@ -81,6 +81,7 @@ export class MockKernel {
     const address = parsePciAddress(device.name);
     const dir = `/sys/devices/pci${address.domain}:${address.bus}/${device.name}`;
     const group = this.registerDevice(device, { ...options, iommuBacked: true, sysfsPath: dir });
+    device.useFlavour?.(this.options.kernel);
     const reg = this.registrations.get(device.name)!;
     const hex = (width: number) => (value: number) => () => `0x${value.toString(16).padStart(width, '0')}\n`;
     const id = device.pci;

@@ -99,7 +99,8 @@ export class EduModel implements PciFunctionModel {
       identity: EDU_IDENTITY,
       bars: this.bars,
       interruptPin: 1,
-      interruptLine: 11,
+      // What SeaBIOS programs for 00:04.0 INTA on q35 (PIRQA, IRQ 10) and Linux reads back.
+      interruptLine: 10,
       // SeaBIOS enables I/O, memory and SERR; Linux leaves it so.
       command: 0x0103,
       // msi_init(pdev, 0, 1, true, false): one vector, 64-bit, no per-vector mask, at 0x40.

@@ -4,6 +4,7 @@
 // vfio-pci sits in front of it exactly as the kernel driver sits in front of a real
 // device: it virtualizes config space, traps BAR accesses, maps BARs, routes interrupts.
 import type { DeviceBackend } from '../../../device/backend.js';
+import type { KernelFlavour } from '../options.js';
 import type { PciConfigSpace } from '../../../device/pci/config-space.js';
 import type { MmioSize, PciBarSpec, PciIdentity } from '../../../device/pci/types.js';
 
@@ -56,4 +57,6 @@ export interface PciFunctionModel {
 /** A simulated PCI function behind vfio-pci: registered with the mock kernel by address. */
 export interface MockPciDevice extends DeviceBackend {
   readonly pci: PciIdentity;
+  /** Told the mock kernel's flavour when registered, for the ioctls whose answer differs. */
+  useFlavour?(flavour: KernelFlavour): void;
 }

@@ -25,6 +25,7 @@ import {
   PCI_MSI_FLAGS_QSIZE, PCI_STD_HEADER_SIZEOF, PCI_MSI_FLAGS_QMASK, PCI_MSIX_ENTRY_SIZE,
 } from '../../../device/pci/regs.js';
 import type { MockPciDevice } from './model.js';
+import type { KernelFlavour } from '../options.js';
 import type { MmioSize, PciBarSpec, PciIdentity } from '../../../device/pci/types.js';
 
 /** How often mapped BARs are checked for stores while mapped (ms). */
@@ -56,6 +57,8 @@ export class VfioPciDevice implements MockPciDevice {
   private msiQmax = 0;
   private syncing = false;
   private readonly host: PciFunctionHost;
+  /** The mock kernel's flavour, set when registered (6.1 until then). */
+  private flavour: KernelFlavour = '6.1';
 
   constructor(readonly name: string, readonly model: PciFunctionModel) {
     this.pci = model.identity;
@@ -71,6 +74,10 @@ export class VfioPciDevice implements MockPciDevice {
     };
     model.config.onWrite((offset, size) => this.hwConfigWritten(offset, size));
     model.attach(this.host);
+  }
+
+  useFlavour(flavour: KernelFlavour): void {
+    this.flavour = flavour;
   }
 
   /** Whether a device fd is open. */
@@ -249,6 +256,11 @@ export class VfioPciDevice implements MockPciDevice {
     const hdr = vfio_pci_hot_reset_info.decode(buf);
     if (hdr.argsz < minsz) throw sysError('EINVAL', 'ioctl', operation, `argsz ${hdr.argsz}`);
     if (operation === 'VFIO_DEVICE_PCI_HOT_RESET' && hdr.flags) throw sysError('EINVAL', 'ioctl', operation, 'flags must be 0');
+    // 6.12's vfio_pci_ioctl_pci_hot_reset: a zero-length array is only for cdev users, and a
+    // group user is one; checked before probing for a slot or bus reset (6.1 has no such check).
+    if (operation === 'VFIO_DEVICE_PCI_HOT_RESET' && this.flavour === '6.12' && hdr.count === 0) {
+      throw sysError('EINVAL', 'ioctl', operation, 'count 0 is only for cdev users');
+    }
     throw sysError('ENODEV', 'ioctl', operation, 'no slot or bus reset for a device on the root bus');
   }
 
