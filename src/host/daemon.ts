@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import type { SysError } from '../addon/errors.js';
 import type { HostApi } from './api.js';
 import { lockDefinitions, lockSocket } from './daemon-lock.js';
+import { DaemonClient } from './daemon-client.js';
 import { Connection, DEFAULT_LIMITS, type AnswerSlot, type ConnectionLimits } from './connection.js';
 import {
   METHODS, PROTOCOL_VERSION, ProtocolError, callHost, checkSocketPath, decodeRequest, encodeResponse, packageVersion, responseLines,
@@ -130,6 +131,22 @@ function alreadyRunning(path: string): SysError {
   return sysErrorSaying('EADDRINUSE', 'bind', `a vgpu daemon already runs at ${path} (stop it first, or choose another --socket)`);
 }
 
+/** Someone listens, but no vgpu daemon of ours answered hello: not ours to replace or to name as one. */
+function notADaemon(path: string): SysError {
+  return sysErrorSaying('EADDRINUSE', 'bind', `something other than a vgpu daemon listens at ${path} (it did not answer hello); not replacing it`);
+}
+
+/** Whether the listener at `path` is a vgpu daemon: one that answers hello (as root or as us). */
+async function answersHello(path: string): Promise<boolean> {
+  try {
+    const client = await DaemonClient.connect(path, { connectTimeoutMs: 2000 });
+    await client.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Clears the way to bind: refuses a live daemon or a file that is no socket, removes a stale socket. */
 async function claimPath(path: string): Promise<void> {
   let isSocket: boolean;
@@ -141,7 +158,7 @@ async function claimPath(path: string): Promise<void> {
   }
   if (!isSocket) throw sysErrorSaying('EEXIST', 'bind', `${path} exists and is not a socket; not replacing it`);
   const state = await probe(path);
-  if (state === 'alive') throw alreadyRunning(path);
+  if (state === 'alive') throw (await answersHello(path)) ? alreadyRunning(path) : notADaemon(path);
   if (state === 'stale') {
     try {
       unlinkSync(path);

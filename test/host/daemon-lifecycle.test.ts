@@ -60,6 +60,21 @@ describe('daemon lifecycle', () => {
     await client.close();
   });
 
+  it('a listener that is not a vgpu daemon (answers no hello) is neither replaced nor called a daemon', async () => {
+    mkdirSync(dirname(temp.socketPath));
+    const other = createServer((socket) => { socket.on('data', () => socket.write('HTTP/1.0 400 Bad Request\r\n\r\n')); });
+    await new Promise<void>((resolve) => other.listen(temp.socketPath, resolve));
+    try {
+      await assert.rejects(serve(new FakeHost(), { socketPath: temp.socketPath, ...quiet }), {
+        code: 'EADDRINUSE', syscall: 'bind',
+        message: `something other than a vgpu daemon listens at ${temp.socketPath} (it did not answer hello); not replacing it`,
+      });
+      assert.ok(statSync(temp.socketPath).isSocket());
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
   it('replaces a stale socket file a killed daemon left behind', async () => {
     mkdirSync(dirname(temp.socketPath));
     const killed = spawnSync(process.execPath, ['-e',
