@@ -62,9 +62,16 @@ export function splitGlobal(argv: string[]): GlobalArgs {
 export function parseVerbArgs(verb: string, args: string[], options: Options, maxPositionals = 0): Parsed {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { ...globalOptions, ...options }, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args, options: { ...globalOptions, ...options }, strict: true, allowPositionals: true, tokens: true });
   } catch (err) {
     throw new UsageError(parseArgsMessage(err), verb);
+  }
+  // parseArgs keeps the last of a repeated value (`stop -u a -u b` would stop b); mdevctl refuses it.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || token.value === undefined) continue;
+    if (seen.has(token.name)) throw new UsageError(`option --${token.name} given more than once`, verb);
+    seen.add(token.name);
   }
   if (parsed.positionals.length > maxPositionals) {
     const extra = parsed.positionals[maxPositionals] as string;

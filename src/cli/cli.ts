@@ -42,6 +42,7 @@ export async function runCli(argv: string[], options: RunOptions): Promise<numbe
   try {
     const global = splitGlobal(argv);
     if (global.version) {
+      if (global.verb !== undefined) throw new UsageError(`--version takes no arguments (got '${global.verb}')`);
       output.out(`vgpu ${version()}`);
       return 0;
     }
