@@ -46,3 +46,8 @@ export function table(output: Output, rows: Cell[][], header?: string[]): string
     return (typeof c === 'string' ? c : paint(output, c.style, c.text)) + pad;
   }).join('  '));
 }
+
+/** One line of cells joined by single spaces, as mdevctl prints its lists (scripts cut on a space). */
+export function spaced(output: Output, cells: Cell[]): string {
+  return cells.map((c) => (typeof c === 'string' ? c : paint(output, c.style, c.text))).join(' ');
+}

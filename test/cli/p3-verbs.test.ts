@@ -190,6 +190,9 @@ describe('vgpu verbs (fake host)', () => {
       [['undefine', '-p', 'x'], 'vgpu: undefine needs --uuid UUID'],
       [['info'], 'vgpu: info needs a UUID, a PCI address or a socket path'],
       [['list', 'extra'], "vgpu: unexpected argument 'extra'"],
+      [['stop', '-u', U1, '-u', U2], 'vgpu: option --uuid given more than once'],
+      [['stop', '--uuid', U1, `--uuid=${U2}`], 'vgpu: option --uuid given more than once'],
+      [['--version', 'extra'], "vgpu: --version takes no arguments (got 'extra')"],
       [['list', '-x'], "vgpu: unknown option '-x'"],
       [['types', '-p'], 'vgpu: option --parent needs a value'],
       [['types', '--dumpjson=yes'], "vgpu: option '--dumpjson' does not take an argument"],
@@ -210,7 +213,7 @@ describe('vgpu verbs (fake host)', () => {
     assert.deepEqual([r.code, r.err], [1, [`vgpu: no definition of ${U1} under simgpu0`]]);
   });
 
-  it('list: mdevctl\'s lines, aligned; -v attrs and groups; the in-process note on stderr', async () => {
+  it('list: mdevctl\'s lines, one space between fields; -v attrs and groups; the in-process note on stderr', async () => {
     const setup = (d: FakeHost, l: FakeHost): void => {
       for (const h of [d, l]) {
         h.live = [{ uuid: U1, parent: 'simgpu0', type: 'simgpu-1Q', group: 3, open: true, defined: 'auto' }, { uuid: U2, parent: '0000:00:02.0', type: 'i915-GVTg_V5_4', group: 7, open: false }];
@@ -220,15 +223,15 @@ describe('vgpu verbs (fake host)', () => {
     let r = await vgpu(['list', '-v', '-p', 'simgpu0'], { daemon: true, setup });
     assert.deepEqual(api(r.daemon), [['list', { parent: 'simgpu0' }]]);
     assert.deepEqual(r.out, [
-      `${U1}  simgpu0       simgpu-1Q       auto (defined)`,
+      `${U1} simgpu0 simgpu-1Q auto (defined)`,
       '  group 3 (/dev/vfio/3), open',
-      `${U2}  0000:00:02.0  i915-GVTg_V5_4  manual`,
+      `${U2} 0000:00:02.0 i915-GVTg_V5_4 manual`,
       '  group 7 (/dev/vfio/7), not open',
     ]);
     assert.deepEqual(r.err, []);
     r = await vgpu(['list', '-d', '-v', '-u', U1], { setup });
     assert.deepEqual(api(r.local), [['listDefined', { uuid: U1 }]]);
-    assert.deepEqual(r.out, [`${U1}  simgpu0  simgpu-1Q  auto`, '  Attrs:', '    @{0}: {"a":"1"}', '    @{1}: {"b":"x y"}']);
+    assert.deepEqual(r.out, [`${U1} simgpu0 simgpu-1Q auto`, '  Attrs:', '    @{0}: {"a":"1"}', '    @{1}: {"b":"x y"}']);
     r = await vgpu(['list'], { setup });
     assert.equal(r.code, 0);
     assert.deepEqual(r.err, ['vgpu: note: no daemon runs at /run/vfio-vgpu/vgpu.sock; answering from a host in this process (nothing stays running)']);

@@ -115,7 +115,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
   it('list and list --dumpjson show it', async () => {
     const human = await vgpu('list');
     assertOk(human);
-    assert.equal(human.stdout, `${oneOff}  simgpu0  simgpu-1Q  manual\n`);
+    assert.equal(human.stdout, `${oneOff} simgpu0 simgpu-1Q manual\n`);
     const json = await vgpu('list', '--dumpjson');
     assertOk(json);
     // Each vGPU is served over vfio-user beside the daemon's socket, mode 0600.
@@ -152,7 +152,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     const defined = await vgpu('list', '-d', '--dumpjson');
     assertOk(defined);
     assert.deepEqual(JSON.parse(defined.stdout), [{ simgpu0: [{ [AUTO]: { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [] } }] }]);
-    assert.equal((await vgpu('list', '-d')).stdout, `${AUTO}  simgpu0  simgpu-2Q  auto\n`);
+    assert.equal((await vgpu('list', '-d')).stdout, `${AUTO} simgpu0 simgpu-2Q auto\n`);
   });
 
   it('start -p --jsonfile /dev/stdin: libvirt\'s way, the UUID on stdout', async () => {
@@ -161,7 +161,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assertOk(result);
     const uuid = result.stdout.trim();
     assert.match(uuid, UUID);
-    assert.equal((await vgpu('list', '-u', uuid)).stdout, `${uuid}  simgpu0  simgpu-1Q  manual\n`);
+    assert.equal((await vgpu('list', '-u', uuid)).stdout, `${uuid} simgpu0 simgpu-1Q manual\n`);
     assertOk(await vgpu('stop', '-u', uuid));
     assert.equal((await vgpu('list', '-u', uuid)).stdout, '');
   });
@@ -172,7 +172,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.deepEqual(JSON.parse(definitionText(AUTO)), { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [{ lead: 'zeroth' }, { note: 'first' }] });
     const verbose = await vgpu('list', '-d', '-v', '-u', AUTO);
     assertOk(verbose);
-    assert.equal(verbose.stdout, `${AUTO}  simgpu0  simgpu-2Q  auto\n  Attrs:\n    @{0}: {"lead":"zeroth"}\n    @{1}: {"note":"first"}\n`);
+    assert.equal(verbose.stdout, `${AUTO} simgpu0 simgpu-2Q auto\n  Attrs:\n    @{0}: {"lead":"zeroth"}\n    @{1}: {"note":"first"}\n`);
     assertOk(await vgpu('modify', '-u', AUTO, '--delattr', '--index', '0'));
     assertOk(await vgpu('modify', '-u', AUTO, '--delattr'));
     assert.equal(definitionText(AUTO), autoFile);
@@ -196,7 +196,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.match(list.stderr, /^vgpu: note: no daemon runs at .*nothing stays running\)\n$/);
     const defined = await vgpu('list', '-d');
     assertOk(defined);
-    assert.equal(defined.stdout, `${AUTO}  simgpu0  simgpu-2Q  auto\n`);
+    assert.equal(defined.stdout, `${AUTO} simgpu0 simgpu-2Q auto\n`);
   });
 
   it('restart: the auto vGPU comes back, the one-off does not', async () => {
@@ -204,7 +204,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.match(daemon.stderr(), new RegExp(`started auto definition ${AUTO}`));
     const human = await vgpu('list');
     assertOk(human);
-    assert.equal(human.stdout, `${AUTO}  simgpu0  simgpu-2Q  auto (defined)\n`);
+    assert.equal(human.stdout, `${AUTO} simgpu0 simgpu-2Q auto (defined)\n`);
     const json = await vgpu('list', '--dumpjson');
     const vfio_user_socket = join(dirname(socket), `${AUTO}.sock`);
     assert.deepEqual(JSON.parse(json.stdout), [{ simgpu0: [{ [AUTO]: { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [], vfio_user_socket } }] }]);
@@ -265,7 +265,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     writeFileSync(join(root, 'simgpu0', CORRUPT), '{"mdev_type": "simgpu-1Q", "sta');
     const result = await vgpu('list', '-d');
     assert.equal(result.code, 1);
-    assert.equal(result.stdout, `${GOOD}  simgpu0  simgpu-1Q  manual\n${AUTO}  simgpu0  simgpu-2Q  auto\n`);
+    assert.equal(result.stdout, `${GOOD} simgpu0 simgpu-1Q manual\n${AUTO} simgpu0 simgpu-2Q auto\n`);
     const errLines = lines(result.stderr);
     assert.equal(errLines.length, 1, result.stderr);
     assert.match(errLines[0] as string, new RegExp(`^vgpu: unreadable definition ${join(root, 'simgpu0', CORRUPT)}: `));

@@ -4,7 +4,7 @@ import type { Definition, DefinitionAttr, LiveDevice } from '../../host/api.js';
 import { flag, stringValue } from '../args.js';
 import { withDefinitions, withLiveHost } from '../context.js';
 import { definedListJson, liveListJson, unreadableDefinitions } from '../host-link.js';
-import { table, type Cell } from '../output.js';
+import { spaced, type Cell, type Output } from '../output.js';
 import type { VerbSpec } from './verb.js';
 
 export const listVerb: VerbSpec = {
@@ -51,12 +51,12 @@ export const listVerb: VerbSpec = {
   },
 };
 
-type Out = Parameters<typeof table>[0];
+type Out = Output;
 
 function printDefinitions(output: Out, definitions: Definition[], verbose: boolean): void {
   const rows: Cell[][] = definitions.map((d) => [d.uuid, d.parent, { text: d.type, style: 'cyan' }, d.start]);
-  table(output, rows).forEach((line, i) => {
-    output.out(line);
+  rows.forEach((row, i) => {
+    output.out(spaced(output, row));
     if (verbose) printAttrs(output, (definitions[i] as Definition).attrs);
   });
 }
@@ -64,8 +64,8 @@ function printDefinitions(output: Out, definitions: Definition[], verbose: boole
 function printDevices(output: Out, devices: LiveDevice[], verbose: boolean): void {
   const rows: Cell[][] = devices.map((d) => [d.uuid, d.parent, { text: d.type, style: 'cyan' },
     d.defined ? { text: `${d.defined} (defined)`, style: 'green' } : 'manual']);
-  table(output, rows).forEach((line, i) => {
-    output.out(line);
+  rows.forEach((row, i) => {
+    output.out(spaced(output, row));
     const device = devices[i] as LiveDevice;
     if (!verbose) return;
     output.out(`  group ${device.group} (/dev/vfio/${device.group}), ${device.open ? 'open' : 'not open'}`);
