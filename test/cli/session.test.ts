@@ -275,6 +275,10 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
       { [GOOD]: { mdev_type: 'simgpu-1Q', start: 'manual', attrs: [] } },
       { [AUTO]: { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [] } },
     ] }]);
+    // Filtered to other files, the corrupt one is not theirs to fail for; filtered to it, it is.
+    const other = await vgpu('list', '-d', '-u', GOOD);
+    assert.deepEqual([other.code, other.stdout, other.stderr], [0, `${GOOD} simgpu0 simgpu-1Q manual\n`, '']);
+    assert.deepEqual([(await vgpu('list', '-d', '-p', 'simgpu9')).code, (await vgpu('list', '-d', '-u', CORRUPT)).code], [0, 1]);
     // Nothing was lost: the corrupt file is left for its owner, the others are whole.
     assert.equal(readFileSync(join(root, 'simgpu0', CORRUPT), 'utf8'), '{"mdev_type": "simgpu-1Q", "sta');
     assert.equal(definitionText(AUTO), autoFile);

@@ -1,5 +1,6 @@
 // `vgpu list [-d] [-u UUID] [-p PARENT] [-v] [--dumpjson]`: the vGPUs that exist now, or
 // (-d) the saved definitions, one line each as mdevctl prints them.
+import { relative, sep } from 'node:path';
 import type { Definition, DefinitionAttr, LiveDevice } from '../../host/api.js';
 import { flag, stringValue } from '../args.js';
 import { withDefinitions, withLiveHost } from '../context.js';
@@ -37,7 +38,7 @@ export const listVerb: VerbSpec = {
       // The host skips files it cannot read; name each one, so none goes unnoticed.
       const { definitions, unreadable } = await withDefinitions(cli, async (host, root) => ({
         definitions: await host.listDefined(filter),
-        unreadable: root === undefined ? [] : unreadableDefinitions(root),
+        unreadable: root === undefined ? [] : unreadableDefinitions(root).filter((bad) => concerns(root, bad.path, filter)),
       }));
       if (dumpjson) cli.output.out(definedListJson(definitions, { uuidFilter: uuid !== undefined }));
       else printDefinitions(cli.output, definitions, verbose);
@@ -52,6 +53,16 @@ export const listVerb: VerbSpec = {
 };
 
 type Out = Output;
+
+/**
+ * Whether an unreadable file at `path` (<root>/<parent>/<uuid>, or a bad parent folder) may
+ * be one the filter asks for: `list -d -u X` fails for X's file, not for unrelated ones.
+ */
+function concerns(root: string, path: string, filter: { uuid?: string; parent?: string }): boolean {
+  const [parent, uuid] = relative(root, path).split(sep);
+  if (filter.parent !== undefined && parent !== filter.parent) return false;
+  return filter.uuid === undefined || uuid === undefined || uuid.toLowerCase() === filter.uuid.toLowerCase();
+}
 
 function printDefinitions(output: Out, definitions: Definition[], verbose: boolean): void {
   const rows: Cell[][] = definitions.map((d) => [d.uuid, d.parent, { text: d.type, style: 'cyan' }, d.start]);
