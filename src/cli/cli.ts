@@ -64,6 +64,7 @@ export async function runCli(argv: string[], options: RunOptions): Promise<numbe
     }
     const cli: Cli = {
       root: stringValue(parsed.values, 'root') ?? global.root ?? nonEmpty(env['VGPU_DEFINITIONS_ROOT']) ?? defaultRoot,
+      rootGiven: (stringValue(parsed.values, 'root') ?? global.root ?? nonEmpty(env['VGPU_DEFINITIONS_ROOT'])) !== undefined,
       socket: stringValue(parsed.values, 'socket') ?? global.socket ?? nonEmpty(env['VGPU_SOCKET']) ?? defaultSocket,
       output,
       hosts: options.hosts ?? realHosts,

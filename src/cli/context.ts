@@ -1,5 +1,6 @@
 // What a verb runs with: where the definitions and the daemon's socket are, where to
 // write, and how to reach a host: the daemon when one runs, else a host in this process.
+import { resolve } from 'node:path';
 import type { HostApi } from '../host/api.js';
 import { sysError, type SysError } from '../addon/errors.js';
 import { definitionsRootOf, type ClosableHost } from './host-link.js';
@@ -17,6 +18,8 @@ export interface HostProvider {
 
 export interface Cli {
   root: string;
+  /** Whether the root was asked for (--root or VGPU_DEFINITIONS_ROOT), not the default. */
+  rootGiven?: boolean;
   socket: string;
   output: Output;
   hosts: HostProvider;
@@ -32,9 +35,17 @@ export function noDaemonError(socket: string): SysError {
 /** What a verb runs against: the host, and the definitions root it uses when known. */
 export type HostRun<T> = (host: HostApi, definitionsRoot: string | undefined) => Promise<T>;
 
-async function using<T>(host: ClosableHost, run: HostRun<T>): Promise<T> {
+/** A daemon works on its own root: one asked for that differs would otherwise be ignored silently. */
+function noteOtherRoot(cli: Cli, daemonRoot: string | undefined): void {
+  if (!cli.rootGiven || daemonRoot === undefined || resolve(cli.root) === daemonRoot) return;
+  cli.output.err(`vgpu: note: the daemon at ${cli.socket} uses the definitions in ${daemonRoot}, not ${cli.root}`);
+}
+
+async function using<T>(host: ClosableHost, run: HostRun<T>, cli?: Cli): Promise<T> {
   try {
-    return await run(host, definitionsRootOf(host));
+    const root = definitionsRootOf(host);
+    if (cli) noteOtherRoot(cli, root);
+    return await run(host, root);
   } finally {
     await host.close();
   }
@@ -44,7 +55,7 @@ async function using<T>(host: ClosableHost, run: HostRun<T>): Promise<T> {
 export async function withDaemon<T>(cli: Cli, run: HostRun<T>): Promise<T> {
   const daemon = await cli.hosts.daemon(cli.socket);
   if (!daemon) throw noDaemonError(cli.socket);
-  return using(daemon, run);
+  return using(daemon, run, cli);
 }
 
 /**
@@ -53,7 +64,7 @@ export async function withDaemon<T>(cli: Cli, run: HostRun<T>): Promise<T> {
  */
 export async function withLiveHost<T>(cli: Cli, run: HostRun<T>): Promise<T> {
   const daemon = await cli.hosts.daemon(cli.socket);
-  if (daemon) return using(daemon, run);
+  if (daemon) return using(daemon, run, cli);
   cli.output.err(`vgpu: note: no daemon runs at ${cli.socket}; answering from a host in this process (nothing stays running)`);
   return using(await cli.hosts.inProcess(cli.root), run);
 }
@@ -61,5 +72,5 @@ export async function withLiveHost<T>(cli: Cli, run: HostRun<T>): Promise<T> {
 /** Runs `run` against the daemon when one runs, else on the definitions at cli.root (define, undefine, modify, list -d). */
 export async function withDefinitions<T>(cli: Cli, run: HostRun<T>): Promise<T> {
   const daemon = await cli.hosts.daemon(cli.socket);
-  return using(daemon ?? await cli.hosts.inProcess(cli.root), run);
+  return daemon ? using(daemon, run, cli) : using(await cli.hosts.inProcess(cli.root), run);
 }

@@ -101,6 +101,14 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.match(rows[4] as string, /^simgpu0 {2}simgpu-1Q {2}8 {10}vfio-pci {2}GRID M60-1Q {2}num_heads=2/);
   });
 
+  it('a --root other than the daemon\'s is not ignored silently: a note names both', async () => {
+    const elsewhere = join(dir, 'elsewhere');
+    const result = await runVgpu(['--socket', socket, '--root', elsewhere, 'list', '-d']);
+    assert.equal(result.code, 0);
+    assert.equal(result.stderr, `vgpu: note: the daemon at ${socket} uses the definitions in ${root}, not ${elsewhere}\n`);
+    assert.equal((await vgpu('list', '-d')).stderr, '', 'the same root: no note');
+  });
+
   it('start -p -t: prints the generated UUID alone', async () => {
     const result = await vgpu('start', '-p', 'simgpu0', '-t', 'simgpu-1Q');
     assertOk(result);
