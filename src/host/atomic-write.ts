@@ -3,8 +3,8 @@
 // the rename itself survives a power cut. A crash at any point leaves the old file or the
 // new one, never a mix; at worst a temporary file is left behind, whose name says what it
 // is (TEMP_PREFIX, never a UUID) so readers skip it and removeStaleTemps() clears it.
-import { closeSync, fchmodSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
 
 /** Every temporary file starts with this: a dot file that no UUID parser accepts. */
 export const TEMP_PREFIX = '.vgpu-tmp-';
@@ -29,6 +29,21 @@ export function fsyncDirectory(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * mkdir -p, each folder it creates getting exactly `mode` whatever the umask (mkdir's mode is
+ * masked by it: under umask 077 a definitions folder would be 0700). Folders that exist keep theirs.
+ */
+export function makeDirectories(path: string, mode: number): void {
+  const first = mkdirSync(path, { recursive: true, mode });
+  if (first === undefined) return;
+  let dir = first;
+  chmodSync(dir, mode);
+  for (const part of relative(first, path).split(sep).filter((p) => p !== '')) {
+    dir = join(dir, part);
+    chmodSync(dir, mode);
   }
 }
 

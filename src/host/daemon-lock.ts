@@ -3,7 +3,8 @@
 // definitions folder itself (two daemons on different sockets never share definitions,
 // which they would both autostart). The kernel releases a lock when its holder dies, so
 // nothing stale is ever left to judge; the lock file stays, empty, and is reused.
-import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
+import { makeDirectories } from './atomic-write.js';
 import { addon } from '../addon/addon.js';
 import type { SysError } from '../addon/errors.js';
 import { sysErrorSaying } from './protocol.js';
@@ -54,7 +55,7 @@ export function lockSocket(socketPath: string): HeldLock {
 export function lockDefinitions(root: string): HeldLock {
   let fd: number;
   try {
-    mkdirSync(root, { recursive: true, mode: 0o755 });
+    makeDirectories(root, 0o755);
     fd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
   } catch (err) {
     throw sysErrorSaying(codeOf(err), 'open', `cannot open the definitions folder ${root} to lock it: ${codeOf(err) ?? String(err)}`);

@@ -11,11 +11,11 @@
 // listing, here it is one entry in `errors`; removing a parent's last definition removes
 // its (then empty) directory, mdevctl leaves it. Files and directories get mdevctl's modes
 // (0644, 0755).
-import { mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Definition } from './api.js';
 import { MAX_DEFINITION_BYTES, readDefinitionFile, RefusedFile } from './definition-file.js';
-import { fsyncDirectory, isTempName, removeStaleTemps, writeFileAtomic } from './atomic-write.js';
+import { fsyncDirectory, isTempName, makeDirectories, removeStaleTemps, writeFileAtomic } from './atomic-write.js';
 import { definitionFileText, parseDefinitionText, parseDefinitionValue } from './mdevctl-json.js';
 import { invalidName, isUuid, RESERVED_PARENT_NAMES, validateParentName, validateUuid } from './names.js';
 import { errnoCode, isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
@@ -250,12 +250,13 @@ export class DefinitionStore {
 
   private ensureDirectory(dir: string): void {
     try {
-      mkdirSync(this.root, { recursive: true, mode: DIR_MODE });
+      makeDirectories(this.root, DIR_MODE);
     } catch (err) {
       throw fsError(err, 'create', this.root);
     }
     try {
       mkdirSync(dir, { mode: DIR_MODE });
+      chmodSync(dir, DIR_MODE);
       fsyncDirectory(this.root);
     } catch (err) {
       if (errorCode(err) === 'EEXIST' && isDirectory(dir)) return;

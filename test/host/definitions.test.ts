@@ -97,6 +97,21 @@ test('save creates the root and replaces a definition whole', () => {
   });
 });
 
+test('the folders save creates are 0755 whatever the umask (077 here); an existing one keeps its mode', () => {
+  withRoot((root) => {
+    const previous = process.umask(0o077);
+    try {
+      mkdirSync(join(root, 'kept'), { mode: 0o700 });
+      new DefinitionStore(join(root, 'a', 'b')).save(def({}));
+      new DefinitionStore(join(root, 'kept')).save(def({}));
+    } finally {
+      process.umask(previous);
+    }
+    for (const dir of ['a', 'a/b', 'a/b/simgpu0', 'kept/simgpu0']) assert.equal(statSync(join(root, dir)).mode & 0o777, 0o755, dir);
+    assert.equal(statSync(join(root, 'kept')).mode & 0o777, 0o700);
+  });
+});
+
 test('save refuses bad names and bad content, and writes nothing', () => {
   withRoot((root, store) => {
     assertEinval(() => store.save(def({ parent: '../outside' })), /^invalid parent name "..\/outside"/);
