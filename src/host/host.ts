@@ -45,6 +45,11 @@ export interface HostOptions {
   /** Told of each autostart failure (one line); default: process warnings. */
   report?: (message: string) => void;
   /**
+   * Told of each autostart success as it happens, so a log has them in order with the
+   * failures (a start that took the capacity comes before the failure it explains).
+   */
+  started?: (uuid: string) => void;
+  /**
    * Serve each vGPU over vfio-user, one socket per vGPU in this directory
    * (`<runDir>/<uuid>.sock`), so a VMM can attach it. `vgpu serve` does; a one-off
    * command's host does not (its sockets would vanish with it).
@@ -81,6 +86,7 @@ export class Host implements HostApi {
   /** Devices this host created, removed again at close(). */
   private readonly created = new Set<string>();
   private readonly report: (message: string) => void;
+  private readonly started: (uuid: string) => void;
   private closed = false;
 
   constructor(options: HostOptions = {}) {
@@ -88,6 +94,7 @@ export class Host implements HostApi {
     const root = definitionsRoot(options.definitionsRoot);
     this.definitions = new DefinitionStore(root);
     this.report = options.report ?? ((message) => process.emitWarning(message, 'VgpuAutostartWarning'));
+    this.started = options.started ?? (() => undefined);
     if (this.sys.kind === 'mock') this.mdevBus = attachMockKernel(this.registry, (this.sys as MockSysLayer).kernel);
     if (options.vfioUser) this.vfioUser = attachVfioUser(this.registry, { runDir: options.vfioUser.runDir });
     const kernelSysfs = options.kernelSysfs === undefined ? (this.sys.kind === 'native' ? this.sys.sysfs : null) : options.kernelSysfs;
@@ -132,6 +139,7 @@ export class Host implements HostApi {
       try {
         this.create(def.parent, def.type, def.uuid, def.attrs);
         result.started.push(def.uuid);
+        this.started(def.uuid);
       } catch (err) {
         const error = isSysError(err) ? err : hostError('EIO', String(err), err);
         result.failed.push({ uuid: def.uuid, parent: def.parent, error });

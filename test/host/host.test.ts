@@ -251,6 +251,19 @@ describe('autostart', () => {
     assert.deepEqual((await host.startAuto()).started, []);
   });
 
+  it('reports successes and failures in the order they happen: the start that took the capacity first', async () => {
+    await host.close();
+    sys = createMockSys({ devices: [] });
+    const events: string[] = [];
+    host = createHost({ sys, definitionsRoot: root, report: (line) => events.push(line), started: (uuid) => events.push(`started ${uuid}`) });
+    await host.define({ uuid: A, parent: 'simgpu0', type: 'simgpu-8Q', start: 'auto' });
+    await host.define({ uuid: B, parent: 'simgpu0', type: 'simgpu-8Q', start: 'auto' });
+    await host.startAuto();
+    assert.equal(events.length, 2);
+    assert.equal(events[0], `started ${A}`);
+    assert.match(events[1] as string, new RegExp(`^autostart of ${B} on simgpu0 failed: `));
+  });
+
   it('starts the auto definitions of a parent when it appears', async () => {
     await host.define({ uuid: C, parent: 'counter0', type: 'counter-basic', start: 'auto' });
     assert.deepEqual((await host.startAuto()).started, []);

@@ -24,15 +24,16 @@ export const serveVerb: VerbSpec = {
   async run({ values }, cli) {
     const log = (line: string): void => cli.output.err(`vgpu serve: ${line}`);
     const runDir = stringValue(values, 'run-dir') || dirname(cli.socket);
-    const host = createHost({ definitionsRoot: cli.root, report: log, vfioUser: { runDir } });
+    const host = createHost({
+      definitionsRoot: cli.root, report: log, started: (uuid) => log(`started auto definition ${uuid}`), vfioUser: { runDir },
+    });
     try {
       await serveHost(host, cli.socket, log);
     } catch (err) {
       await host.close();
       throw err;
     }
-    const auto = await host.startAuto();
-    for (const uuid of auto.started) log(`started auto definition ${uuid}`);
+    await host.startAuto();
     log(`ready: fd layer ${host.sys.kind}, definitions in ${host.definitions.root}, vfio-user sockets in ${runDir}, ` +
       `parents: ${host.parentNames().join(', ') || 'none'}`);
     // The daemon keeps the process alive; its signal handler ends it.
