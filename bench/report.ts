@@ -41,3 +41,21 @@ export function bestNsPerCall(iterations: number, runs: number, loop: (iteration
   }
   return best;
 }
+
+/** Min, median and max of one figure over alternating rounds. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) throw new Error('spread of no values');
+  return { min: sorted[0]!, median: sorted[Math.floor(sorted.length / 2)]!, max: sorted[sorted.length - 1]! };
+}
+
+/** Prints a spread's median (min and max beside the name); with a baseline, the ratio of the medians. */
+export function reportSpread(name: string, s: Spread, unit: string, baselineName?: string, baseline?: Spread): void {
+  report(`${name} (${format(s.min)}..${format(s.max)})`, s.median, `${unit} median`, baselineName, baseline?.median);
+}

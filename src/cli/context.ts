@@ -2,7 +2,7 @@
 // write, and how to reach a host: the daemon when one runs, else a host in this process.
 import type { HostApi } from '../host/api.js';
 import { sysError, type SysError } from '../addon/errors.js';
-import { definitionsRootOf, type ClosableHost } from './host-link.js';
+import { definitionsRootOf, type ClosableHost } from './definitions-link.js';
 import type { Output } from './output.js';
 
 export const defaultRoot = '/etc/vfio-vgpu.d';

@@ -186,9 +186,7 @@ export class Host implements HostApi {
 
   async listDefined(filter: { uuid?: string; parent?: string } = {}): Promise<Definition[]> {
     this.checkOpen();
-    const uuid = filter.uuid === undefined ? undefined : validateUuid(filter.uuid);
-    const parent = filter.parent === undefined ? undefined : validateParentName(filter.parent);
-    return (await this.loadDefinitions()).filter((d) => (uuid === undefined || d.uuid === uuid) && (parent === undefined || d.parent === parent));
+    return this.definitions.select(filter);
   }
 
   async start(request: StartRequest): Promise<string> {

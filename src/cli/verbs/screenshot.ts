@@ -7,35 +7,23 @@ import { writeFileAtomic } from '../../host/atomic-write.js';
 import { createNativeSys } from '../../sys/native.js';
 import { screenshotPng } from '../../vendors/display/screenshot.js';
 import { isSocketPath } from '../../vfio/index.js';
-import { withLiveHost } from '../context.js';
+import { withLiveHost, type Cli } from '../context.js';
 import { UsageError } from '../usage.js';
-import type { VerbSpec } from './verb.js';
+import type { Parsed } from '../args.js';
 
-export const screenshotVerb: VerbSpec = {
-  name: 'screenshot',
-  summary: 'Save what a display vGPU shows (its QUERY_GFX_PLANE plane) as a PNG file.',
-  usage: 'screenshot UUID|SOCKET FILE.png',
-  help: [
-    '  UUID                  a live display vGPU that no user holds open',
-    '  SOCKET                or the path of its vfio-user socket, captured here through the client',
-    '  FILE.png              written atomically (a crash leaves the old file or the new one)',
-  ],
-  options: {},
-  maxPositionals: 2,
-  async run({ positionals }, cli) {
-    const [target, file] = positionals;
-    if (target === undefined || file === undefined) throw new UsageError('screenshot needs a UUID or socket path and a file name', 'screenshot');
-    const path = resolve(file);
-    if (isSocketPath(target)) {
-      const png = screenshotPng(createNativeSys(), target);
-      const { width, height } = PNG.sync.read(png);
-      writeFileAtomic(path, png);
-      cli.output.out(`${path}: ${width}x${height} PNG of ${target}`);
-      return 0;
-    }
-    const shot = await withLiveHost(cli, (host) => host.screenshot(target));
-    writeFileAtomic(path, Buffer.from(shot.pngBase64, 'base64'));
-    cli.output.out(`${path}: ${shot.width}x${shot.height} PNG of ${shot.uuid}`);
+export async function run({ positionals }: Parsed, cli: Cli): Promise<number> {
+  const [target, file] = positionals;
+  if (target === undefined || file === undefined) throw new UsageError('screenshot needs a UUID or socket path and a file name', 'screenshot');
+  const path = resolve(file);
+  if (isSocketPath(target)) {
+    const png = screenshotPng(createNativeSys(), target);
+    const { width, height } = PNG.sync.read(png);
+    writeFileAtomic(path, png);
+    cli.output.out(`${path}: ${width}x${height} PNG of ${target}`);
     return 0;
-  },
-};
+  }
+  const shot = await withLiveHost(cli, (host) => host.screenshot(target));
+  writeFileAtomic(path, Buffer.from(shot.pngBase64, 'base64'));
+  cli.output.out(`${path}: ${shot.width}x${shot.height} PNG of ${shot.uuid}`);
+  return 0;
+}

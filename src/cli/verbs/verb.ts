@@ -1,4 +1,5 @@
-// A verb: its flags, its help, and what it does with a parsed command line.
+// A verb: its flags, its help, and (in its own module, loaded when it runs) what it
+// does with a parsed command line.
 import type { Options, Parsed } from '../args.js';
 import type { Cli } from '../context.js';
 
@@ -12,7 +13,8 @@ export interface VerbSpec {
   help: string[];
   options: Options;
   maxPositionals?: number;
-  run(parsed: Parsed, cli: Cli): Promise<number>;
+  /** The verb's module: loaded only for this verb, since some pull in every layer. */
+  load(): Promise<{ run(parsed: Parsed, cli: Cli): Promise<number> }>;
 }
 
 export function helpText(verb: VerbSpec): string[] {
