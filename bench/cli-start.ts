@@ -69,7 +69,7 @@ export async function run(): Promise<void> {
       [baseline, ...commands].forEach((command, i) => times[i]!.push(timeProcess(command)));
     }
     const base = spread(times[0]!);
-    title(`cli start: whole processes, ${ROUNDS} alternating rounds (ms: median, min..max)`);
+    title(`cli start: whole processes, ${ROUNDS} alternating rounds (ms: median, ratio of medians, min..max)`);
     reportSpread(baseline.name, base, 'ms');
     commands.forEach((command, i) => reportSpread(command.name, spread(times[i + 1]!), 'ms', 'node -e 0', base));
   } finally {
