@@ -1,9 +1,12 @@
 // The host a command without a daemon answers from: the saved definitions are read here
-// (`list -d` needs no parent), and the full Host (addon, mock kernel, parents) is made
+// (`list -d` needs no parent, `define -p -t` on the mock only the simulated type ids), and the full Host (addon, mock kernel, parents) is made
 // only when a call needs parents or live devices, and then once.
 import type { Definition, DefineRequest, DeviceReport, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from '../host/api.js';
+import { defineByType, noTypeError } from '../host/define.js';
 import { DefinitionStore, definitionsRoot } from '../host/definitions.js';
 import type { Host } from '../host/host.js';
+import { simulatedTypeIds } from '../host/simulated-types.js';
+import { chooseSysKind } from '../sys/kind.js';
 import type { ClosableHost } from './definitions-link.js';
 
 export class LocalHost implements ClosableHost {
@@ -19,7 +22,15 @@ export class LocalHost implements ClosableHost {
   async list(filter?: { uuid?: string; parent?: string }): Promise<LiveDevice[]> { return (await this.full()).list(filter); }
   async start(request: StartRequest): Promise<string> { return (await this.full()).start(request); }
   async stop(uuid: string): Promise<void> { return (await this.full()).stop(uuid); }
-  async define(request: DefineRequest): Promise<string> { return (await this.full()).define(request); }
+  async define(request: DefineRequest): Promise<string> {
+    // By type on the mock kernel, the parents are the simulated ones, whose type ids are
+    // known without making them; anything else needs the full Host.
+    if ((request.definition === undefined && request.type === undefined) || chooseSysKind() !== 'mock') return (await this.full()).define(request);
+    return defineByType(this.definitions, request, (parent, type) => {
+      const ids = simulatedTypeIds(parent);
+      if (ids !== undefined && !ids.includes(type)) throw noTypeError(parent, type, ids);
+    });
+  }
   async undefine(uuid: string, parent?: string): Promise<number> { return (await this.full()).undefine(uuid, parent); }
   async modify(request: ModifyRequest): Promise<Definition> { return (await this.full()).modify(request); }
   async info(target: string): Promise<DeviceReport> { return (await this.full()).info(target); }
