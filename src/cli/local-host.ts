@@ -2,11 +2,8 @@
 // (`list -d` needs no parent, `define -p -t` on the mock only the simulated type ids), and the full Host (addon, mock kernel, parents) is made
 // only when a call needs parents or live devices, and then once.
 import type { Definition, DefineRequest, DeviceReport, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from '../host/api.js';
-import { defineByType, noTypeError } from '../host/define.js';
 import { DefinitionStore, definitionsRoot } from '../host/definitions.js';
 import type { Host } from '../host/host.js';
-import { simulatedTypeIds } from '../host/simulated-types.js';
-import { chooseSysKind } from '../sys/kind.js';
 import type { ClosableHost } from './definitions-link.js';
 
 export class LocalHost implements ClosableHost {
@@ -25,6 +22,9 @@ export class LocalHost implements ClosableHost {
   async define(request: DefineRequest): Promise<string> {
     // By type on the mock kernel, the parents are the simulated ones, whose type ids are
     // known without making them; anything else needs the full Host.
+    // Loaded here, not for `list -d` (a UUID generator loads node:crypto).
+    const [{ defineByType, noTypeError }, { simulatedTypeIds }, { chooseSysKind }] = await Promise.all([
+      import('../host/define.js'), import('../host/simulated-types.js'), import('../sys/kind.js')]);
     if ((request.definition === undefined && request.type === undefined) || chooseSysKind() !== 'mock') return (await this.full()).define(request);
     return defineByType(this.definitions, request, (parent, type) => {
       const ids = simulatedTypeIds(parent);
