@@ -7,8 +7,8 @@ import { defaultRoot, defaultSocket, type Cli, type HostProvider } from './conte
 import { connectDaemon, createLocalHost } from './definitions-link.js';
 import type { Output } from './output.js';
 import { UsageError } from './usage.js';
-import { defineVerb, demoVerb, infoVerb, listVerb, modifyVerb, replVerb, screenshotVerb, serveVerb, startVerb, stopVerb, typesVerb, undefineVerb } from './verbs/index.js';
-import { helpText, type VerbSpec } from './verbs/verb.js';
+import { defineVerb, demoVerb, infoVerb, listVerb, modifyVerb, replVerb, screenshotVerb, serveVerb, startVerb, stopVerb, typesVerb, undefineVerb, helpText } from './verbs/index.js';
+import type { VerbSpec } from './verbs/verb.js';
 
 export const verbs: VerbSpec[] = [typesVerb, listVerb, startVerb, stopVerb, defineVerb, undefineVerb, modifyVerb,
   infoVerb, screenshotVerb, serveVerb, replVerb, demoVerb];

@@ -4,7 +4,6 @@ import type { DefineRequest } from '../../host/api.js';
 import { conflicts, flag, stringValue, type Parsed } from '../args.js';
 import { withDaemon, withDefinitions, type Cli } from '../context.js';
 import { UsageError } from '../usage.js';
-import { readJsonFile } from './jsonfile.js';
 
 export async function run({ values }: Parsed, cli: Cli): Promise<number> {
   conflicts('define', values, 'jsonfile', ['type', 'auto']);
@@ -24,7 +23,8 @@ export async function run({ values }: Parsed, cli: Cli): Promise<number> {
     return 0;
   }
   if (parent === undefined) throw new UsageError(`define needs -p PARENT with ${type !== undefined ? '-t' : '--jsonfile'}`, 'define');
-  if (jsonfile !== undefined) request.definition = readJsonFile(jsonfile);
+  // Loaded here: -p -t needs no JSON parser.
+  if (jsonfile !== undefined) request.definition = (await import('./jsonfile.js')).readJsonFile(jsonfile);
   const defined = await withDefinitions(cli, (host) => host.define(request));
   if (uuid === undefined) cli.output.out(defined);
   return 0;

@@ -192,3 +192,11 @@ export const demoVerb: VerbSpec = {
   maxPositionals: 1,
   load: () => import('./demo.js'),
 };
+
+/** `vgpu VERB --help`. */
+export function helpText(verb: VerbSpec): string[] {
+  return [`usage: vgpu ${verb.usage}`, '', verb.summary, '', ...verb.help,
+    '  --root DIR       definitions root (default $VGPU_DEFINITIONS_ROOT or /etc/vfio-vgpu.d)',
+    '  --socket PATH    the daemon\'s socket (default $VGPU_SOCKET or /run/vfio-vgpu/vgpu.sock)',
+    '  -h, --help       this help'];
+}

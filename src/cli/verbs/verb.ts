@@ -16,10 +16,3 @@ export interface VerbSpec {
   /** The verb's module: loaded only for this verb, since some pull in every layer. */
   load(): Promise<{ run(parsed: Parsed, cli: Cli): Promise<number> }>;
 }
-
-export function helpText(verb: VerbSpec): string[] {
-  return [`usage: vgpu ${verb.usage}`, '', verb.summary, '', ...verb.help,
-    '  --root DIR       definitions root (default $VGPU_DEFINITIONS_ROOT or /etc/vfio-vgpu.d)',
-    '  --socket PATH    the daemon\'s socket (default $VGPU_SOCKET or /run/vfio-vgpu/vgpu.sock)',
-    '  -h, --help       this help'];
-}
