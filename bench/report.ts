@@ -12,11 +12,15 @@ export function title(text: string): void {
 
 /** Prints one figure; with a baseline, also value / baseline. */
 export function report(name: string, value: number, unit: string, baselineName?: string, baselineValue?: number): void {
+  console.log(figureLine(name, value, unit, baselineName, baselineValue));
+}
+
+function figureLine(name: string, value: number, unit: string, baselineName?: string, baselineValue?: number): string {
   let line = `  ${name.padEnd(NAME_WIDTH)}${format(value).padStart(VALUE_WIDTH)} ${unit}`;
   if (baselineName !== undefined && baselineValue !== undefined && baselineValue > 0) {
     line = `${line.padEnd(2 + NAME_WIDTH + VALUE_WIDTH + 1 + 10)}${(value / baselineValue).toFixed(2)}x ${baselineName}`;
   }
-  console.log(line);
+  return line;
 }
 
 function format(value: number): string {
@@ -40,4 +44,23 @@ export function bestNsPerCall(iterations: number, runs: number, loop: (iteration
     if (run > 0 && perCall < best) best = perCall;
   }
   return best;
+}
+
+/** Min, median and max of one figure over alternating rounds. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) throw new Error('spread of no values');
+  return { min: sorted[0]!, median: sorted[Math.floor(sorted.length / 2)]!, max: sorted[sorted.length - 1]! };
+}
+
+/** Prints a spread's median, with a baseline the ratio of the medians, then min..max. */
+export function reportSpread(name: string, s: Spread, unit: string, baselineName?: string, baseline?: Spread): void {
+  const line = figureLine(name, s.median, `${unit} median`, baselineName, baseline?.median);
+  console.log(`${line.padEnd(2 + NAME_WIDTH + VALUE_WIDTH + 1 + 10 + 20)}  (${format(s.min)}..${format(s.max)})`);
 }

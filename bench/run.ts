@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'vgpu-dispatch': () => import('./vgpu-dispatch.js'),
   'edu-mediated': () => import('./edu-mediated.js'),
   'vfio-user': () => import('./vfio-user.js'),
+  'cli-start': () => import('./cli-start.js'),
 };
 
 const wanted = process.argv.slice(2);

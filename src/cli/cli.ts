@@ -4,22 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { splitGlobal, parseVerbArgs, stringValue } from './args.js';
 import { defaultRoot, defaultSocket, type Cli, type HostProvider } from './context.js';
-import { connectDaemon, createInProcessHost } from './host-link.js';
+import { connectDaemon, createLocalHost } from './definitions-link.js';
 import type { Output } from './output.js';
 import { UsageError } from './usage.js';
-import { defineVerb } from './verbs/define.js';
-import { demoVerb } from './verbs/demo.js';
-import { infoVerb } from './verbs/info.js';
-import { screenshotVerb } from './verbs/screenshot.js';
-import { listVerb } from './verbs/list.js';
-import { modifyVerb } from './verbs/modify.js';
-import { replVerb } from './verbs/repl.js';
-import { serveVerb } from './verbs/serve.js';
-import { startVerb } from './verbs/start.js';
-import { stopVerb } from './verbs/stop.js';
-import { typesVerb } from './verbs/types.js';
-import { undefineVerb } from './verbs/undefine.js';
-import { helpText, type VerbSpec } from './verbs/verb.js';
+import { defineVerb, demoVerb, infoVerb, listVerb, modifyVerb, replVerb, screenshotVerb, serveVerb, startVerb, stopVerb, typesVerb, undefineVerb, helpText } from './verbs/index.js';
+import type { VerbSpec } from './verbs/verb.js';
 
 export const verbs: VerbSpec[] = [typesVerb, listVerb, startVerb, stopVerb, defineVerb, undefineVerb, modifyVerb,
   infoVerb, screenshotVerb, serveVerb, replVerb, demoVerb];
@@ -27,7 +16,7 @@ export const verbs: VerbSpec[] = [typesVerb, listVerb, startVerb, stopVerb, defi
 /** mdevctl's alias. */
 const aliases: Record<string, string> = { lsmdev: 'list' };
 
-export const realHosts: HostProvider = { daemon: connectDaemon, inProcess: createInProcessHost };
+export const realHosts: HostProvider = { daemon: connectDaemon, inProcess: createLocalHost };
 
 export interface RunOptions {
   output: Output;
@@ -69,7 +58,7 @@ export async function runCli(argv: string[], options: RunOptions): Promise<numbe
       output,
       hosts: options.hosts ?? realHosts,
     };
-    return await verb.run(parsed, cli);
+    return await (await verb.load()).run(parsed, cli);
   } catch (err) {
     return report(err, output, env);
   }

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import type { HostApi } from '../host/api.js';
 import { sysError, type SysError } from '../addon/errors.js';
-import { definitionsRootOf, type ClosableHost } from './host-link.js';
+import { definitionsRootOf, type ClosableHost } from './definitions-link.js';
 import type { Output } from './output.js';
 
 export const defaultRoot = '/etc/vfio-vgpu.d';

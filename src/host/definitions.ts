@@ -115,6 +115,13 @@ export class DefinitionStore {
     return { definitions, errors };
   }
 
+  /** The definitions a list filter (`list -d -u/-p`) selects, the filter validated first. */
+  select(filter: { uuid?: string; parent?: string } = {}): Definition[] {
+    const uuid = filter.uuid === undefined ? undefined : validateUuid(filter.uuid);
+    const parent = filter.parent === undefined ? undefined : validateParentName(filter.parent);
+    return this.load().definitions.filter((d) => (uuid === undefined || d.uuid === uuid) && (parent === undefined || d.parent === parent));
+  }
+
   /** The definitions of `uuid` under every parent (mdevctl allows one UUID under several). */
   find(uuid: string): Definition[] {
     const id = validateUuid(uuid);

@@ -14,7 +14,7 @@
 // iommu_group), so any attribute on one fails (ENOENT, or EACCES/EINVAL from the file)
 // and the device is removed again: never a half-configured device. "remove" is refused
 // as an attribute name (writing it would remove the device).
-import { isSysError, sysError, type ErrnoCode, type SysError } from '../addon/errors.js';
+import { isSysError, type SysError } from '../addon/errors.js';
 import { openSys } from '../sys/index.js';
 import type { MockSysLayer } from '../sys/mock.js';
 import type { Sysfs, SysLayer } from '../sys/types.js';
@@ -24,7 +24,10 @@ import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
 import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from './api.js';
 import { DisplayVgpu, encodePng, screenshotPng } from '../vendors/display/index.js';
 import { PNG } from 'pngjs';
+import { checkStart, defineByType, hostError, noTypeError, validateAttrs } from './define.js';
 import { DefinitionStore, definitionsRoot } from './definitions.js';
+
+export { hostError } from './define.js';
 import { describeTarget } from './info.js';
 import { KernelMdevParents, MDEV_BUS_DEVICES } from './kernel-mdev.js';
 import { quoteName, validateAttrName, validateAttrValue, validateParentName, validateTypeId, validateUuid } from './names.js';
@@ -63,13 +66,6 @@ export interface AutostartResult {
   failed: { uuid: string; parent: string; error: SysError }[];
 }
 
-/** A SysError whose message is the one line a user reads. */
-export function hostError(code: ErrnoCode, message: string, cause?: unknown): SysError {
-  const err = sysError(code, 'host', undefined, message);
-  err.message = message;
-  if (cause !== undefined) err.cause = cause;
-  return err;
-}
 
 type ParentKind = 'registry' | 'kernel';
 
@@ -194,9 +190,7 @@ export class Host implements HostApi {
 
   async listDefined(filter: { uuid?: string; parent?: string } = {}): Promise<Definition[]> {
     this.checkOpen();
-    const uuid = filter.uuid === undefined ? undefined : validateUuid(filter.uuid);
-    const parent = filter.parent === undefined ? undefined : validateParentName(filter.parent);
-    return (await this.loadDefinitions()).filter((d) => (uuid === undefined || d.uuid === uuid) && (parent === undefined || d.parent === parent));
+    return this.definitions.select(filter);
   }
 
   async start(request: StartRequest): Promise<string> {
@@ -249,32 +243,18 @@ export class Host implements HostApi {
 
   async define(request: DefineRequest): Promise<string> {
     this.checkOpen();
-    let uuid = request.uuid === undefined ? undefined : validateUuid(request.uuid);
-    let parent = request.parent === undefined ? undefined : validateParentName(request.parent);
-    let type: string;
-    let attrs: DefinitionAttr[];
-    const start = checkStart(request.start ?? request.definition?.start ?? 'manual');
-    if (request.definition !== undefined || request.type !== undefined) {
-      if (request.definition !== undefined && request.type !== undefined) throw hostError('EINVAL', 'give the type either with --type or in the JSON file, not both');
-      type = validateTypeId(request.definition?.type ?? request.type);
-      attrs = validateAttrs(request.definition?.attrs ?? request.attrs ?? []);
-      if (parent === undefined) throw hostError('EINVAL', 'defining a device by type needs its parent (--parent)');
-      // A parent that is not here yet may be defined for (it starts when it appears);
-      // a parent that is here must offer the type.
-      if (this.parentKind(parent) !== undefined) this.requireType(parent, type);
-    } else {
-      if (uuid === undefined) throw hostError('EINVAL', 'define needs the UUID of a running device, or a parent and a type');
-      const live = this.liveDevice(uuid);
-      if (!live) throw hostError('ENODEV', `device ${uuid} is not running: give --parent and --type to define it`);
-      if (parent !== undefined && parent !== live.parent) throw hostError('EINVAL', `device ${uuid} runs on ${live.parent}, not ${parent}`);
-      parent = live.parent;
-      type = live.type;
-      attrs = validateAttrs(request.attrs ?? []);
-    }
-    uuid ??= generateUuid();
-    if (await this.definitions.get(parent, uuid)) throw hostError('EEXIST', `device ${uuid} is already defined on ${parent}`);
-    await this.definitions.save({ uuid, parent, type, start, attrs });
-    return uuid;
+    // A parent that is not here yet may be defined for (it starts when it appears);
+    // a parent that is here must offer the type.
+    const check = (parent: string, type: string): void => { if (this.parentKind(parent) !== undefined) this.requireType(parent, type); };
+    if (request.definition !== undefined || request.type !== undefined) return defineByType(this.definitions, request, check);
+    const uuid = request.uuid === undefined ? undefined : validateUuid(request.uuid);
+    const parent = request.parent === undefined ? undefined : validateParentName(request.parent);
+    checkStart(request.start ?? 'manual');
+    if (uuid === undefined) throw hostError('EINVAL', 'define needs the UUID of a running device, or a parent and a type');
+    const live = this.liveDevice(uuid);
+    if (!live) throw hostError('ENODEV', `device ${uuid} is not running: give --parent and --type to define it`);
+    if (parent !== undefined && parent !== live.parent) throw hostError('EINVAL', `device ${uuid} runs on ${live.parent}, not ${parent}`);
+    return defineByType(this.definitions, { uuid, parent: live.parent, type: live.type, start: request.start ?? 'manual', attrs: request.attrs ?? [] }, () => undefined);
   }
 
   async undefine(uuid: string, parent?: string): Promise<number> {
@@ -464,8 +444,7 @@ export class Host implements HostApi {
     const kind = this.requireParent(parent);
     const ids = kind === 'registry' ? [...this.registry.parent(parent)!.types.keys()] : this.kernelMdev!.typeIds(parent);
     if (kind === 'kernel' ? this.kernelMdev!.hasType(parent, type) : ids.includes(type)) return;
-    const near = ids.find((n) => n.toLowerCase() === type.toLowerCase());
-    throw hostError('ENOENT', `parent ${parent} has no type ${type}${near !== undefined ? ` (did you mean ${near}?)` : ` (types: ${ids.join(', ')})`}`);
+    throw noTypeError(parent, type, ids);
   }
 
   private async findDefinition(uuid: string, parent: string | undefined, verb: string): Promise<Definition> {
@@ -496,10 +475,6 @@ export function createHost(options: HostOptions = {}): Host {
   return new Host(options);
 }
 
-function checkStart(value: unknown): 'auto' | 'manual' {
-  if (value !== 'auto' && value !== 'manual') throw hostError('EINVAL', `start must be "auto" or "manual", not ${JSON.stringify(value)}`);
-  return value;
-}
 
 function checkIndex(index: unknown, limit: number, what: string): void {
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= limit) {
@@ -507,13 +482,6 @@ function checkIndex(index: unknown, limit: number, what: string): void {
   }
 }
 
-function validateAttrs(attrs: readonly DefinitionAttr[]): DefinitionAttr[] {
-  if (!Array.isArray(attrs)) throw hostError('EINVAL', 'attrs must be a list');
-  return attrs.map((attr: DefinitionAttr) => {
-    const name = validateAttrName(attr?.name);
-    return { name, value: validateAttrValue(name, attr.value) };
-  });
-}
 
 function describe(err: unknown): string {
   if (isSysError(err)) return err.message.includes(err.code) ? err.message : `${err.message} (${err.code})`;

@@ -5,6 +5,7 @@
 import { DisplayParent, displayDriver } from '../vendors/display/index.js';
 import { SimGpuBoard, simgpuDriver } from '../vendors/simgpu/index.js';
 import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
+import { DISPLAY_PARENT, SIMGPU_PARENT } from './simulated-types.js';
 
 /** A parent and the driver that claims it. */
 export interface SimulatedParent {
@@ -15,8 +16,8 @@ export interface SimulatedParent {
 /** The default simulated parents, made fresh for each host. */
 export function defaultSimulatedParents(): SimulatedParent[] {
   return [
-    { driver: simgpuDriver, parent: new SimGpuBoard({ name: 'simgpu0' }) },
-    { driver: displayDriver, parent: new DisplayParent({ name: 'display0' }) },
+    { driver: simgpuDriver, parent: new SimGpuBoard({ name: SIMGPU_PARENT }) },
+    { driver: displayDriver, parent: new DisplayParent({ name: DISPLAY_PARENT }) },
   ];
 }
 

@@ -1,7 +1,7 @@
 // The fd layer's front door: picks the real kernel (the addon over /dev/vfio) or the
 // mock kernel, and re-exports what the upper layers use from src/sys.
-import { existsSync } from 'node:fs';
 import { createMockSys, type MockSysOptions } from './mock.js';
+import { chooseSysKind } from './kind.js';
 import { createNativeSys } from './native.js';
 import type { SysKind, SysLayer } from './types.js';
 
@@ -20,13 +20,6 @@ export interface OpenSysOptions {
 
 /** The fd layer this process should use. */
 export function openSys(options: OpenSysOptions = {}): SysLayer {
-  const kind = options.kind ?? sysKindFromEnv() ?? (existsSync('/dev/vfio/vfio') ? 'native' : 'mock');
+  const kind = chooseSysKind(options.kind);
   return kind === 'native' ? createNativeSys() : createMockSys(options.mock);
-}
-
-function sysKindFromEnv(): SysKind | undefined {
-  const value = process.env['VGPU_SYS'];
-  if (value === undefined || value === '') return undefined;
-  if (value === 'native' || value === 'mock') return value;
-  throw new Error(`VGPU_SYS must be "native" or "mock", not ${JSON.stringify(value)}`);
 }

@@ -1,7 +1,7 @@
 // mdevctl's --jsonfile: a definition's JSON read from a file (libvirt passes /dev/stdin).
 import { readFileSync } from 'node:fs';
 import { sysError, type ErrnoCode } from '../../addon/errors.js';
-import { parseDefinitionText, type DefinitionBody } from '../host-link.js';
+import { parseDefinitionText, type DefinitionBody } from '../../host/mdevctl-json.js';
 
 export function readJsonFile(path: string): DefinitionBody {
   let text: string;

@@ -2,55 +2,36 @@
 // (-d) the saved definitions, one line each as mdevctl prints them.
 import { relative, sep } from 'node:path';
 import type { Definition, DefinitionAttr, LiveDevice } from '../../host/api.js';
-import { flag, stringValue } from '../args.js';
-import { withDefinitions, withLiveHost } from '../context.js';
-import { definedListJson, liveListJson, unreadableDefinitions } from '../host-link.js';
+import { flag, stringValue, type Parsed } from '../args.js';
+import { withDefinitions, withLiveHost, type Cli } from '../context.js';
+import { definedListJson, liveListJson } from '../../host/mdevctl-json.js';
+import { unreadableDefinitions } from '../definitions-link.js';
 import { spaced, type Cell, type Output } from '../output.js';
-import type { VerbSpec } from './verb.js';
 
-export const listVerb: VerbSpec = {
-  name: 'list',
-  summary: 'List the vGPUs that exist now, or with -d the saved definitions.',
-  usage: 'list [-d|--defined] [-u UUID] [-p PARENT] [-v] [--dumpjson]',
-  help: [
-    '  -d, --defined         the saved definitions instead of the live vGPUs',
-    '  -u, --uuid UUID       only this UUID',
-    '  -p, --parent PARENT   only this parent',
-    '  -v, --verbose         attributes (definitions); group, open state and vfio-user socket (live)',
-    '  --dumpjson            mdevctl\'s JSON: [{"PARENT": [{"UUID": {...}}]}]',
-  ],
-  options: {
-    defined: { type: 'boolean', short: 'd' },
-    uuid: { type: 'string', short: 'u' },
-    parent: { type: 'string', short: 'p' },
-    verbose: { type: 'boolean', short: 'v' },
-    dumpjson: { type: 'boolean' },
-  },
-  async run({ values }, cli) {
-    const filter: { uuid?: string; parent?: string } = {};
-    const uuid = stringValue(values, 'uuid');
-    const parent = stringValue(values, 'parent');
-    if (uuid !== undefined) filter.uuid = uuid;
-    if (parent !== undefined) filter.parent = parent;
-    const verbose = flag(values, 'verbose');
-    const dumpjson = flag(values, 'dumpjson');
-    if (flag(values, 'defined')) {
-      // The host skips files it cannot read; name each one, so none goes unnoticed.
-      const { definitions, unreadable } = await withDefinitions(cli, async (host, root) => ({
-        definitions: await host.listDefined(filter),
-        unreadable: root === undefined ? [] : unreadableDefinitions(root).filter((bad) => concerns(root, bad.path, filter)),
-      }));
-      if (dumpjson) cli.output.out(definedListJson(definitions, { uuidFilter: uuid !== undefined }));
-      else printDefinitions(cli.output, definitions, verbose);
-      for (const bad of unreadable) cli.output.err(`vgpu: unreadable definition ${bad.message.includes(bad.path) ? bad.message : `${bad.path}: ${bad.message}`}`);
-      return unreadable.length === 0 ? 0 : 1;
-    }
-    const devices = await withLiveHost(cli, (host) => host.list(filter));
-    if (dumpjson) cli.output.out(liveListJson(devices, { uuidFilter: uuid !== undefined }));
-    else printDevices(cli.output, devices, verbose);
-    return 0;
-  },
-};
+export async function run({ values }: Parsed, cli: Cli): Promise<number> {
+  const filter: { uuid?: string; parent?: string } = {};
+  const uuid = stringValue(values, 'uuid');
+  const parent = stringValue(values, 'parent');
+  if (uuid !== undefined) filter.uuid = uuid;
+  if (parent !== undefined) filter.parent = parent;
+  const verbose = flag(values, 'verbose');
+  const dumpjson = flag(values, 'dumpjson');
+  if (flag(values, 'defined')) {
+    // The host skips files it cannot read; name each one, so none goes unnoticed.
+    const { definitions, unreadable } = await withDefinitions(cli, async (host, root) => ({
+      definitions: await host.listDefined(filter),
+      unreadable: root === undefined ? [] : (await unreadableDefinitions(root)).filter((bad) => concerns(root, bad.path, filter)),
+    }));
+    if (dumpjson) cli.output.out(definedListJson(definitions, { uuidFilter: uuid !== undefined }));
+    else printDefinitions(cli.output, definitions, verbose);
+    for (const bad of unreadable) cli.output.err(`vgpu: unreadable definition ${bad.message.includes(bad.path) ? bad.message : `${bad.path}: ${bad.message}`}`);
+    return unreadable.length === 0 ? 0 : 1;
+  }
+  const devices = await withLiveHost(cli, (host) => host.list(filter));
+  if (dumpjson) cli.output.out(liveListJson(devices, { uuidFilter: uuid !== undefined }));
+  else printDevices(cli.output, devices, verbose);
+  return 0;
+}
 
 type Out = Output;
 

@@ -10,34 +10,25 @@ import { VgpuRegistry } from '../../vgpu/index.js';
 import { createHost, Host } from '../../host/host.js';
 import { connectDaemon } from '../host-link.js';
 import { replGuide } from './repl-guide.js';
-import type { VerbSpec } from './verb.js';
+import type { Parsed } from '../args.js';
+import type { Cli } from '../context.js';
 
-export const replVerb: VerbSpec = {
-  name: 'repl',
-  summary: 'A node REPL with a host loaded (host, sys, registry, the VFIO client API, uapi).',
-  usage: 'repl [--root DIR] [--socket PATH]',
-  help: [
-    '  The REPL\'s host is its own (its vGPUs end with the REPL); `daemon` is a client of',
-    '  the running daemon, when one runs. `await` works at the prompt; .exit leaves.',
-  ],
-  options: {},
-  async run(_parsed, cli) {
-    const host = createHost({ definitionsRoot: cli.root });
-    const daemon = await connectDaemon(cli.socket).catch(() => undefined);
-    const colors = cli.output.color;
-    const guide = replGuide(host, daemon !== undefined, cli.socket);
-    for (const line of guide) cli.output.out(line);
-    const server: REPLServer = start({ prompt: 'vgpu> ', useColors: colors, writer: (value: unknown) => show(value, colors) });
-    Object.assign(server.context, {
-      host, sys: host.sys, registry: host.registry, daemon, vfio, uapi, ...vfio,
+export async function run(_parsed: Parsed, cli: Cli): Promise<number> {
+  const host = createHost({ definitionsRoot: cli.root });
+  const daemon = await connectDaemon(cli.socket).catch(() => undefined);
+  const colors = cli.output.color;
+  const guide = replGuide(host, daemon !== undefined, cli.socket);
+  for (const line of guide) cli.output.out(line);
+  const server: REPLServer = start({ prompt: 'vgpu> ', useColors: colors, writer: (value: unknown) => show(value, colors) });
+  Object.assign(server.context, {
+    host, sys: host.sys, registry: host.registry, daemon, vfio, uapi, ...vfio,
+  });
+  return new Promise<number>((resolve) => {
+    server.on('exit', () => {
+      void Promise.all([host.close(), daemon?.close()]).finally(() => resolve(0));
     });
-    return new Promise<number>((resolve) => {
-      server.on('exit', () => {
-        void Promise.all([host.close(), daemon?.close()]).finally(() => resolve(0));
-      });
-    });
-  },
-};
+  });
+}
 
 /** One screen per value: the objects' own summaries, a short line for the host. */
 export function show(value: unknown, colors: boolean): string {

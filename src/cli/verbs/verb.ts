@@ -1,4 +1,5 @@
-// A verb: its flags, its help, and what it does with a parsed command line.
+// A verb: its flags, its help, and (in its own module, loaded when it runs) what it
+// does with a parsed command line.
 import type { Options, Parsed } from '../args.js';
 import type { Cli } from '../context.js';
 
@@ -12,12 +13,6 @@ export interface VerbSpec {
   help: string[];
   options: Options;
   maxPositionals?: number;
-  run(parsed: Parsed, cli: Cli): Promise<number>;
-}
-
-export function helpText(verb: VerbSpec): string[] {
-  return [`usage: vgpu ${verb.usage}`, '', verb.summary, '', ...verb.help,
-    '  --root DIR       definitions root (default $VGPU_DEFINITIONS_ROOT or /etc/vfio-vgpu.d)',
-    '  --socket PATH    the daemon\'s socket (default $VGPU_SOCKET or /run/vfio-vgpu/vgpu.sock)',
-    '  -h, --help       this help'];
+  /** The verb's module: loaded only for this verb, since some pull in every layer. */
+  load(): Promise<{ run(parsed: Parsed, cli: Cli): Promise<number> }>;
 }
