@@ -45,6 +45,30 @@ export function qemuArgs(vmlinuz: string, initrd: string): string[] {
 }
 
 export function boot(options: BootOptions): Promise<BootResult> {
+  return runGuest({ file: 'qemu-system-x86_64', args: qemuArgs(options.vmlinuz, options.initrd) }, options);
+}
+
+/** How to start QEMU (directly, or through a launcher that ends in exec of QEMU). */
+export interface GuestCommand {
+  file: string;
+  args: readonly string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface GuestRunOptions {
+  logPath: string;
+  timeoutSeconds: number;
+  echo: boolean;
+  /** A marker fact from the guest (word, text); `reply` sends one line to its console. */
+  onFact?: (word: string, text: string, reply: (line: string) => void) => void;
+}
+
+/**
+ * Runs one guest to its end and collects its serial console: every boot of the harness
+ * (the edu phases on QEMU 7.2, the vm phases on QEMU 11) goes through here. Marker lines
+ * are read whole, so a marker cut between two reads is still seen.
+ */
+export function runGuest(command: GuestCommand, options: GuestRunOptions): Promise<BootResult> {
   const start = performance.now();
   const elapsed = (): number => (performance.now() - start) / 1000;
   return new Promise((resolve) => {
@@ -53,13 +77,10 @@ export function boot(options: BootOptions): Promise<BootResult> {
     const errChunks: Buffer[] = [];
     let timedOut = false;
     let bootSeconds: number | undefined;
-    let tail = '';
+    let partial = '';
     let doneTimer: NodeJS.Timeout | undefined;
     let spawnError: string | undefined;
-
-    const child = spawn('qemu-system-x86_64', qemuArgs(options.vmlinuz, options.initrd), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(command.file, [...command.args], { stdio: ['pipe', 'pipe', 'pipe'], env: command.env ?? process.env });
     const kill = (): void => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
@@ -69,15 +90,26 @@ export function boot(options: BootOptions): Promise<BootResult> {
     }, options.timeoutSeconds * 1000);
     // A harness that exits (Ctrl-C, SIGTERM) takes its guest with it.
     process.once('exit', kill);
+    const reply = (line: string): void => {
+      if (child.stdin.writable) child.stdin.write(`${line}\n`);
+    };
+    child.stdin.on('error', () => { /* QEMU gone: nothing to tell */ });
 
     child.stdout.on('data', (b: Buffer) => {
       chunks.push(b);
       log.write(b);
       if (options.echo) process.stdout.write(b.toString('utf8').replace(/\r/g, ''));
-      // Watch for markers across chunk boundaries.
-      tail = (tail + b.toString('utf8')).slice(-4096);
-      if (bootSeconds === undefined && tail.includes(marker)) bootSeconds = elapsed();
-      if (!doneTimer && tail.includes(`${marker} done`)) doneTimer = setTimeout(kill, graceAfterDoneMs);
+      const lines = (partial + b.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const raw of lines) {
+        const at = raw.indexOf(marker);
+        if (at < 0) continue;
+        if (bootSeconds === undefined) bootSeconds = elapsed();
+        const [word = '', ...rest] = raw.slice(at + marker.length).replace(/\r/g, '').trim().split(/\s+/);
+        // A guest that said `done` but hangs instead of powering off is ended.
+        if (word === 'done' && !doneTimer) doneTimer = setTimeout(kill, graceAfterDoneMs);
+        options.onFact?.(word, rest.join(' '), reply);
+      }
     });
     child.stderr.on('data', (b: Buffer) => errChunks.push(b));
     child.on('error', (e) => {

@@ -62,7 +62,16 @@ mark device ${guestDevice} group $group driver "$(basename "$(readlink $dev/driv
 
 cd ${guestProjectDir}
 export HOME=/root NO_COLOR=1 VGPU_SYS=native VGPU_TEST_DEVICE=${guestDevice} VGPU_CONFORMANCE_OUT=${guestOutcomes}
-phase() {
+${phasesThenReport(runPhases)}`;
+}
+
+/**
+ * The end of every guest's /init: phase() runs one `node --test` phase between markers
+ * (and kernel-log marks, for counting IOMMU faults per phase), then the phases given,
+ * then the outcome records and dmesg, then power off.
+ */
+export function phasesThenReport(runPhases: string): string {
+  return `phase() {
   name=$1; shift
   echo "${kmsgPhaseBegin} $name" > /dev/kmsg
   mark begin tap:$name

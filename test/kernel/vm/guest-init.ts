@@ -3,8 +3,8 @@
 // vGPU to vfio-pci, run the vm phases between markers, print the outcomes and the kernel
 // log, power off. The console's echo is off: the host answers the guest's `ask` facts
 // on the console's input, and those answers must not come back as output.
-import { marker, kmsgPhaseBegin, kmsgPhaseEnd } from '../markers.js';
-import { guestModuleList, guestOutcomes, type GuestPhase } from '../guest-init.js';
+import { marker } from '../markers.js';
+import { guestModuleList, guestOutcomes, phasesThenReport, type GuestPhase } from '../guest-init.js';
 import { guestProjectDir } from '../paths.js';
 
 /** Where the vm image keeps the display modules' list (absolute guest paths, in load order). */
@@ -70,20 +70,5 @@ mark device ${simgpu.address} group $group driver "$(basename "$(readlink $dev/d
 
 cd ${guestProjectDir}
 export HOME=/root NO_COLOR=1 VGPU_SYS=native VGPU_TEST_DEVICE=${simgpu.address} VGPU_DISPLAY_DEVICE=${display.address} VGPU_CONFORMANCE_OUT=${guestOutcomes}
-phase() {
-  name=$1; shift
-  echo "${kmsgPhaseBegin} $name" > /dev/kmsg
-  mark begin tap:$name
-  node --test --test-reporter=tap --test-concurrency=1 "$@" 2>/tmp/$name.stderr
-  rc=$?
-  mark end tap:$name rc=$rc
-  echo "${kmsgPhaseEnd} $name" > /dev/kmsg
-  mark begin stderr:$name; cat /tmp/$name.stderr; mark end stderr:$name
-}
-${runPhases}
-
-mark begin outcomes; [ -f ${guestOutcomes} ] && cat ${guestOutcomes}; mark end outcomes
-mark begin dmesg; dmesg; mark end dmesg
-finish
-`;
+${phasesThenReport(runPhases)}`;
 }

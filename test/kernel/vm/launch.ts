@@ -5,12 +5,9 @@
 // mount, ends with QEMU: nothing is left mounted on any exit path. The serial console
 // is stdio; the guest asks the host for things with marker facts, and `reply` writes a
 // line back to the guest's console input.
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { relative } from 'node:path';
 import { cacheDir } from '../paths.js';
-import { marker } from '../markers.js';
-import type { BootResult } from '../boot.js';
+import { runGuest, type BootResult, type GuestRunOptions } from '../boot.js';
 
 /** Where the cache folder appears inside the trixie root. */
 export const guestViewOfCache = '/host-cache';
@@ -22,19 +19,13 @@ export interface VfioUserDevice {
   addr: string;
 }
 
-export interface VmBootOptions {
+export interface VmBootOptions extends GuestRunOptions {
   root: string;
   vmlinuz: string;
   initrd: string;
   devices: readonly VfioUserDevice[];
-  logPath: string;
-  timeoutSeconds: number;
-  echo: boolean;
-  /** A marker fact from the guest (word, text); `reply` sends one line to its console. */
-  onFact?: (word: string, text: string, reply: (line: string) => void) => void;
 }
 
-const graceAfterDoneMs = 15_000;
 export const guestMemory = '2G';
 
 /** A host path under the cache as QEMU sees it. */
@@ -66,67 +57,6 @@ export function launchCommand(root: string, qemuArgs: readonly string[]): { file
 }
 
 export function bootVm(options: VmBootOptions): Promise<BootResult> {
-  const start = performance.now();
-  const elapsed = (): number => (performance.now() - start) / 1000;
-  return new Promise((resolve) => {
-    const log = createWriteStream(options.logPath);
-    const chunks: Buffer[] = [];
-    const errChunks: Buffer[] = [];
-    let timedOut = false;
-    let bootSeconds: number | undefined;
-    let partial = '';
-    let doneTimer: NodeJS.Timeout | undefined;
-    let spawnError: string | undefined;
-    const { file, args } = launchCommand(options.root, vmQemuArgs(options));
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOST_CACHE: cacheDir } });
-    const kill = (): void => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, options.timeoutSeconds * 1000);
-    process.once('exit', kill);
-    const reply = (line: string): void => {
-      if (child.stdin.writable) child.stdin.write(`${line}\n`);
-    };
-    child.stdin.on('error', () => { /* QEMU gone: nothing to tell */ });
-
-    child.stdout.on('data', (b: Buffer) => {
-      chunks.push(b);
-      log.write(b);
-      if (options.echo) process.stdout.write(b.toString('utf8').replace(/\r/g, ''));
-      const lines = (partial + b.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const raw of lines) {
-        const at = raw.indexOf(marker);
-        if (at < 0) continue;
-        if (bootSeconds === undefined) bootSeconds = elapsed();
-        const [word = '', ...rest] = raw.slice(at + marker.length).replace(/\r/g, '').trim().split(/\s+/);
-        if (word === 'done' && !doneTimer) doneTimer = setTimeout(kill, graceAfterDoneMs);
-        options.onFact?.(word, rest.join(' '), reply);
-      }
-    });
-    child.stderr.on('data', (b: Buffer) => errChunks.push(b));
-    child.on('error', (e) => {
-      spawnError = e.message;
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      process.removeListener('exit', kill);
-      if (doneTimer) clearTimeout(doneTimer);
-      log.end();
-      const result: BootResult = {
-        serial: Buffer.concat(chunks).toString('utf8'),
-        qemuStderr: Buffer.concat(errChunks).toString('utf8'),
-        exitCode: code,
-        signal,
-        timedOut,
-        totalSeconds: elapsed(),
-      };
-      if (spawnError !== undefined) result.spawnError = spawnError;
-      if (bootSeconds !== undefined) result.bootSeconds = bootSeconds;
-      resolve(result);
-    });
-  });
+  const { file, args } = launchCommand(options.root, vmQemuArgs(options));
+  return runGuest({ file, args, env: { ...process.env, HOST_CACHE: cacheDir } }, options);
 }
