@@ -52,6 +52,8 @@ export class PinTracker implements DmaSpace {
       this.pins.set(page, (this.pins.get(page) ?? 0) + 1);
       if (prot & IOMMU_WRITE) this.writable.set(page, (this.writable.get(page) ?? 0) + 1);
     }
+    // The device may write a page pinned for writing at any moment (through the view): dirty now.
+    if (prot & IOMMU_WRITE) this.dirtyLog?.record(iova, BigInt(npage) * this.pageSize);
     return views;
   }
 

@@ -84,11 +84,12 @@ export class VgpuDevice implements DeviceBackend {
    * vendor and type): the driver's name and the type id.
    */
   constructor(readonly uuid: string, readonly model: VgpuModel, private readonly events: VgpuDeviceEvents,
-    identity: { vendor: string; type: string } = { vendor: 'unnamed', type: 'unnamed' }) {
+    identity?: { vendor: string; type: string }) {
     this.name = uuid;
     this.pageSize = addon().pageSize;
     validateModel(model, this.pageSize);
     if (model.migration) {
+      if (!identity) throw new TypeError('a vGPU model that migrates needs its vendor and type to name its stream');
       this.migration = this.dirtyLog = new VgpuMigrationOps(model.migration, identity, {
         pageSize: this.pageSize,
         dirtyTarget: () => this.st?.pins,
