@@ -21,6 +21,7 @@ import { listTree } from './hash.js';
 import { runVm } from './vm/run.js';
 import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
 import { mdevImage } from './mdev-image.js';
+import { isMigrationOutcome, migrationParityCase, migrationPhase } from './migration-parity.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -53,6 +54,9 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   else missing.push({ name: 'harness: the mediated edu end-to-end test is built', status: 'fail', detail: `no ${mediatedFile}` });
   // The kernel's mdev samples (mdev-samples.ts), loaded by /init.
   phases.push({ name: 'mdev-host', files: ['dist/test/kernel/guest/mdev-host.js'] });
+  // VFIO migration v2 on mtty (6.12; 6.1's mtty has none), compared with a vGPU on the mock.
+  const migration = migrationPhase();
+  if (migration) phases.push(migration);
   return { phases, missing, conformance };
 }
 
@@ -152,8 +156,12 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   });
   const cases = [...setup.missing, ...mdev.cases, bootCase(attempts), ...evaluation.cases];
 
+  const real = evaluation.outcomes?.outcomes ?? [];
   if (parityWanted(options, setup)) {
-    cases.push(await parityCase(series, kernel.release, evaluation.outcomes?.outcomes ?? [], setup.conformance, options));
+    cases.push(await parityCase(series, kernel.release, real.filter((o) => !isMigrationOutcome(o)), setup.conformance, options));
+  }
+  if (options.parity && setup.phases.some((p) => p.name === 'migration')) {
+    cases.push(await migrationParityCase(kernel.release, real, options.timeoutSeconds));
   }
 
   const timing = result.bootSeconds !== undefined
