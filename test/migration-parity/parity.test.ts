@@ -269,7 +269,9 @@ if (t.flavour === '6.1') {
       control(d, [{ iova: 0xffff_ffff_ffff_f000n, length: 0x2000n }], 4096n),
       control(d, [{ iova: 0n, length: 4096n }], 4096n, 257),
     ]));
-  parityCase(t, 'migration: DMA_LOGGING_START of two ranges, REPORT, STOP', [ok(), ok(), ok()], () => withDevice(t, (d) => [
+  // Debian's 6.12 is built without iova_bitmap (CONFIG_IOMMUFD_DRIVER): a REPORT that passes
+  // the core's checks ends in iova_bitmap_for_each's stub, EOPNOTSUPP, whatever the device.
+  parityCase(t, 'migration: DMA_LOGGING_START of two ranges, REPORT (EOPNOTSUPP without iova_bitmap), STOP', [ok(), fails('EOPNOTSUPP'), ok()], () => withDevice(t, (d) => [
     control(d, [{ iova: 0x1000_0000n, length: MB }, { iova: 0x2000_0000n, length: MB }], 4096n),
     report(d, 0x1000_0000n, MB, 4096n),
     d.feature(SET | N.VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP).out,
@@ -280,8 +282,8 @@ if (t.flavour === '6.1') {
   }));
   parityCase(t, 'migration: DMA_LOGGING_STOP with GET is EINVAL, PROBE|SET 0', [fails('EINVAL'), ok()], () => withDevice(t, (d) => [
     d.feature(GET | N.VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP).out, d.feature(PROBE | SET | N.VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP).out]));
-  declaredCase(t, 'migration: DMA_LOGGING_REPORT without START', { mtty: ok(), vgpu: fails('EINVAL') },
-    'mtty\'s log ops do nothing and report success; the uAPI says an error when logging is off, as a vGPU answers', () => withDevice(t, (d) => report(d, 0x1000_0000n, MB, 4096n)));
+  parityCase(t, 'migration: DMA_LOGGING_REPORT without START (EOPNOTSUPP before the device is asked)', fails('EOPNOTSUPP'),
+    () => withDevice(t, (d) => report(d, 0x1000_0000n, MB, 4096n)));
   declaredCase(t, 'migration: a second DMA_LOGGING_START', { mtty: ok(), vgpu: fails('EINVAL') },
     'the uAPI allows one START until STOP; mtty\'s no-op log_start accepts another', () => withDevice(t, (d) => {
       control(d, [{ iova: 0x1000_0000n, length: MB }], 4096n);

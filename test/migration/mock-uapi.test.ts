@@ -13,8 +13,8 @@ import { DeviceMigration, featureCall } from '../../src/vfio/migration.js';
 import { flags as F } from '../../src/uapi/constants.js';
 import { deviceFeature as N, migStates as S } from '../../src/uapi/migration.js';
 
-function counterHost(kernel: '6.1' | '6.12'): { sys: MockSysLayer; open(n: number): PciDeviceHandle; close(): void } {
-  const sys = createMockSys({ devices: [], kernel });
+function counterHost(kernel: '6.1' | '6.12', iommufdDriver = false): { sys: MockSysLayer; open(n: number): PciDeviceHandle; close(): void } {
+  const sys = createMockSys({ devices: [], kernel, iommufdDriver });
   const registry = new VgpuRegistry();
   registry.registerDriver(counterDriver);
   attachMockKernel(registry, sys.kernel);
@@ -94,8 +94,25 @@ test('a data fd is a new fd of the table; closing it (or the device) ends the se
   }
 });
 
+test('DMA_LOGGING_REPORT past its checks: EOPNOTSUPP on a 6.12 built without iova_bitmap (Debian\'s), a report on 6.1', () => {
+  for (const [kernel, want] of [['6.12', 'EOPNOTSUPP'], ['6.1', undefined]] as const) {
+    const host = counterHost(kernel);
+    const h = host.open(4);
+    try {
+      const m = new DeviceMigration(host.sys, h.device.fd);
+      m.startLogging([{ iova: 0x10000n, length: 0x10000n }], 4096n);
+      if (want) assert.throws(() => m.report(0x10000n, 0x10000n, 4096n), { code: want });
+      else assert.equal(m.report(0x10000n, 0x10000n, 4096n).length, 8);
+      assert.throws(() => m.report(0x10000n, 0x10000n, 1024n), { code: 'EINVAL' }, 'the checks come first');
+    } finally {
+      h.close();
+      host.close();
+    }
+  }
+});
+
 test('DMA logging reports into the user\'s bitmap, setting bits only; an unreachable bitmap is EFAULT', () => {
-  const host = counterHost('6.12');
+  const host = counterHost('6.12', true);
   const h = host.open(3);
   try {
     const m = new DeviceMigration(host.sys, h.device.fd);
