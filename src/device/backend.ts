@@ -4,6 +4,7 @@
 // reverse: the mock kernel serves a DeviceBackend behind in-process fds, the vfio-user
 // server behind a socket; simulated PCI functions and the vGPU core implement it.
 import type { Mapping } from '../addon/mapping.js';
+import type { DirtyLogOps, MigrationOps } from './migration/ops.js';
 
 /**
  * DMA as a device sees it: through the container's IOMMU. A transfer to an IOVA that
@@ -112,4 +113,12 @@ export interface DeviceBackend {
    * still served by read/write. Works whether or not the device is open.
    */
   regionFile?(index: number): RegionFile | undefined;
+  /**
+   * vfio_migration_ops (migration/ops.ts): undefined when the device cannot migrate, and
+   * the migration features answer ENOTTY, as the kernel does for a driver without mig_ops.
+   * The host runs VFIO_DEVICE_FEATURE's migration features itself (migration/feature.ts).
+   */
+  readonly migration?: MigrationOps | undefined;
+  /** vfio_log_ops: the device's own DMA write log; undefined: the logging features answer ENOTTY. */
+  readonly dirtyLog?: DirtyLogOps | undefined;
 }
