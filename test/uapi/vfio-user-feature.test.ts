@@ -69,15 +69,13 @@ describe('vfio-user DMA logging', () => {
     assert.deepEqual(decodeDmaLoggingControl(encodeDmaLoggingControl({ pageSize: 4096n, ranges: [] })).ranges, []);
   });
 
-  it('refuses a control whose ranges do not match num_ranges, are too many, empty or wrap', () => {
+  it('refuses a control whose ranges do not match num_ranges or are too many', () => {
     const data = encodeDmaLoggingControl({ pageSize: 4096n, ranges: [{ iova: 0n, length: 4096n }] });
     einval(() => decodeDmaLoggingControl(data.subarray(0, 24)), /with 1 ranges/);
     einval(() => decodeDmaLoggingControl(joinBody([data, new Uint8Array(16)])), /with 1 ranges/);
     const many = encodeDmaLoggingControl({ pageSize: 4096n, ranges: [] });
     new DataView(many.buffer).setUint32(8, VFIO_USER_DMA_LOGGING_MAX_RANGES + 1, true);
-    einval(() => decodeDmaLoggingControl(many), /257 ranges/);
-    einval(() => decodeDmaLoggingControl(encodeDmaLoggingControl({ pageSize: 4096n, ranges: [{ iova: 0n, length: 0n }] })), /empty/);
-    einval(() => decodeDmaLoggingControl(encodeDmaLoggingControl({ pageSize: 4096n, ranges: [{ iova: 2n ** 64n - 4096n, length: 8192n }] })), /wraps/);
+    assert.throws(() => decodeDmaLoggingControl(many), (err: unknown) => isSysError(err) && err.code === 'E2BIG' && /257 ranges/.test(err.message));
   });
 
   it('returns the report bitmap inline at 24, in whole u64s', () => {
@@ -97,11 +95,8 @@ describe('vfio-user DMA logging', () => {
     einval(() => decodeDmaLoggingReportReply(encodeDmaLoggingReportReply(report, new Uint8Array(8))), /reply/);
   });
 
-  it('refuses a report page size that is not a power of two of 4 KiB or more, and an empty range', () => {
-    for (const pageSize of [0n, 2048n, 12288n]) {
-      einval(() => decodeDmaLoggingReport(encodeDmaLoggingReport({ iova: 0n, length: 4096n, pageSize })), /page size/);
-    }
-    einval(() => decodeDmaLoggingReport(encodeDmaLoggingReport({ iova: 0n, length: 0n, pageSize: 4096n })), /empty/);
+  it('refuses a short report and a reply whose page size is not a power of two', () => {
     einval(() => decodeDmaLoggingReport(new Uint8Array(16)));
+    einval(() => decodeDmaLoggingReportReply(encodeDmaLoggingReportReply({ iova: 0n, length: 4096n, pageSize: 12288n }, new Uint8Array(8))), /page size/);
   });
 });

@@ -9,6 +9,7 @@
 import { flags as vfioFlags } from '../constants.js';
 import { defineStruct } from '../struct.js';
 import type { DeviceFeature } from './device.js';
+import { sysError } from '../../addon/errors.js';
 import { expectLength, invalid } from './invalid.js';
 
 /** Feature indexes vfio-user defines (the low 16 bits of flags). */
@@ -168,8 +169,9 @@ export function encodeDmaLoggingControl(control: DmaLoggingControl): Uint8Array 
 
 /**
  * DMA_LOGGING_START's data: exactly num_ranges ranges after the control struct, at most
- * VFIO_USER_DMA_LOGGING_MAX_RANGES, each non-empty and not wrapping. The page size is a
- * hint the device may change (the spec); what the device accepts is its business.
+ * VFIO_USER_DMA_LOGGING_MAX_RANGES (E2BIG, as the kernel answers). What the ranges and
+ * the page size may be (alignment, overlap, wrap) is the device core's rule, checked
+ * there with the kernel's errnos.
  */
 export function decodeDmaLoggingControl(data: Uint8Array): DmaLoggingControl {
   const what = 'VFIO_DEVICE_FEATURE_DMA_LOGGING_START';
@@ -177,14 +179,12 @@ export function decodeDmaLoggingControl(data: Uint8Array): DmaLoggingControl {
   const range = vfio_user_device_feature_dma_logging_range;
   expectLength(data, head.size, what, true);
   const { page_size: pageSize, num_ranges: count } = head.decode(data);
-  if (count > VFIO_USER_DMA_LOGGING_MAX_RANGES) throw invalid(`${what}: ${count} ranges, more than ${VFIO_USER_DMA_LOGGING_MAX_RANGES}`);
+  if (count > VFIO_USER_DMA_LOGGING_MAX_RANGES) {
+    throw sysError('E2BIG', 'vfio-user', undefined, `${what}: ${count} ranges, more than ${VFIO_USER_DMA_LOGGING_MAX_RANGES}`);
+  }
   expectLength(data, head.size + count * range.size, `${what} with ${count} ranges`);
   const ranges: DmaLoggingRange[] = [];
-  for (let i = 0; i < count; i++) {
-    const { iova, length } = range.decode(data, head.size + i * range.size);
-    if (length === 0n || iova + length > 2n ** 64n) throw invalid(`${what}: range ${i} (0x${iova.toString(16)}, ${length} bytes) is empty or wraps`);
-    ranges.push({ iova, length });
-  }
+  for (let i = 0; i < count; i++) ranges.push(range.decode(data, head.size + i * range.size));
   return { pageSize, ranges };
 }
 
@@ -198,18 +198,11 @@ export function dmaLoggingBitmapSize(length: bigint, pageSize: bigint): number {
   return Number(((pages + 63n) / 64n) * 8n);
 }
 
-/**
- * DMA_LOGGING_REPORT's request data: a non-empty range that does not wrap, and a page
- * size that is a power of two of at least 4 KiB (vfio_ioctl_device_feature_logging_report
- * refuses the rest with EINVAL).
- */
+/** DMA_LOGGING_REPORT's request data (its rules are the device core's: validateReport). */
 export function decodeDmaLoggingReport(data: Uint8Array): DmaLoggingReport {
-  const what = 'VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT';
   const s = vfio_user_device_feature_dma_logging_report;
-  expectLength(data, s.size, what, true);
+  expectLength(data, s.size, 'VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT', true);
   const { iova, length, page_size: pageSize } = s.decode(data);
-  if (pageSize < 4096n || !isPowerOfTwo(pageSize)) throw invalid(`${what}: page size ${pageSize} is not a power of two of at least 4096`);
-  if (length === 0n || iova + length > 2n ** 64n) throw invalid(`${what}: the range (0x${iova.toString(16)}, ${length} bytes) is empty or wraps`);
   return { iova, length, pageSize };
 }
 
@@ -221,8 +214,10 @@ export function encodeDmaLoggingReportReply(report: DmaLoggingReport, bitmap: Ui
   return out;
 }
 
+/** A reply: the report as asked (a power-of-two page size), then exactly the bitmap it needs. */
 export function decodeDmaLoggingReportReply(data: Uint8Array): { report: DmaLoggingReport; bitmap: Uint8Array } {
   const report = decodeDmaLoggingReport(data);
+  if (!isPowerOfTwo(report.pageSize)) throw invalid(`VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT reply: page size ${report.pageSize}`);
   const size = dmaLoggingBitmapSize(report.length, report.pageSize);
   expectLength(data, vfio_user_device_feature_dma_logging_report.size + size, 'VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT reply');
   return { report, bitmap: data.subarray(vfio_user_device_feature_dma_logging_report.size) };
