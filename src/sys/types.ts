@@ -47,6 +47,13 @@ export interface SysLayer {
   ioctl(fd: number, request: number, arg?: number | Uint8Array): number;
   pread(fd: number, buf: Uint8Array, offset: bigint): number;
   pwrite(fd: number, buf: Uint8Array, offset: bigint): number;
+  /**
+   * read(2) and write(2) at the file position, for stream fds without offsets (a
+   * migration data fd, where pread/pwrite are ESPIPE). Absent on fd layers that have no
+   * such files.
+   */
+  read?(fd: number, buf: Uint8Array): number;
+  write?(fd: number, buf: Uint8Array): number;
   /** mmap(2) of a device fd region, MAP_SHARED; prot is PROT_READ|PROT_WRITE bits. */
   mmap(fd: number, offset: bigint, length: number, prot: number): Mapping;
   /** Page-aligned anonymous read-write memory, for DMA buffers. */

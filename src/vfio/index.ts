@@ -21,3 +21,5 @@ export { formatSize, irqName, regionName } from './names.js';
 export { isSocketPath, openDevice } from './open.js';
 export type { OpenDeviceOptions } from './open.js';
 export * from './user/index.js';
+export { MigrationControl, MigrationData, migrateDevice } from './migration.js';
+export type { MigrateOptions, MigrateReport } from './migration.js';

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isSysError, type ErrnoCode } from '../../../src/addon/errors.js';
+import { isSysError, sysError, type ErrnoCode } from '../../../src/addon/errors.js';
 import { flags as F } from '../../../src/uapi/constants.js';
 import { deviceFeature as N, migrationFlags as MF, migStates as S, VFIO_MIG_GET_PRECOPY_INFO, vfio_device_feature_mig_state } from '../../../src/uapi/migration.js';
 import { ioctls } from '../../../src/uapi/ioctls.js';
 import { vfio_device_feature } from '../../../src/uapi/structs.js';
-import { openVfioUserDevice, type VfioUserDeviceHandle } from '../../../src/vfio/index.js';
+import { MigrationControl, migrateDevice, openVfioUserDevice, type VfioUserDeviceHandle } from '../../../src/vfio/index.js';
 import { DMA_TRIGGER } from './fixtures/migrating-device.js';
 import { startServer, type ServerProcess } from './fixtures/server-process.js';
 
@@ -185,5 +185,47 @@ test('DMA logging: inline ranges, the pages the device wrote in the report bitma
     throwsCode(() => feature(source, N.VFIO_DEVICE_FEATURE_DMA_LOGGING_START | F.VFIO_DEVICE_FEATURE_SET, new Uint8Array(24)), 'EINVAL', /user pointers/);
     log.stopDirtyLog();
     throwsCode(() => log.reportDirtyLog(0x100000n, 0x1000n, 4096n), 'EINVAL');
+  });
+});
+
+test('migrateDevice drives the whole move, the source working between pre-copy rounds', async () => {
+  await withServer(async (open) => {
+    const source = open('source');
+    const target = open('target');
+    const bar2 = source.device.region(2);
+    let seed = 10;
+    bar2.write(0, pattern(seed));
+    const report = await migrateDevice(source.device, target.device, {
+      precopyRounds: 3,
+      betweenRounds: async () => { bar2.write(0, pattern(++seed)); },
+    });
+    assert.equal(report.precopyRounds, 3);
+    assert.equal(report.precopyBytes, 8 + 0x4000); // this device sends its pre-copy record once
+    assert.equal(report.stopCopyBytes, 8 + 0x4000);
+    assert.ok(report.downtimeMs >= 0 && report.downtimeMs <= report.totalMs);
+    assert.deepEqual(target.device.region(2).read(0, 0x4000), pattern(13));
+    assert.equal(new MigrationControl(target.device).state(), S.VFIO_DEVICE_STATE_RUNNING);
+    assert.equal(new MigrationControl(source.device).state(), S.VFIO_DEVICE_STATE_STOP);
+  });
+});
+
+test('migrateDevice onto a device that cannot migrate fails and leaves the source running, unchanged', async () => {
+  await withServer(async (open) => {
+    const source = open('source');
+    const plain = open('plain');
+    source.device.region(2).write(0, pattern(20));
+    await assert.rejects(migrateDevice(source.device, plain.device), (err: unknown) => isSysError(err) && err.code === 'ENOTTY');
+    const control = new MigrationControl(source.device);
+    assert.equal(control.state(), S.VFIO_DEVICE_STATE_RUNNING);
+    // A failure mid-way (the target refuses the stream after STOP_COPY): the source runs again.
+    const target = open('target');
+    const before = source.device.region(2).read(0, 0x4000);
+    await assert.rejects(migrateDevice(source.device, target.device, {
+      precopyRounds: 0,
+      beforeResume: () => { throw sysError('ECANCELED', 'migrate'); },
+    }), (err: unknown) => isSysError(err) && err.code === 'ECANCELED');
+    assert.equal(control.state(), S.VFIO_DEVICE_STATE_RUNNING);
+    assert.deepEqual(source.device.region(2).read(0, 0x4000), before);
+    assert.equal(new MigrationControl(target.device).state(), S.VFIO_DEVICE_STATE_RUNNING, 'the target was reset');
   });
 });
