@@ -21,5 +21,5 @@ export { formatSize, irqName, regionName } from './names.js';
 export { isSocketPath, openDevice } from './open.js';
 export type { OpenDeviceOptions } from './open.js';
 export * from './user/index.js';
-export { MigrationControl, MigrationData, migrateDevice } from './migration.js';
-export type { MigrateOptions, MigrateReport } from './migration.js';
+export { MigrationControl, MigrationData, migrateDevice } from './migrate.js';
+export type { MigrateOptions, MigrateReport } from './migrate.js';

@@ -13,17 +13,22 @@
 // sends data_fd -1, so the client tracks the device's state from its own requests.
 //
 // DMA logging passes user pointers in the kernel's layout (START's ranges, REPORT's
-// bitmap), which cannot cross a socket: the handle's `dirtyLog` does it with vfio-user's
-// inline layouts instead, and the ioctl refuses those two features (EINVAL) except to PROBE.
+// bitmap), which cannot cross a socket: the client reads the ranges from, and writes the
+// bitmap into, the memory they point to when that is memory of this fd layer's
+// allocate() (EFAULT otherwise, as the kernel for an address it cannot reach), and sends
+// vfio-user's inline layouts. startDirtyLog/reportDirtyLog do the same without pointers.
 import { sysError } from '../../addon/errors.js';
 import { isPrecopyState, migPath, type MigState } from '../../device/migration/states.js';
 import { flags as F } from '../../uapi/constants.js';
-import { deviceFeature as N, migStates as S, VFIO_MIG_GET_PRECOPY_INFO } from '../../uapi/migration.js';
+import {
+  deviceFeature as N, migStates as S, VFIO_MIG_GET_PRECOPY_INFO, vfio_device_feature_dma_logging_control,
+  vfio_device_feature_dma_logging_range, vfio_device_feature_dma_logging_report,
+} from '../../uapi/migration.js';
 import { vfio_device_feature } from '../../uapi/structs.js';
 import {
   decodeDeviceFeature, decodeDmaLoggingReportReply, decodeMigData, decodeMigState, decodeMigrationFlags, dmaLoggingBitmapSize,
   encodeDeviceFeature, encodeDmaLoggingControl, encodeDmaLoggingReport, encodeMigData, encodeMigDataRead, encodeMigState,
-  featureFlags, vfio_user_device_feature_dma_logging_control, vfioUserFeatures, type DmaLoggingRange,
+  featureFlags, vfio_user_device_feature_dma_logging_control as user_logging_control, vfioUserFeatures, VFIO_USER_DMA_LOGGING_MAX_RANGES, type DmaLoggingRange,
 } from '../../uapi/vfio-user/index.js';
 import type { SysLayer } from '../../sys/types.js';
 import type { VfioUserConnection } from './connection.js';
@@ -60,7 +65,12 @@ export class VfioUserMigration {
   private state: MigState | undefined;
   private flags: number | undefined;
 
-  constructor(private readonly connection: VfioUserConnection, private readonly base: SysLayer) {}
+  constructor(
+    private readonly connection: VfioUserConnection,
+    private readonly base: SysLayer,
+    /** The bytes at a process address inside memory this fd layer allocated, or undefined. */
+    private readonly memoryAt: (address: bigint, length: number) => Uint8Array | undefined,
+  ) {}
 
   isDataFd(fd: number): boolean {
     return this.dataFds.has(fd);
@@ -72,10 +82,10 @@ export class VfioUserMigration {
     const { argsz, flags } = vfio_device_feature.decode(arg);
     const feature = flags & F.VFIO_DEVICE_FEATURE_MASK;
     const probe = (flags & F.VFIO_DEVICE_FEATURE_PROBE) !== 0;
-    const pointers = feature === N.VFIO_DEVICE_FEATURE_DMA_LOGGING_START || feature === N.VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT;
-    if (pointers && !probe) {
-      throw sysError('EINVAL', 'ioctl', 'VFIO_DEVICE_FEATURE', 'DMA logging ranges and bitmaps are user pointers, which do not cross a socket: use the handle\'s dirtyLog');
-    }
+    const set = (flags & F.VFIO_DEVICE_FEATURE_SET) !== 0;
+    const get = (flags & F.VFIO_DEVICE_FEATURE_GET) !== 0;
+    if (feature === N.VFIO_DEVICE_FEATURE_DMA_LOGGING_START && set && !probe) return this.startFromUser(arg, argsz);
+    if (feature === N.VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT && get && !probe) return this.reportToUser(arg, argsz);
     const setState = feature === N.VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE && (flags & F.VFIO_DEVICE_FEATURE_SET) !== 0 && !probe;
     const before = setState ? this.currentState() : undefined;
     const dataEnd = Math.min(arg.byteLength, Math.max(argsz, vfio_device_feature.size));
@@ -153,14 +163,51 @@ export class VfioUserMigration {
     for (const fd of [...this.dataFds.keys()]) this.close(fd);
   }
 
+  /** START in the kernel's layout: the ranges read from user memory. */
+  private startFromUser(arg: Uint8Array, argsz: number): number {
+    const control = vfio_device_feature_dma_logging_control.decode(this.kernelData(arg, argsz, vfio_device_feature_dma_logging_control.size));
+    const size = vfio_device_feature_dma_logging_range.size;
+    const count = Math.min(control.num_ranges, VFIO_USER_DMA_LOGGING_MAX_RANGES + 1); // the server refuses past the maximum
+    const bytes = this.userMemory(control.ranges, count * size);
+    const ranges = Array.from({ length: count }, (_, i) => vfio_device_feature_dma_logging_range.decode(bytes, i * size));
+    const pageSize = this.startDirtyLog(ranges, control.page_size);
+    vfio_device_feature_dma_logging_control.write(arg, { page_size: pageSize }, vfio_device_feature.size);
+    return 0;
+  }
+
+  /** REPORT in the kernel's layout: the bitmap written into user memory. */
+  private reportToUser(arg: Uint8Array, argsz: number): number {
+    const report = vfio_device_feature_dma_logging_report.decode(this.kernelData(arg, argsz, vfio_device_feature_dma_logging_report.size));
+    const size = report.page_size > 0n ? dmaLoggingBitmapSize(report.length, report.page_size) : 0;
+    const out = this.userMemory(report.bitmap, size);
+    const { bitmap } = this.reportDirtyLog(report.iova, report.length, report.page_size);
+    // Bits are only ever set, as the kernel's iova_bitmap does.
+    for (let i = 0; i < size; i++) out[i]! |= bitmap[i]!;
+    return 0;
+  }
+
+  /** The feature data after the header, as long as the kernel's struct (EINVAL when argsz leaves less, as vfio_check_feature). */
+  private kernelData(arg: Uint8Array, argsz: number, size: number): Uint8Array {
+    if (argsz < vfio_device_feature.size + size) throw sysError('EINVAL', 'ioctl', 'VFIO_DEVICE_FEATURE', `argsz ${argsz} is too small`);
+    if (arg.byteLength < vfio_device_feature.size + size) throw sysError('EFAULT', 'ioctl', 'VFIO_DEVICE_FEATURE', 'the feature data runs past the buffer');
+    return arg.subarray(vfio_device_feature.size);
+  }
+
+  /** [address, address + length) of memory this fd layer allocated, or EFAULT. */
+  private userMemory(address: bigint, length: number): Uint8Array {
+    const bytes = this.memoryAt(address, length);
+    if (!bytes) throw sysError('EFAULT', 'ioctl', 'VFIO_DEVICE_FEATURE', `0x${address.toString(16)} (${length} bytes) is not memory of this fd layer`);
+    return bytes;
+  }
+
   /** DMA_LOGGING_START with the ranges inline; returns the page size the device chose. */
   startDirtyLog(ranges: readonly DmaLoggingRange[], pageSize: bigint): bigint {
     const data = encodeDmaLoggingControl({ pageSize, ranges: [...ranges] });
     const reply = this.request(featureFlags(vfioUserFeatures.VFIO_DEVICE_FEATURE_DMA_LOGGING_START, 'set'), data, vfio_device_feature.size + data.byteLength);
-    if (reply.data.byteLength < vfio_user_device_feature_dma_logging_control.size) {
+    if (reply.data.byteLength < user_logging_control.size) {
       throw sysError('EPROTO', 'ioctl', FEATURE, 'the DMA_LOGGING_START reply has no control struct');
     }
-    return vfio_user_device_feature_dma_logging_control.decode(reply.data).page_size;
+    return user_logging_control.decode(reply.data).page_size;
   }
 
   stopDirtyLog(): void {

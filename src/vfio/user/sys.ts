@@ -67,7 +67,7 @@ export class VfioUserSys implements SysLayer {
 
   constructor(private readonly connection: VfioUserConnection, private readonly base: SysLayer) {
     this.virtualFd = connection.fd;
-    this.migration = new VfioUserMigration(connection, base);
+    this.migration = new VfioUserMigration(connection, base, (address, length) => this.allocatedAt(address, length));
   }
 
   get kind(): SysKind {
@@ -193,6 +193,17 @@ export class VfioUserSys implements SysLayer {
     const entry = this.allocated.get(memory.buffer);
     if (!entry || entry.released || memory.buffer.byteLength === 0) return undefined;
     return { fd: entry.memory.fd, offset: 0 };
+  }
+
+  /** The bytes at a process address inside memory allocate() gave and munmap has not taken back. */
+  private allocatedAt(address: bigint, length: number): Uint8Array | undefined {
+    for (const { mapping } of this.allocated.values()) {
+      const start = mapping.address;
+      if (address >= start && address + BigInt(length) <= start + BigInt(mapping.buffer.byteLength)) {
+        return new Uint8Array(mapping.buffer, Number(address - start), length);
+      }
+    }
+    return undefined;
   }
 
   munmap(mapping: Mapping): void {
