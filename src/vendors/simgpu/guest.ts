@@ -208,6 +208,12 @@ export class SimGpuGuest {
     }
   }
 
+  /** Every buffer's bytes, in IOVA order: the guest's memory as the device sees it. */
+  memorySnapshot(): Uint8Array {
+    const buffers = [...this.buffers].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+    return Buffer.concat(buffers.map((b) => b.bytes));
+  }
+
   /**
    * Resolves once every batch submitted so far has settled: the guest has nothing in
    * flight (what a VMM waits for before it stops the device).
@@ -265,7 +271,7 @@ export class SimGpuGuest {
           this.backings.set(buffer, next);
           source.sys.munmap(old.memory);
         }
-        source.close();
+        // The source handle stays open (its device stopped) for the caller to close.
         return bytes;
       },
     };
