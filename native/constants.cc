@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "exports.h"
 
@@ -41,6 +42,8 @@ void InitConstants(Napi::Env env, Napi::Object exports) {
   CONSTANT(EFD_CLOEXEC);
   CONSTANT(EFD_NONBLOCK);
   CONSTANT(EFD_SEMAPHORE);
+  CONSTANT(SEEK_DATA);
+  CONSTANT(SEEK_HOLE);
   CONSTANT(MFD_CLOEXEC);
   CONSTANT(MFD_ALLOW_SEALING);
   CONSTANT(FIONREAD);

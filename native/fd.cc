@@ -1,4 +1,5 @@
-// open(2), close(2), dup(2) (as F_DUPFD_CLOEXEC), pread(2), pwrite(2).
+// open(2), close(2), dup(2) (as F_DUPFD_CLOEXEC), pread(2), pwrite(2), read(2), write(2),
+// lseek(2) (SEEK_DATA / SEEK_HOLE find what of a sparse memfd was ever written).
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -58,7 +59,45 @@ static Napi::Value Pwrite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+// read(2) and write(2) at the file position: stream files (a migration data fd) have no
+// offsets, and pread on them is ESPIPE.
+static Napi::Value Read(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  View buf = ViewArg(info, 1, "buf");
+  ssize_t n;
+  do n = read(fd, buf.data, buf.length);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, "read");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+static Napi::Value Write(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  View buf = ViewArg(info, 1, "buf");
+  ssize_t n;
+  do n = write(fd, buf.data, buf.length);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), errno, "write");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+static Napi::Value Lseek(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info, 0, "fd");
+  int64_t offset = OffsetArg(info, 1, "offset");
+  if (info.Length() < 3 || !info[2].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "whence must be a number").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  int whence = info[2].As<Napi::Number>().Int32Value();
+  off_t at = lseek(fd, static_cast<off_t>(offset), whence);
+  if (at < 0) ThrowErrno(info.Env(), errno, "lseek");
+  return Napi::BigInt::New(info.Env(), static_cast<int64_t>(at));
+}
+
 void InitFd(Napi::Env env, Napi::Object exports) {
+  exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("write", Napi::Function::New(env, Write, "write"));
+  exports.Set("lseek", Napi::Function::New(env, Lseek, "lseek"));
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));

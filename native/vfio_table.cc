@@ -320,6 +320,25 @@ Napi::Object Structs(Napi::Env env) {
   STRUCT(vfio_device_feature,
          FIELD(vfio_device_feature, argsz, argsz)
          FIELD(vfio_device_feature, flags, flags));
+  // Migration v2 and DMA logging (the header's; PRE_COPY and MIG_DATA_SIZE came after 6.1).
+  STRUCT(vfio_device_feature_migration,
+         FIELD(vfio_device_feature_migration, flags, flags));
+  STRUCT(vfio_device_feature_mig_state,
+         FIELD(vfio_device_feature_mig_state, device_state, device_state)
+         FIELD(vfio_device_feature_mig_state, data_fd, data_fd));
+  STRUCT(vfio_device_feature_dma_logging_control,
+         FIELD(vfio_device_feature_dma_logging_control, page_size, page_size)
+         FIELD(vfio_device_feature_dma_logging_control, num_ranges, num_ranges)
+         FIELD(vfio_device_feature_dma_logging_control, __reserved, __reserved)
+         FIELD(vfio_device_feature_dma_logging_control, ranges, ranges));
+  STRUCT(vfio_device_feature_dma_logging_range,
+         FIELD(vfio_device_feature_dma_logging_range, iova, iova)
+         FIELD(vfio_device_feature_dma_logging_range, length, length));
+  STRUCT(vfio_device_feature_dma_logging_report,
+         FIELD(vfio_device_feature_dma_logging_report, iova, iova)
+         FIELD(vfio_device_feature_dma_logging_report, length, length)
+         FIELD(vfio_device_feature_dma_logging_report, page_size, page_size)
+         FIELD(vfio_device_feature_dma_logging_report, bitmap, bitmap));
   STRUCT(vfio_iommu_type1_info,
          FIELD(vfio_iommu_type1_info, argsz, argsz)
          FIELD(vfio_iommu_type1_info, flags, flags)

@@ -33,6 +33,12 @@ export interface Addon {
   ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number;
   pread(fd: number, buf: ArrayBufferView, offset: bigint): number;
   pwrite(fd: number, buf: ArrayBufferView, offset: bigint): number;
+  /** read(2) at the file position (stream files: a migration data fd). */
+  read(fd: number, buf: ArrayBufferView): number;
+  /** write(2) at the file position. */
+  write(fd: number, buf: ArrayBufferView): number;
+  /** lseek(2): the new offset. With constants.SEEK_DATA / SEEK_HOLE on a memfd: where written data starts / ends (ENXIO past the last). */
+  lseek(fd: number, offset: bigint, whence: number): bigint;
   /** mmap(2) (fd -1 with MAP_ANONYMOUS): an ArrayBuffer over the mapping. */
   mmap(fd: number, offset: bigint, length: number, prot: number, flags: number): ArrayBuffer;
   /** munmap(2) of a buffer from mmap(); detaches it. A second call is a no-op. */

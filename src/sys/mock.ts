@@ -92,6 +92,22 @@ export function createMockSys(options: MockSysOptions = {}): MockSysLayer {
       return file(fd, 'pwrite').pwrite(buf, BigInt(offset));
     },
 
+    read(fd, buf) {
+      if (!(buf instanceof Uint8Array)) throw new TypeError('read: buf must be a Uint8Array');
+      const f = file(fd, 'read');
+      if (f instanceof HostFile) return addon().read(f.fd, buf);
+      if (!f.read) throw sysError('EINVAL', 'read', undefined, `fd ${String(fd)} is not read without an offset`);
+      return f.read(buf);
+    },
+
+    write(fd, buf) {
+      if (!(buf instanceof Uint8Array)) throw new TypeError('write: buf must be a Uint8Array');
+      const f = file(fd, 'write');
+      if (f instanceof HostFile) return addon().write(f.fd, buf);
+      if (!f.write) throw sysError('EINVAL', 'write', undefined, `fd ${String(fd)} is not written without an offset`);
+      return f.write(buf);
+    },
+
     mmap(fd, offset, length, prot) {
       const f = file(fd, 'mmap');
       if (!Number.isSafeInteger(length) || length <= 0) throw sysError('EINVAL', 'mmap', undefined, `length ${length}`);

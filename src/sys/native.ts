@@ -29,6 +29,8 @@ export function createNativeSys(): SysLayer {
     ioctl: (fd, request, arg) => a.ioctl(fd, request, arg),
     pread: (fd, buf, offset) => a.pread(fd, buf, offset),
     pwrite: (fd, buf, offset) => a.pwrite(fd, buf, offset),
+    read: (fd, buf) => a.read(fd, buf),
+    write: (fd, buf) => a.write(fd, buf),
     mmap: (fd, offset, length, prot) => mappingOf(a, a.mmap(fd, offset, length, prot, mapShared), length),
     allocate(length) {
       // The kernel would take 0 as EINVAL too; say so before the addon's TypeError for

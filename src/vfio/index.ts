@@ -18,6 +18,7 @@ export { PciDeviceHandle, openPciDevice } from './pci.js';
 export type { DeviceHandle } from './device-handle.js';
 export type { OpenPciOptions } from './pci.js';
 export { formatSize, irqName, regionName } from './names.js';
+export { DeviceMigration, MigrationDataFd, featureCall } from './migration.js';
 export { isSocketPath, openDevice } from './open.js';
 export type { OpenDeviceOptions } from './open.js';
 export * from './user/index.js';

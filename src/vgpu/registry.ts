@@ -193,7 +193,7 @@ export class Vgpu implements VgpuOpenEvents {
    * refuses the vGPU and the create is rolled back).
    */
   get device(): VgpuDevice {
-    return (this.dev ??= new VgpuDevice(this.uuid, this.model, this));
+    return (this.dev ??= new VgpuDevice(this.uuid, this.model, this, { vendor: this.parent.driver.name, type: this.type.id }));
   }
 
   get parent(): RegisteredParent {

@@ -176,6 +176,47 @@ export interface VgpuModel {
   readonly regions?: readonly VgpuRegion[];
   /** Device ioctls the core does not handle itself (e.g. QUERY_GFX_PLANE): ENOTTY if absent. */
   ioctl?(request: number, arg: number | Uint8Array | undefined): number;
+  /**
+   * Live migration (VFIO migration v2). Absent: the vGPU cannot migrate, and the
+   * migration features answer ENOTTY, as the kernel does for a driver without mig_ops.
+   */
+  readonly migration?: VgpuMigration;
+}
+
+/**
+ * What a vendor does for live migration. The core runs the state machine, the data
+ * stream (a versioned header naming vendor, type and `version`; lengths; checksums),
+ * pre-copy, the memory transfer and DMA dirty logging (every write and writable pin the
+ * vendor makes through its session's DmaSpace is logged): the vendor only quiesces,
+ * resumes, saves and loads. All calls come while the device is open.
+ */
+export interface VgpuMigration {
+  /** The version of this model's sections: a stream loads only into the same vendor, type and version. */
+  readonly version: number;
+  /**
+   * Memory the core streams itself (a framebuffer): only what was ever written travels,
+   * found through the backing's file (sparse memfd) or by reading it; pages that change
+   * during pre-copy travel again. The destination's memory is made byte-equal.
+   */
+  readonly memory: readonly MemoryBacking[];
+  /** Stop: no DMA, no interrupts and no change of state until resume(). Pins may stay. */
+  quiesce(): void;
+  /** Carry on after quiesce() (also after load()). */
+  resume(): void;
+  /** The state in named sections (registers, rings, interrupt state...), taken quiesced. Must not change the device. */
+  save(): VgpuStateSection[];
+  /**
+   * The destination's load, quiesced: check every section first and throw (a SysError,
+   * or an Error whose message says what is wrong) to refuse the stream with nothing
+   * changed; then apply them, re-establishing pins through the session's DmaSpace.
+   */
+  load(sections: ReadonlyMap<string, Uint8Array>): void;
+}
+
+export interface VgpuStateSection {
+  /** Unique within a save; the core keeps names beginning "core." for itself. */
+  readonly name: string;
+  readonly data: Uint8Array;
 }
 
 /** What a vGPU model can reach while its device is open. */

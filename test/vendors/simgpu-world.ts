@@ -29,7 +29,7 @@ export function simgpuWorld(boards: readonly SimGpuBoardOptions[] = [{}], sysOpt
   // The core's own device, kept here so tests can ask it what the vendor left pinned.
   attachMockKernel(registry, sys.kernel, {
     createDevice: (vgpu) => {
-      const device = new VgpuDevice(vgpu.uuid, vgpu.model, vgpu);
+      const device = new VgpuDevice(vgpu.uuid, vgpu.model, vgpu, { vendor: vgpu.parent.driver.name, type: vgpu.type.id });
       devices.set(vgpu.uuid, device);
       return device;
     },

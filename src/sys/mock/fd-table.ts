@@ -8,7 +8,7 @@ import { sysError } from '../../addon/errors.js';
 import type { Mapping } from '../types.js';
 import { O_CLOEXEC, O_RDONLY } from '../types.js';
 
-export type MockFileKind = 'container' | 'group' | 'device' | 'eventfd' | 'host';
+export type MockFileKind = 'container' | 'group' | 'device' | 'eventfd' | 'host' | 'migration';
 
 /** What an open mock fd refers to: the mock's struct file_operations. */
 export interface MockFile {
@@ -17,6 +17,9 @@ export interface MockFile {
   pread(buf: Uint8Array, offset: bigint): number;
   pwrite(buf: Uint8Array, offset: bigint): number;
   mmap(offset: bigint, length: number, prot: number): Mapping;
+  /** read(2)/write(2) at the file position; absent: EINVAL (the file has no read/write op without an offset here). */
+  read?(buf: Uint8Array): number;
+  write?(buf: Uint8Array): number;
   /** The last close of the fd (the kernel's release). Must not throw. */
   release(): void;
 }

@@ -11,11 +11,14 @@ import type { DeviceContext, DeviceBackend } from '../../device/backend.js';
 import { DeviceFile } from './device-file.js';
 import type { FdTable, MockFile } from './fd-table.js';
 import type { KernelFlavour } from './options.js';
+import type { AddressSpace } from './address-space.js';
 import { requireUserBytes, userPointer } from './user-args.js';
 
 /** What a group needs from the kernel around it. */
 export interface GroupHost {
   readonly fds: FdTable;
+  /** The process's memory: user pointers inside ioctl arguments resolve through it. */
+  readonly mm: AddressSpace;
   readonly flavour: KernelFlavour;
   readonly pageSize: number;
   /** Starts a device's open session: the context handed to its open(). */

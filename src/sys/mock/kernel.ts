@@ -62,6 +62,7 @@ export class MockKernel {
     this.dmaEntryLimit = this.options.dmaEntryLimit;
     this.groupHost = {
       fds: this.fds,
+      mm: this.mm,
       flavour: this.options.kernel,
       pageSize: this.options.pageSize,
       openSession: (node) => this.openSession(node),

@@ -37,6 +37,30 @@ export class EdidState {
     this.linkState = T.VFIO_DEVICE_GFX_LINK_STATE_UP;
   }
 
+  /** The EDID region's state for a migration stream: edid_size, link_state, then the blob. */
+  save(): Uint8Array {
+    const out = new Uint8Array(8 + this.blob.byteLength);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, this.edidSize, true);
+    dv.setUint32(4, this.linkState, true);
+    out.set(this.blob, 8);
+    return out;
+  }
+
+  /** Checks a saved state (throws) and returns its load. */
+  prepareLoad(bytes: Uint8Array): () => void {
+    if (bytes.byteLength !== 8 + this.blob.byteLength) throw new Error(`EDID state of ${bytes.byteLength} bytes, expected ${8 + this.blob.byteLength}`);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, 8);
+    const size = dv.getUint32(0, true);
+    const link = dv.getUint32(4, true);
+    if (size > this.blob.byteLength) throw new Error(`EDID size ${size}`);
+    return () => {
+      this.edidSize = size;
+      this.linkState = link;
+      this.blob.set(bytes.subarray(8));
+    };
+  }
+
   get linkUp(): boolean {
     return this.linkState === T.VFIO_DEVICE_GFX_LINK_STATE_UP;
   }

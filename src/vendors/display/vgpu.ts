@@ -7,7 +7,7 @@
 import { sysError } from '../../addon/errors.js';
 import type { SharedMemory } from '../../device/memory.js';
 import { ioctls } from '../../uapi/ioctls.js';
-import type { RegisterHandler, VgpuBar, VgpuModel, VgpuPciSpec, VgpuRegion } from '../../vgpu/vendor.js';
+import type { RegisterHandler, VgpuBar, VgpuMigration, VgpuModel, VgpuPciSpec, VgpuRegion } from '../../vgpu/vendor.js';
 import {
   DISPI_ID5, DISPI_REG_COUNT, DISPLAY_BPP, DispiEnable, DispiReg, DisplayMmio, FRAMEBUFFER_BAR, MMIO_BAR,
 } from './dispi.js';
@@ -52,7 +52,42 @@ export class DisplayVgpu implements VgpuModel {
       { index: MMIO_BAR, size: DisplayMmio.SIZE, kind: 'memory32', areas: [{ kind: 'trapped', offset: 0, size: DisplayMmio.SIZE, handler: mmio }] },
     ];
     this.regions = [this.edid.region()];
+    this.migration = this.migrationOps();
     this.reset();
+  }
+
+  /**
+   * Live migration: the mode registers and the EDID region's state as sections; the core
+   * streams the framebuffer (only what was written). Nothing runs on its own: quiesce
+   * and resume have nothing to stop.
+   */
+  readonly migration: VgpuMigration;
+
+  private migrationOps(): VgpuMigration {
+    return {
+      version: 1,
+      memory: [this.framebuffer],
+      quiesce: () => {},
+      resume: () => {},
+      save: () => [
+        { name: 'dispi', data: new Uint8Array(this.vbe.buffer.slice(0)) },
+        { name: 'edid', data: this.edid.save() },
+      ],
+      load: (sections) => {
+        const dispi = sections.get('dispi');
+        const edid = sections.get('edid');
+        if (!dispi || dispi.byteLength !== this.vbe.byteLength) throw new Error(`the dispi section must be ${this.vbe.byteLength} bytes`);
+        if (!edid) throw new Error('no edid section');
+        const loadEdid = this.edid.prepareLoad(edid);
+        const regs = new Uint16Array(DISPI_REG_COUNT);
+        new Uint8Array(regs.buffer).set(dispi);
+        if (regs[DispiReg.ID] !== this.vbe[DispiReg.ID] || regs[DispiReg.VIDEO_MEMORY_64K] !== this.vbe[DispiReg.VIDEO_MEMORY_64K]) {
+          throw new Error('the dispi identity registers differ from this display\'s');
+        }
+        loadEdid();
+        this.vbe.set(regs);
+      },
+    };
   }
 
   /** The mode the display scans out now, if any. */

@@ -2,6 +2,11 @@
 // 1 MiB, trapped), its own registers and interrupt state, INTx and one MSI. Its
 // factorials and DMA commands are carried out by the shared physical edu.
 //
+// It cannot migrate, and says so by having no `migration`: the VFIO migration features
+// are absent on it (ENOTTY, as the kernel answers for a driver without mig_ops). The
+// physical edu holds the state that matters (a factorial or DMA in flight, its DMA
+// buffer) and has no way to save or load it.
+//
 // Accesses follow edu (and src/sys/mock/devices/edu.ts): 4-byte only (narrower reads
 // give 0, writes are dropped), ~0 where edu has no register, DMA registers frozen while
 // a transfer runs. One register is the mediator's own, where edu has none:

@@ -3,7 +3,7 @@
 //   0x00 COUNT  read: the count; write: adds the value written
 //   0x04 ALARM  read/write: when an add makes COUNT reach ALARM (non-zero), MSI 0 fires
 // README.md ("Writing a vendor driver") shows this file; test/vendors/example.test.ts runs it.
-import type { VendorDriver, VgpuModel, VgpuParent, VgpuSession, VgpuType } from '../../vgpu/vendor.js';
+import type { VendorDriver, VgpuMigration, VgpuModel, VgpuParent, VgpuSession, VgpuType } from '../../vgpu/vendor.js';
 
 export const counterDriver: VendorDriver = { name: 'counter' };
 
@@ -60,6 +60,21 @@ class CounterVgpu implements VgpuModel {
   private count = 0;
   private alarm = 0;
   private session: VgpuSession | undefined;
+
+  // Live migration: the core runs the state machine and the stream; the counter has no
+  // work of its own to stop and saves its two registers.
+  readonly migration: VgpuMigration = {
+    version: 1,
+    memory: [],
+    quiesce: () => {},
+    resume: () => {},
+    save: () => [{ name: 'registers', data: new Uint8Array(new Uint32Array([this.count, this.alarm]).buffer) }],
+    load: (sections) => {
+      const regs = sections.get('registers');
+      if (regs?.byteLength !== 8) throw new Error('the registers section must be 8 bytes');
+      [this.count, this.alarm] = new Uint32Array(regs.slice().buffer);
+    },
+  };
 
   open(session: VgpuSession): void {
     this.session = session;

@@ -77,6 +77,8 @@ export class SimGpuEngine {
   private ring: PinnedRange | undefined;
   private job: Job | undefined;
   private timer: NodeJS.Immediate | undefined;
+  /** Quiesced for migration: no step runs, pins and the job stay as they are. */
+  private paused = false;
   private readonly entry = new Uint8Array(SIMGPU_COMMAND_SIZE);
 
   constructor(private readonly host: EngineHost) {}
@@ -128,6 +130,7 @@ export class SimGpuEngine {
   /** The device was opened or reset: power-on state, no pins, no work. */
   reset(): void {
     this.stop();
+    this.paused = false;
     this.ringBase = 0n;
     this.ringSize = 0;
     this.head = 0;
@@ -164,6 +167,89 @@ export class SimGpuEngine {
     }
   }
 
+  // ---- migration ----
+
+  /** Quiesce: no more steps (so no DMA, no interrupt) until unpause; the job keeps its pins. */
+  pause(): void {
+    this.paused = true;
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+  }
+
+  unpause(): void {
+    this.paused = false;
+    if (this.running) this.schedule();
+  }
+
+  /**
+   * The engine's state in three pieces: its registers, the ring (with the progress of
+   * the command in flight) and the interrupt status. Little-endian u32s.
+   */
+  save(): { registers: Uint8Array; ring: Uint8Array; interrupts: Uint8Array } {
+    const u32s = (values: number[]): Uint8Array => {
+      const out = new Uint8Array(values.length * 4);
+      const dv = new DataView(out.buffer);
+      values.forEach((v, i) => dv.setUint32(i * 4, v >>> 0, true));
+      return out;
+    };
+    return {
+      registers: u32s([this.intEnable, this.errorCode, this.errorIndex, this.errorErrno, this.fence, this.completed]),
+      ring: u32s([Number(this.ringBase & 0xffff_ffffn), Number(this.ringBase >> 32n), this.ringSize, this.head, this.tail,
+        this.running ? 1 : 0, this.halted ? 1 : 0, this.job ? 1 : 0, this.job?.done ?? 0]),
+      interrupts: u32s([this.intStatus]),
+    };
+  }
+
+  /**
+   * Checks saved state (throws an Error saying what is wrong) and returns its load: the
+   * registers, the ring and the interrupt status; a ring that was running has its pins
+   * taken again here, through this device's DMA (the command in flight carries on from
+   * the bytes it had done). A pin that fails halts the engine as any DMA fault does.
+   */
+  prepareLoad(saved: { registers?: Uint8Array; ring?: Uint8Array; interrupts?: Uint8Array }): () => void {
+    const read = (bytes: Uint8Array | undefined, name: string, count: number): number[] => {
+      if (!bytes || bytes.byteLength !== count * 4) throw new Error(`the ${name} section must be ${count * 4} bytes`);
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return Array.from({ length: count }, (_, i) => dv.getUint32(i * 4, true));
+    };
+    const [intEnable, errorCode, errorIndex, errorErrno, fence, completed] = read(saved.registers, 'registers', 6) as [number, number, number, number, number, number];
+    const [baseLo, baseHi, ringSize, head, tail, running, halted, hasJob, jobDone] = read(saved.ring, 'ring', 9) as [number, number, number, number, number, number, number, number, number];
+    const [intStatus] = read(saved.interrupts, 'interrupts', 1) as [number];
+    if (running > 1 || halted > 1 || hasJob > 1 || (hasJob && !running)) throw new Error('the ring section has bad flags');
+    if (ringSize > SIMGPU_RING_MAX || (ringSize !== 0 && (head >= ringSize || tail >= ringSize))) throw new Error('the ring section has a bad ring');
+    if (jobDone > SIMGPU_MAX_TRANSFER) throw new Error('the ring section has a bad progress');
+    if ((intEnable & ~(SimGpuInt.DONE | SimGpuInt.ERROR)) !== 0 || (intStatus & ~(SimGpuInt.DONE | SimGpuInt.ERROR)) !== 0) {
+      throw new Error('the interrupt bits are not simgpu\'s');
+    }
+    return () => {
+      this.stop();
+      this.ringBase = (BigInt(baseHi) << 32n) | BigInt(baseLo);
+      this.ringSize = ringSize;
+      this.head = head;
+      this.tail = tail;
+      this.halted = halted === 1;
+      this.intEnable = intEnable;
+      this.errorCode = errorCode;
+      this.errorIndex = errorIndex;
+      this.errorErrno = errorErrno;
+      this.fence = fence;
+      this.completed = completed;
+      this.intStatus = intStatus;
+      this.running = running === 1;
+      if (!hasJob) return;
+      // Pins re-established on this side: the ring, and what the command in flight names.
+      const dma = this.host.dma();
+      try {
+        if (!dma) throw new EngineFault(SimGpuError.DMA_FAULT, EIO);
+        const job = this.fetch(dma);
+        job.done = Math.min(jobDone, job.cmd.length);
+        this.job = job;
+      } catch (err) {
+        this.halt(err instanceof EngineFault ? err : internalFault(err));
+      }
+    };
+  }
+
   /** Pins held now (for tests and diagnostics). */
   get pinnedRanges(): number {
     return (this.ring?.isPinned ? 1 : 0) + (this.job?.pins.filter((p) => p.isPinned).length ?? 0);
@@ -188,6 +274,7 @@ export class SimGpuEngine {
   }
 
   private schedule(): void {
+    if (this.paused) return;
     this.timer ??= setImmediate(() => {
       this.timer = undefined;
       this.step();
@@ -196,7 +283,7 @@ export class SimGpuEngine {
 
   private step(): void {
     const dma = this.host.dma();
-    if (!this.running || !dma) return;
+    if (!this.running || !dma || this.paused) return;
     try {
       if (!this.job && this.head === this.tail) {
         this.finish();

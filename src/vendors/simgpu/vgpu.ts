@@ -9,7 +9,7 @@
 // VGA region), subsystem 0x1234:<type id 11..18>, revision 1. INTA, one MSI vector,
 // PCI Express and power-management capabilities.
 import type {
-  MemoryBacking, RegisterHandler, VgpuBar, VgpuModel, VgpuPciSpec, VgpuSession,
+  MemoryBacking, RegisterHandler, VgpuBar, VgpuMigration, VgpuModel, VgpuPciSpec, VgpuSession,
 } from '../../vgpu/vendor.js';
 import { SimGpuEngine } from './engine.js';
 import { SIMGPU_ID, SIMGPU_MMIO_SIZE, SimGpuReg } from './registers.js';
@@ -80,6 +80,29 @@ export class SimGpuVgpu implements VgpuModel {
       pageSize: options.pageSize,
       bytesPerStep: options.bytesPerStep,
     });
+  }
+
+  /**
+   * Live migration: the engine's registers, ring (with the command in flight, whose pins
+   * are taken again on the destination) and interrupt status as sections; the core
+   * streams the framebuffer, only what was written.
+   */
+  get migration(): VgpuMigration {
+    const engine = this.engine;
+    return {
+      version: 1,
+      memory: [this.framebuffer],
+      quiesce: () => engine.pause(),
+      resume: () => engine.unpause(),
+      save: () => {
+        const { registers, ring, interrupts } = engine.save();
+        return [{ name: 'registers', data: registers }, { name: 'ring', data: ring }, { name: 'interrupts', data: interrupts }];
+      },
+      load: (sections) => {
+        for (const name of sections.keys()) if (!['registers', 'ring', 'interrupts'].includes(name)) throw new Error(`unknown section ${name}`);
+        engine.prepareLoad({ registers: sections.get('registers'), ring: sections.get('ring'), interrupts: sections.get('interrupts') })();
+      },
+    };
   }
 
   get isOpen(): boolean {

@@ -106,6 +106,31 @@ export class VgpuConfig {
     return done;
   }
 
+  /** The config space as a migration stream carries it. */
+  saveState(): Uint8Array {
+    return this.cfg.bytes.slice();
+  }
+
+  /**
+   * Checks a migrated config space and returns its load: every bit software may write
+   * comes from it, except the MSI and MSI-X enables (the user's SET_IRQS on the
+   * destination decides those); the function's read-only bits stay this vGPU's.
+   */
+  prepareLoad(bytes: Uint8Array): () => void {
+    if (bytes.byteLength !== this.size) throw new Error(`config space of ${bytes.byteLength} bytes, this vGPU has ${this.size}`);
+    const keep = new Set<number>();
+    if (this.msiPos) for (let i = 0; i < 2; i++) keep.add(this.msiPos + PCI_MSI_FLAGS + i);
+    if (this.msixPos) for (let i = 0; i < 2; i++) keep.add(this.msixPos + PCI_MSIX_FLAGS + i);
+    return () => {
+      const cfg = this.cfg;
+      for (let i = 0; i < this.size; i++) {
+        if (keep.has(i)) continue;
+        const w = cfg.wmask[i]!;
+        cfg.bytes[i] = (cfg.bytes[i]! & ~w) | (bytes[i]! & w);
+      }
+    };
+  }
+
   /** COMMAND's Memory Space Enable: BAR accesses are EIO without it. */
   memoryEnabled(): boolean {
     return (this.cfg.bytes[PCI_COMMAND]! & PCI_COMMAND_MEMORY) !== 0;

@@ -5,12 +5,19 @@
 // EINVAL, as vfio_pin_pages is on a device that is not open.
 import { sysError } from '../../addon/errors.js';
 import type { DmaSpace } from '../../device/backend.js';
+import type { DirtyPageLog } from '../../device/migration/logging.js';
+
+const IOMMU_WRITE = 2;
 
 export class PinTracker implements DmaSpace {
   /** Pins held, by page IOVA. */
   private readonly pins = new Map<bigint, number>();
+  /** Pins taken for writing, by page IOVA: such pages count as dirty while pinned. */
+  private readonly writable = new Map<bigint, number>();
   private readonly pageSize: bigint;
   private closed = false;
+  /** While DMA logging is on: every write through this space is recorded in it. */
+  dirtyLog: DirtyPageLog | undefined;
 
   constructor(private readonly inner: DmaSpace, pageSize: number) {
     this.pageSize = BigInt(pageSize);
@@ -29,6 +36,12 @@ export class PinTracker implements DmaSpace {
   write(iova: bigint, src: Uint8Array): void {
     this.check('write');
     this.inner.write(iova, src);
+    this.dirtyLog?.record(iova, BigInt(src.byteLength));
+  }
+
+  /** Pages pinned for writing now (the device may write them at any time: always dirty). */
+  writablePages(): bigint[] {
+    return [...this.writable.keys()];
   }
 
   pin(iova: bigint, npage: number, prot: number): Uint8Array[] {
@@ -37,7 +50,10 @@ export class PinTracker implements DmaSpace {
     for (let i = 0; i < npage; i++) {
       const page = iova + BigInt(i) * this.pageSize;
       this.pins.set(page, (this.pins.get(page) ?? 0) + 1);
+      if (prot & IOMMU_WRITE) this.writable.set(page, (this.writable.get(page) ?? 0) + 1);
     }
+    // The device may write a page pinned for writing at any moment (through the view): dirty now.
+    if (prot & IOMMU_WRITE) this.dirtyLog?.record(iova, BigInt(npage) * this.pageSize);
     return views;
   }
 
@@ -80,6 +96,7 @@ export class PinTracker implements DmaSpace {
       }
     }
     this.pins.delete(page);
+    this.writable.delete(page);
     return count;
   }
 
@@ -87,6 +104,14 @@ export class PinTracker implements DmaSpace {
     const left = (this.pins.get(page) ?? 0) - n;
     if (left > 0) this.pins.set(page, left);
     else this.pins.delete(page);
+    // Which pin an unpin drops is not known: keep the writable count as high as the pins
+    // left allow (reporting a page dirty too often is safe, too rarely is not).
+    const w = this.writable.get(page);
+    if (w !== undefined) {
+      const keep = Math.min(w, Math.max(left, 0));
+      if (keep > 0) this.writable.set(page, keep);
+      else this.writable.delete(page);
+    }
   }
 
   private check(op: string): void {

@@ -37,6 +37,7 @@ import { VgpuInterrupts } from './interrupts.js';
 import { MsixTable, pbaSize, MSIX_ENTRY_SIZE } from './msix-table.js';
 import { PinTracker } from './pin-tracker.js';
 import { validateModel } from './validate-model.js';
+import { VgpuMigrationOps } from '../migration/vgpu-migration.js';
 
 /** What the registry learns from the device: the proposal's start and shutdown. */
 export interface VgpuDeviceEvents {
@@ -74,11 +75,28 @@ export class VgpuDevice implements DeviceBackend {
   private st: OpenState | undefined;
   /** Pins the vendor left behind that the core dropped (at release or after a DMA-unmap notice). */
   private forced = 0;
+  /** vfio_migration_ops and vfio_log_ops: present when the vendor's model can migrate. */
+  readonly migration: VgpuMigrationOps | undefined;
+  readonly dirtyLog: VgpuMigrationOps | undefined;
 
-  constructor(readonly uuid: string, readonly model: VgpuModel, private readonly events: VgpuDeviceEvents) {
+  /**
+   * `identity` names the vGPU in its migration stream (a stream loads only into the same
+   * vendor and type): the driver's name and the type id.
+   */
+  constructor(readonly uuid: string, readonly model: VgpuModel, private readonly events: VgpuDeviceEvents,
+    identity?: { vendor: string; type: string }) {
     this.name = uuid;
     this.pageSize = addon().pageSize;
     validateModel(model, this.pageSize);
+    if (model.migration) {
+      if (!identity) throw new TypeError('a vGPU model that migrates needs its vendor and type to name its stream');
+      this.migration = this.dirtyLog = new VgpuMigrationOps(model.migration, identity, {
+        pageSize: this.pageSize,
+        dirtyTarget: () => this.st?.pins,
+        coreSections: () => (this.st ? [{ name: 'core.config', data: this.st.config.saveState() }] : []),
+        prepareCoreSections: (sections) => this.prepareCoreSections(sections),
+      });
+    }
     const { pci } = model;
     for (const bar of model.bars) {
       const areas: VgpuBarArea[] = [...bar.areas];
@@ -167,6 +185,7 @@ export class VgpuDevice implements DeviceBackend {
     const st = this.st;
     if (!st) return;
     this.release(st);
+    this.migration?.closed();
     this.events.released();
   }
 
@@ -192,6 +211,8 @@ export class VgpuDevice implements DeviceBackend {
         this.resetFunction(st, 'VFIO_DEVICE_RESET');
         return 0;
       case ioctls.VFIO_DEVICE_FEATURE:
+        // The host ran the core's features (device/migration/feature.ts); what is left
+        // would go to a device_feature op, which a vGPU does not have.
         return deviceFeature(buffer('VFIO_DEVICE_FEATURE'));
       default: {
         if (!this.model.ioctl) throw sysError('ENOTTY', 'ioctl', undefined, `device ioctl 0x${request.toString(16)}`);
@@ -367,10 +388,32 @@ export class VgpuDevice implements DeviceBackend {
    */
   private resetFunction(st: OpenState, syscall: string): void {
     st.interrupts.reset();
+    // As mtty's deferred reset: every migration session ends and the state is RUNNING again.
+    try {
+      this.migration?.reset();
+    } catch (err) {
+      throw vendorError(err, syscall, 'the vendor failed to resume the vGPU at reset');
+    }
     try {
       this.model.reset();
     } catch (err) {
       throw vendorError(err, syscall, 'the vendor failed to reset the vGPU');
+    }
+  }
+
+  /** The core's sections of a migration stream: checked now (EINVAL), loaded by the function returned. */
+  private prepareCoreSections(sections: ReadonlyMap<string, Uint8Array>): () => void {
+    const st = this.requireOpen('ioctl');
+    const op = 'VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE';
+    for (const name of sections.keys()) {
+      if (name !== 'core.config') throw sysError('EINVAL', 'ioctl', op, `migration stream refused: unknown core section ${name}`);
+    }
+    const config = sections.get('core.config');
+    if (!config) throw sysError('EINVAL', 'ioctl', op, 'migration stream refused: no core.config section');
+    try {
+      return st.config.prepareLoad(config);
+    } catch (err) {
+      throw sysError('EINVAL', 'ioctl', op, `migration stream refused: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
