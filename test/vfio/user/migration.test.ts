@@ -16,7 +16,7 @@ import {
 } from '../../../src/uapi/migration.js';
 import { ioctls } from '../../../src/uapi/ioctls.js';
 import { vfio_device_feature } from '../../../src/uapi/structs.js';
-import { MigrationControl, migrateDevice, openVfioUserDevice, type VfioUserDeviceHandle } from '../../../src/vfio/index.js';
+import { DeviceMigration, migrateDevice, openVfioUserDevice, type VfioUserDeviceHandle } from '../../../src/vfio/index.js';
 import { DMA_TRIGGER } from './fixtures/migrating-device.js';
 import { startServer, type ServerProcess } from './fixtures/server-process.js';
 
@@ -214,8 +214,8 @@ test('migrateDevice drives the whole move, the source working between pre-copy r
     assert.equal(report.stopCopyBytes, 8 + 0x4000);
     assert.ok(report.downtimeMs >= 0 && report.downtimeMs <= report.totalMs);
     assert.deepEqual(target.device.region(2).read(0, 0x4000), pattern(13));
-    assert.equal(new MigrationControl(target.device).state(), S.VFIO_DEVICE_STATE_RUNNING);
-    assert.equal(new MigrationControl(source.device).state(), S.VFIO_DEVICE_STATE_STOP);
+    assert.equal(new DeviceMigration(target.sys, target.device.fd).state(), S.VFIO_DEVICE_STATE_RUNNING);
+    assert.equal(new DeviceMigration(source.sys, source.device.fd).state(), S.VFIO_DEVICE_STATE_STOP);
   });
 });
 
@@ -225,7 +225,7 @@ test('migrateDevice onto a device that cannot migrate fails and leaves the sourc
     const plain = open('plain');
     source.device.region(2).write(0, pattern(20));
     await assert.rejects(migrateDevice(source.device, plain.device), (err: unknown) => isSysError(err) && err.code === 'ENOTTY');
-    const control = new MigrationControl(source.device);
+    const control = new DeviceMigration(source.sys, source.device.fd);
     assert.equal(control.state(), S.VFIO_DEVICE_STATE_RUNNING);
     // A failure mid-way (the target refuses the stream after STOP_COPY): the source runs again.
     const target = open('target');
@@ -236,6 +236,6 @@ test('migrateDevice onto a device that cannot migrate fails and leaves the sourc
     }), (err: unknown) => isSysError(err) && err.code === 'ECANCELED');
     assert.equal(control.state(), S.VFIO_DEVICE_STATE_RUNNING);
     assert.deepEqual(source.device.region(2).read(0, 0x4000), before);
-    assert.equal(new MigrationControl(target.device).state(), S.VFIO_DEVICE_STATE_RUNNING, 'the target was reset');
+    assert.equal(new DeviceMigration(target.sys, target.device.fd).state(), S.VFIO_DEVICE_STATE_RUNNING, 'the target was reset');
   });
 });
