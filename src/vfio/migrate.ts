@@ -83,20 +83,26 @@ export async function migrateDevice(source: Device, target: Device, options: Mig
   let saving: MigrationDataFd | undefined;
   let resuming: MigrationDataFd | undefined;
   let sourceStopped = false;
+  // What was under way, for the error: over vfio-user an error reply carries an errno only.
+  let phase = 'putting the target in RESUMING';
   try {
     resuming = dst.setState(S.VFIO_DEVICE_STATE_RESUMING);
     if (!resuming) throw sysError('EPROTO', 'migrate', MIG, 'RESUMING opened no data fd');
     const rounds = flags & MF.VFIO_MIGRATION_PRE_COPY ? options.precopyRounds ?? 8 : 0;
     if (rounds > 0) {
+      phase = 'putting the source in PRE_COPY';
       saving = src.setState(S.VFIO_DEVICE_STATE_PRE_COPY);
       if (!saving) throw sysError('EPROTO', 'migrate', MIG, 'PRE_COPY opened no data fd');
       for (let round = 0; round < rounds; round++) {
+        phase = `pre-copy round ${round + 1} (the source's stream into the target)`;
         report.precopyBytes += pump(saving, resuming, buf).bytes;
         report.precopyRounds++;
         await options.betweenRounds?.();
       }
     }
+    phase = 'pausing the user';
     await options.pause?.();
+    phase = 'putting the source in STOP_COPY';
     const stop = performance.now();
     sourceStopped = true;
     const more = src.setState(S.VFIO_DEVICE_STATE_STOP_COPY);
@@ -105,12 +111,17 @@ export async function migrateDevice(source: Device, target: Device, options: Mig
       saving = more;
     }
     if (!saving) throw sysError('EPROTO', 'migrate', MIG, 'STOP_COPY opened no data fd');
+    phase = 'stop-copy (the source\'s stream into the target)';
     const rest = pump(saving, resuming, buf);
     if (!rest.ended) throw sysError('EPROTO', 'migrate', MIG, 'STOP_COPY answered ENOMSG: its stream must end with a 0 read');
     report.stopCopyBytes = rest.bytes;
+    phase = 'stopping the source';
     src.setState(S.VFIO_DEVICE_STATE_STOP);
-    dst.setState(S.VFIO_DEVICE_STATE_STOP); // the target loads and checks the stream here
+    phase = 'the target loading the stream (RESUMING -> STOP)';
+    dst.setState(S.VFIO_DEVICE_STATE_STOP);
+    phase = 'preparing the target to run';
     await options.beforeResume?.();
+    phase = 'putting the target in RUNNING';
     dst.setState(S.VFIO_DEVICE_STATE_RUNNING);
     report.downtimeMs = performance.now() - stop;
   } catch (err) {
@@ -118,6 +129,7 @@ export async function migrateDevice(source: Device, target: Device, options: Mig
     resuming?.close();
     saving = resuming = undefined;
     rollBack(src, target, sourceStopped);
+    if (isSysError(err)) err.message = `migration failed while ${phase} (the source was put back in RUNNING, the target reset): ${err.message}`;
     throw err;
   } finally {
     saving?.close();
