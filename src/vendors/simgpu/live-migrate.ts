@@ -67,18 +67,27 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * source must have no other client. On failure the target's copies are freed, the
  * source device is back in RUNNING, and the error passes on; both handles are closed.
  */
-export async function liveMigrateSimGpu(sourceSocket: string, targetSocket: string, options: LiveMigrationOptions = {}): Promise<LiveMigrationReport> {
+export function liveMigrateSimGpu(sourceSocket: string, targetSocket: string, options: LiveMigrationOptions = {}): Promise<LiveMigrationReport> {
+  return liveMigrate(() => openVfioUserDevice(sourceSocket), () => openVfioUserDevice(targetSocket), options);
+}
+
+/**
+ * The same over any transport: `openSource` and `openTarget` open the two vGPUs (over
+ * vfio-user, or VFIO on one fd layer); each is opened once, the target after the
+ * workload's first steps.
+ */
+export async function liveMigrate(openSource: () => DeviceHandle, openTarget: () => DeviceHandle, options: LiveMigrationOptions = {}): Promise<LiveMigrationReport> {
   const busy = options.busy ?? true;
   const log = options.log ?? ((): void => undefined);
-  const guest = SimGpuGuest.attach(openVfioUserDevice(sourceSocket));
+  const guest = SimGpuGuest.attach(openSource());
   let target: DeviceHandle | undefined;
   let move: GuestMove | undefined;
   try {
     const workload = new SimGpuWorkload(guest);
     await workload.run(options.stepsBefore ?? 8);
     const stepsBefore = workload.steps;
-    log(`source ${sourceSocket}: ${stepsBefore} workload steps done`);
-    target = openVfioUserDevice(targetSocket);
+    log(`source ${guest.device.name}: ${stepsBefore} workload steps done`);
+    target = openTarget();
     const source = guest.handle;
     if (target.device.bar(0).read32(SimGpuReg.TYPE_ID) !== guest.info.typeId) {
       throw sysError('EINVAL', 'migrate', undefined, 'the target vGPU is of another type than the source');
@@ -113,7 +122,7 @@ export async function liveMigrateSimGpu(sourceSocket: string, targetSocket: stri
       framebuffer: sameBytes(atStop!.framebuffer, now.framebuffer),
       guestMemory: sameBytes(atStop!.memory, now.memory),
     };
-    log(`target ${targetSocket} running: downtime ${report.downtimeMs.toFixed(1)} ms, ` +
+    log(`target ${target.device.name} running: downtime ${report.downtimeMs.toFixed(1)} ms, ` +
       `${report.precopyBytes} bytes pre-copy, ${report.stopCopyBytes} at stop-copy, ${guestMemoryBytes} of guest memory`);
     await workload.run(options.stepsAfter ?? 8);
     const failures = [...workload.failures];
