@@ -39,7 +39,7 @@ export function putText(stage: string, guestPath: string, text: string, mode = 0
 }
 
 /** The shared libraries a binary loads, as ldd names them (the loader included). */
-async function sharedLibraries(binary: string): Promise<string[]> {
+export async function sharedLibraries(binary: string): Promise<string[]> {
   const r = await run('ldd', [binary]);
   const libs: string[] = [];
   for (const line of r.stdout.split('\n')) {

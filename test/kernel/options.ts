@@ -9,6 +9,8 @@ export interface Options {
   /** Run the edu phases (QEMU 7.2) and the vm phases (QEMU 11 with vfio-user). */
   edu: boolean;
   vm: boolean;
+  /** Only these edu phases (while working on one); undefined: every phase. */
+  phases?: string[];
 }
 
 export const usage = `usage: node dist/test/kernel/run.js [--kernel=6.1|6.12|all] [--timeout=SECONDS] [--no-parity] [--echo] [--no-vm|--vm-only]
@@ -17,7 +19,8 @@ export const usage = `usage: node dist/test/kernel/run.js [--kernel=6.1|6.12|all
   --no-parity  skip the comparison with the mock kernel
   --echo       copy the guest's serial console to stdout while it runs
   --no-vm      skip the vm phases (QEMU 11 attaching our vGPUs over vfio-user)
-  --vm-only    run only the vm phases`;
+  --vm-only    run only the vm phases
+  --phase      run only these edu phases (e.g. mdev-host); parity only when conformance is one`;
 
 export function parseOptions(argv: readonly string[]): Options {
   const options: Options = { kernels: [...kernelSeries], timeoutSeconds: 600, parity: true, echo: false, edu: true, vm: true };
@@ -38,6 +41,8 @@ export function parseOptions(argv: readonly string[]): Options {
       options.echo = true;
     } else if (arg === '--no-vm') {
       options.vm = false;
+    } else if (key === '--phase' && value !== undefined && /^[a-z0-9-]+(,[a-z0-9-]+)*$/.test(value)) {
+      options.phases = value.split(',');
     } else if (arg === '--vm-only') {
       options.edu = false;
     } else {

@@ -20,6 +20,8 @@ import { fact } from './markers.js';
 import { listTree } from './hash.js';
 import { runVm } from './vm/run.js';
 import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
+import { mdevImage } from './mdev-image.js';
+import { isMigrationOutcome, migrationParityCase, migrationPhase } from './migration-parity.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -50,6 +52,11 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   else missing.push({ name: 'harness: the edu end-to-end test is built', status: 'fail', detail: `no ${e2eFile}` });
   if (existsSync(join(repoRoot, mediatedFile))) phases.push({ name: 'mediated', files: [mediatedFile] });
   else missing.push({ name: 'harness: the mediated edu end-to-end test is built', status: 'fail', detail: `no ${mediatedFile}` });
+  // The kernel's mdev samples (mdev-samples.ts), loaded by /init.
+  phases.push({ name: 'mdev-host', files: ['dist/test/kernel/guest/mdev-host.js'] });
+  // VFIO migration v2 on mtty (6.12; 6.1's mtty has none), compared with a vGPU on the mock.
+  const migration = migrationPhase();
+  if (migration) phases.push(migration);
   return { phases, missing, conformance };
 }
 
@@ -125,7 +132,8 @@ function printDiagnostics(series: KernelSeries, result: BootResult, evaluation: 
 async function runKernel(series: KernelSeries, options: Options, setup: Setup): Promise<Totals> {
   const buildStart = performance.now();
   const kernel = await fetchKernel(series);
-  const image = await guestImage(kernel, setup.busybox, setup.project);
+  const mdev = await mdevImage(kernel);
+  const image = await guestImage(kernel, setup.busybox, setup.project, mdev.layer ? [mdev.layer] : []);
   const rebuilt = image.layers.filter((l) => l.built).map((l) => l.name);
   log(`${series}: ${kernel.release} (${kernel.pkg}), image ready in ${seconds(buildStart)}` +
     (rebuilt.length ? ` (built: ${rebuilt.join(', ')})` : ' (all layers cached)'));
@@ -138,18 +146,22 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   const result = attempts.result;
   if (attempts.crash) {
     // Nothing ran: one failure showing the crash, and no parity from outcomes that do not exist.
-    const cases = [...setup.missing, bootCase(attempts), ...(options.parity && setup.conformance.length ? [parityNotComputed()] : [])];
+    const cases = [...setup.missing, ...mdev.cases, bootCase(attempts), ...(parityWanted(options, setup) ? [parityNotComputed()] : [])];
     const totals = printCases(cases);
     log(`${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped (the guest never ran)`);
     return totals;
   }
   const evaluation = evaluateBoot(result, {
-    release: kernel.release, phases: setup.phases, allowedFaults, faultDevice: '00:04.0',
+    release: kernel.release, phases: setup.phases, allowedFaults, faultDevice: '00:04.0', mdevParents: mdev.parents,
   });
-  const cases = [...setup.missing, bootCase(attempts), ...evaluation.cases];
+  const cases = [...setup.missing, ...mdev.cases, bootCase(attempts), ...evaluation.cases];
 
-  if (options.parity && setup.conformance.length) {
-    cases.push(await parityCase(series, kernel.release, evaluation.outcomes?.outcomes ?? [], setup.conformance, options));
+  const real = evaluation.outcomes?.outcomes ?? [];
+  if (parityWanted(options, setup)) {
+    cases.push(await parityCase(series, kernel.release, real.filter((o) => !isMigrationOutcome(o)), setup.conformance, options));
+  }
+  if (options.parity && setup.phases.some((p) => p.name === 'migration')) {
+    cases.push(await migrationParityCase(kernel.release, real, options.timeoutSeconds));
   }
 
   const timing = result.bootSeconds !== undefined
@@ -206,8 +218,17 @@ interface Setup {
   project: Layer;
 }
 
-async function prepare(): Promise<Setup> {
-  const { phases, missing, conformance } = plan();
+/** Parity needs the conformance phase's outcomes (--phase may leave it out). */
+function parityWanted(options: Options, setup: Setup): boolean {
+  return options.parity && setup.conformance.length > 0 && setup.phases.some((p) => p.name === 'conformance');
+}
+
+async function prepare(only?: readonly string[]): Promise<Setup> {
+  const planned = plan();
+  const unknown = only?.filter((name) => !planned.phases.some((p) => p.name === name)) ?? [];
+  if (unknown.length) throw new Error(`no phase ${unknown.join(', ')} (phases: ${planned.phases.map((p) => p.name).join(', ')})`);
+  const phases = only ? planned.phases.filter((p) => only.includes(p.name)) : planned.phases;
+  const { missing, conformance } = planned;
   if (!existsSync(addonPath)) log(`warning: ${addonPath} is missing (npm ci builds it); guest tests that need it will fail`);
   const start = performance.now();
   const busybox = await fetchBusybox();
@@ -235,7 +256,7 @@ async function main(): Promise<number> {
   }
   mkdirSync(cacheDir, { recursive: true });
   const start = performance.now();
-  const setup = await prepare();
+  const setup = await prepare(options.phases);
   const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
   const add = (t: Totals): void => {
     totals.passed += t.passed;

@@ -86,7 +86,8 @@ export interface FeatureTransport {
   loggingRange(control: { ranges: bigint; num_ranges: number }, data: Uint8Array, index: number): IovaRange;
   /**
    * The report's output bitmap (iova_bitmap_alloc: EFAULT when the user's bitmap is not
-   * writable memory); bits are only ever set, never cleared.
+   * writable memory; a kernel built without iova_bitmap, as Debian's 6.12, answers
+   * EOPNOTSUPP here); bits are only ever set, never cleared.
    */
   reportBitmap(report: { iova: bigint; length: bigint; page_size: bigint; bitmap: bigint }, data: Uint8Array): IovaBitmap;
 }

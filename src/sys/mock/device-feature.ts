@@ -2,6 +2,7 @@
 // core's checks): a data channel becomes a new fd of the fd table, and the logging
 // features reach their user pointers (the START ranges, the REPORT bitmap) through the
 // process's memory, EFAULT where it is not there.
+import { sysError } from '../../addon/errors.js';
 import type { FeatureTransport } from '../../device/migration/feature.js';
 import type { IovaBitmap, IovaRange } from '../../device/migration/ops.js';
 import { deviceFeature as N, vfio_device_feature_dma_logging_range } from '../../uapi/migration.js';
@@ -21,7 +22,8 @@ const coreFeatures: Record<KernelFlavour, ReadonlySet<number>> = {
     N.VFIO_DEVICE_FEATURE_MIG_DATA_SIZE]),
 };
 
-export function mockFeatureTransport(fds: FdTable, mm: AddressSpace, flavour: KernelFlavour, pageSize: number): FeatureTransport {
+/** `dirtyReports` false: iova_bitmap is not built (Debian's 6.12), so a REPORT that passed the checks is EOPNOTSUPP. */
+export function mockFeatureTransport(fds: FdTable, mm: AddressSpace, flavour: KernelFlavour, pageSize: number, dirtyReports: boolean): FeatureTransport {
   return {
     pageSize,
     coreKnows: (feature) => coreFeatures[flavour].has(feature),
@@ -32,7 +34,10 @@ export function mockFeatureTransport(fds: FdTable, mm: AddressSpace, flavour: Ke
       const { iova, length } = vfio_device_feature_dma_logging_range.decode(bytes);
       return { iova, length };
     },
-    reportBitmap: (report) => new UserBitmap(mm, report.bitmap, report.iova, report.length, report.page_size),
+    reportBitmap: (report) => {
+      if (!dirtyReports) throw sysError('EOPNOTSUPP', 'ioctl', OP, 'this kernel is built without iova_bitmap (CONFIG_IOMMUFD_DRIVER)');
+      return new UserBitmap(mm, report.bitmap, report.iova, report.length, report.page_size);
+    },
   };
 }
 

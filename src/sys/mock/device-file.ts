@@ -19,7 +19,7 @@ export class DeviceFile implements MockFile {
     const device = this.node.device;
     if (request !== ioctls.VFIO_DEVICE_FEATURE) return device.ioctl(request, arg);
     const buf = userPointer(arg, 'VFIO_DEVICE_FEATURE');
-    const transport = mockFeatureTransport(this.host.fds, this.host.mm, this.host.flavour, this.host.pageSize);
+    const transport = mockFeatureTransport(this.host.fds, this.host.mm, this.host.flavour, this.host.pageSize, this.host.dirtyReports);
     return deviceFeatureIoctl(buf, device, transport, () => device.ioctl(request, arg));
   }
 

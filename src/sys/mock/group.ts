@@ -20,6 +20,8 @@ export interface GroupHost {
   /** The process's memory: user pointers inside ioctl arguments resolve through it. */
   readonly mm: AddressSpace;
   readonly flavour: KernelFlavour;
+  /** Whether DMA_LOGGING_REPORT can report (options.ts: iommufdDriver). */
+  readonly dirtyReports: boolean;
   readonly pageSize: number;
   /** Starts a device's open session: the context handed to its open(). */
   openSession(node: DeviceNode): DeviceSession;

@@ -64,6 +64,7 @@ export class MockKernel {
       fds: this.fds,
       mm: this.mm,
       flavour: this.options.kernel,
+      dirtyReports: this.options.dirtyReports,
       pageSize: this.options.pageSize,
       openSession: (node) => this.openSession(node),
       registerDeviceMapping: (mapping, prot) => this.registerDeviceMapping(mapping, prot),

@@ -16,6 +16,13 @@ export interface MockKernelOptions {
   capIpcLock?: boolean;
   /** vfio_iommu_type1's dma_entry_limit module parameter; default 65535. */
   dmaEntryLimit?: number;
+  /**
+   * CONFIG_IOMMUFD_DRIVER, which carries iova_bitmap from about 6.8 on: without it (as
+   * Debian's 6.12 is built) DMA_LOGGING_REPORT passes the core's checks, then fails
+   * EOPNOTSUPP (iova_bitmap_for_each's stub). 6.1 builds iova_bitmap into vfio itself.
+   * Default false, as the 6.12 the notes describe; ignored for 6.1.
+   */
+  iommufdDriver?: boolean;
 }
 
 /** What an IOMMU-backed group's domain looks like: the emulated VT-d of the notes. */
@@ -37,6 +44,8 @@ export interface ResolvedKernelOptions {
   readonly memlockLimit: number;
   readonly capIpcLock: boolean;
   readonly dmaEntryLimit: number;
+  /** Whether DMA_LOGGING_REPORT can report (iova_bitmap is built). */
+  readonly dirtyReports: boolean;
   readonly pageSize: number;
   readonly platform: IommuPlatform;
 }
@@ -55,6 +64,7 @@ export function resolveKernelOptions(options: MockKernelOptions = {}): ResolvedK
     memlockLimit,
     capIpcLock: options.capIpcLock ?? runningAsRoot(),
     dmaEntryLimit,
+    dirtyReports: kernel === '6.1' || options.iommufdDriver === true,
     pageSize: addon().pageSize,
     platform: VTD_PLATFORM,
   };

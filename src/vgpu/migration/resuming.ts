@@ -19,9 +19,13 @@ export interface StagedStream {
   readonly memory: readonly { memory: number; offset: number; bytes?: Uint8Array; zero?: number }[];
 }
 
-/** The largest stream a vGPU with these memories and this many sections could send. */
-export function streamLimit(identity: StreamIdentity, maxSections: number): number {
-  let n = 4096 + maxSections * (RECORD_HEAD + SECTION_MAX) + RECORD_HEAD;
+/**
+ * The largest stream a vGPU with these memories could send, given the bytes its own
+ * sections take (a stream loads only into the same type and version, so the source's
+ * are alike): four times those, at least 64 KiB, for sections.
+ */
+export function streamLimit(identity: StreamIdentity, sectionBytes: number): number {
+  let n = 4096 + Math.min(Math.max(4 * sectionBytes, 64 * 1024), SECTION_MAX * 64) + RECORD_HEAD;
   // Pre-copy may send a chunk more than once: allow each chunk twice.
   for (const size of identity.memorySizes) n += 2 * (size + Math.ceil(size / 4096) * RECORD_HEAD);
   return n;

@@ -166,7 +166,9 @@ export class VgpuMigrationOps implements MigrationOps, DirtyLogOps {
         return undefined;
       case 'STOP>RESUMING': {
         this.endSessions();
-        const channel = new ResumingChannel(this.identity, streamLimit(this.identity, MAX_SECTIONS), (c) => {
+        let sectionBytes = 0;
+        for (const sec of [...this.safeSave(), ...this.host.coreSections()]) sectionBytes += RECORD_HEAD + sec.name.length + sec.data.byteLength;
+        const channel = new ResumingChannel(this.identity, streamLimit(this.identity, sectionBytes), (c) => {
           if (this.resuming === c) this.resuming = undefined;
         });
         this.resuming = channel;
