@@ -60,11 +60,6 @@ function isZero(bytes: Uint8Array): boolean {
   return Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), Buffer.from(zeros.buffer, 0, bytes.byteLength)) === 0;
 }
 
-/** One chunk as it reads now: undefined when all zero. */
-export interface ChunkRead {
-  readonly bytes: Uint8Array | undefined;
-}
-
 /** What was sent of each memory, and what has changed since. */
 export class SentMemory {
   /** memory index -> chunk offset -> hash of the bytes sent (absent: nothing or zeros sent). */

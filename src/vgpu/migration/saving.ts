@@ -31,6 +31,8 @@ export class SavingChannel implements MigrationDataChannel {
   /** Bytes of the initial pre-copy data not yet read (VFIO_MIG_GET_PRECOPY_INFO.initial_bytes). */
   private initialLeft = 0;
   private stopCopy = false;
+  /** The sections still to send once the chunks are out (STOP_COPY). */
+  private trailer: readonly VgpuStateSection[] | undefined;
   private ended = false;
   private disabled = false;
 
@@ -53,8 +55,6 @@ export class SavingChannel implements MigrationDataChannel {
     for (const change of this.sent.changes()) if (!queued.has(`${change.memory}:${change.offset}`)) this.chunks.push(change);
     this.trailer = sections;
   }
-
-  private trailer: readonly VgpuStateSection[] | undefined;
 
   /** The session ended (the device left the saving states, was reset or closed): reads are ENODEV. */
   disable(): void {

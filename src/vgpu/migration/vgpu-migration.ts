@@ -16,7 +16,7 @@ import type { DirtyLogOps, IovaBitmap, IovaRange, MigrationDataChannel, Migratio
 import { isPrecopyState, migStateName, walkMigState, type MigState } from '../../device/migration/states.js';
 import { migrationFlags as MF, migStates as S } from '../../uapi/migration.js';
 import type { VgpuMigration, VgpuStateSection } from '../vendor.js';
-import { nonZeroChunks } from './memory-scan.js';
+import { CHUNK, nonZeroChunks } from './memory-scan.js';
 import { ResumingChannel, streamLimit, type StagedStream } from './resuming.js';
 import { SavingChannel } from './saving.js';
 import { RECORD_HEAD, type StreamIdentity } from './stream.js';
@@ -61,7 +61,7 @@ export class VgpuMigrationOps implements MigrationOps, DirtyLogOps {
 
   dataSize(): bigint {
     // What STOP_COPY would stream from here: header, every written chunk, the sections, END.
-    const chunks = new SavingChannelEstimate(this.identity, this.vendor).bytes();
+    const chunks = memoryEstimate(this.identity, this.vendor);
     let sections = 0;
     for (const s of [...this.safeSave(), ...this.host.coreSections()]) sections += RECORD_HEAD + s.name.length + s.data.byteLength;
     return BigInt(chunks + sections + RECORD_HEAD);
@@ -243,7 +243,7 @@ export class VgpuMigrationOps implements MigrationOps, DirtyLogOps {
     const covered = new Set(carried);
     this.vendor.memory.forEach((memory, index) => {
       for (const offset of nonZeroChunks(memory)) {
-        if (!covered.has(`${index}:${offset}`)) memory.write(offset, new Uint8Array(Math.min(64 * 1024, memory.size - offset)));
+        if (!covered.has(`${index}:${offset}`)) memory.write(offset, new Uint8Array(Math.min(CHUNK, memory.size - offset)));
       }
     });
     for (const m of stream.memory) {
@@ -268,15 +268,11 @@ function vendorFailure(err: unknown, what: string, code: 'EIO' | 'EINVAL'): SysE
   return sysError(code, 'ioctl', OP, `the vendor's migration ${what} failed: ${reason}`);
 }
 
-/** The memory part of MIG_DATA_SIZE: header plus every non-zero chunk with its record head. */
-class SavingChannelEstimate {
-  constructor(private readonly identity: StreamIdentity, private readonly vendor: VgpuMigration) {}
-
-  bytes(): number {
-    let n = 64 + this.identity.vendor.length + this.identity.type.length + 8 * this.identity.memorySizes.length;
-    for (const memory of this.vendor.memory) {
-      for (const offset of nonZeroChunks(memory)) n += RECORD_HEAD + Math.min(64 * 1024, memory.size - offset);
-    }
-    return n;
+/** The memory part of MIG_DATA_SIZE: the header and every non-zero chunk with its record head. */
+function memoryEstimate(identity: StreamIdentity, vendor: VgpuMigration): number {
+  let n = 64 + identity.vendor.length + identity.type.length + 8 * identity.memorySizes.length;
+  for (const memory of vendor.memory) {
+    for (const offset of nonZeroChunks(memory)) n += RECORD_HEAD + Math.min(CHUNK, memory.size - offset);
   }
+  return n;
 }
