@@ -2,13 +2,18 @@
 // each serving its vGPUs over vfio-user), this test being the VMM with a workload in the
 // guest before, during and after the move: the guest's checks pass, and the registers,
 // the framebuffer and the guest memory of the source at the stop equal the target's
-// after RUNNING, byte for byte.
+// after RUNNING, byte for byte. The same move between two vGPUs of the mock kernel in
+// this process (the bench's baseline) keeps everything too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { liveMigrateSimGpu } from '../../../src/vendors/simgpu/live-migrate.js';
+import { createMockSys } from '../../../src/sys/index.js';
+import { liveMigrate, liveMigrateSimGpu } from '../../../src/vendors/simgpu/live-migrate.js';
+import { SimGpuBoard, simgpuDriver } from '../../../src/vendors/simgpu/index.js';
+import { openDevice } from '../../../src/vfio/index.js';
+import { attachMockKernel, VgpuRegistry } from '../../../src/vgpu/index.js';
 import { killDaemon, runVgpu, startDaemon, type DaemonProcess } from '../../cli/cli-process.js';
 import { testUuid } from '../../vendors/display-world.js';
 
@@ -52,3 +57,18 @@ for (const busy of [true, false]) {
     }
   });
 }
+
+test('the same move between two vGPUs on the in-process mock kernel (kernel fds, no socket)', async () => {
+  const sys = createMockSys({ devices: [] });
+  const registry = new VgpuRegistry();
+  registry.registerDriver(simgpuDriver);
+  attachMockKernel(registry, sys.kernel);
+  registry.addParent('simgpu', new SimGpuBoard({ framebufferSize: 2 * 1024 ** 3 }));
+  const a = registry.create('simgpu0', 'simgpu-1Q').uuid;
+  const b = registry.create('simgpu0', 'simgpu-1Q').uuid;
+  const report = await liveMigrate(() => openDevice(sys, a), () => openDevice(sys, b), { busy: true, precopyRounds: 2 });
+  assert.deepEqual(report.failures, []);
+  assert.deepEqual(report.same, { registers: true, framebuffer: true, guestMemory: true });
+  assert.ok(report.stepsDuring > 0);
+  assert.ok(!registry.list().some((v) => v.isOpen), 'both vGPUs are closed again');
+});

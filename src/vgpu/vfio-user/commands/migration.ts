@@ -112,6 +112,8 @@ export const deviceFeature: CommandSpec = {
     const size = replyDataSize(session, feature, flags, data, argsz);
     const buf = new Uint8Array(vfio_device_feature.size + size);
     buf.set(request.body.subarray(0, buf.byteLength));
+    // The bitmap starts clear (bits are only ever set), whatever a client sent after the report struct.
+    if (feature === N.VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT) buf.fill(0, vfio_device_feature.size + vfio_user_device_feature_dma_logging_report.size);
     const backend = session.backend;
     const device: MigratableDevice = {
       migration: backend.migration && withoutP2p(backend.migration),
