@@ -15,7 +15,8 @@ import { SimGpuBoard, simgpuDriver } from '../../../src/vendors/simgpu/index.js'
 import { openDevice } from '../../../src/vfio/index.js';
 import { attachMockKernel, VgpuRegistry } from '../../../src/vgpu/index.js';
 import { killDaemon, runVgpu, startDaemon, type DaemonProcess } from '../../cli/cli-process.js';
-import { testUuid } from '../../vendors/display-world.js';
+import { memfdMappings, testUuid } from '../../vendors/display-world.js';
+import { fdSnapshot, newFds, settled } from './fixtures/fds.js';
 
 const UUID = testUuid(0x3e);
 
@@ -43,7 +44,11 @@ for (const busy of [true, false]) {
   test(`${busy ? 'a busy' : 'an idle'} simgpu vGPU moves between two daemons with its user's work intact`, async () => {
     const [a, b] = [await daemonWith('simgpu-0Q'), await daemonWith('simgpu-0Q')];
     try {
+      const before = fdSnapshot();
       const report = await liveMigrateSimGpu(join(a.dir, `${UUID}.sock`), join(b.dir, `${UUID}.sock`), { busy, precopyRounds: 3 });
+      await settled();
+      assert.deepEqual(newFds(before), [], 'no fd of the move is left (data fds, memfds, sockets)');
+      assert.deepEqual(memfdMappings('vfio-user-dma'), [0, 0], 'no guest memory is left mapped');
       assert.deepEqual(report.failures, []);
       assert.deepEqual(report.same, { registers: true, framebuffer: true, guestMemory: true });
       assert.equal(report.stepsBefore, 8);

@@ -15,6 +15,7 @@ import { SimGpuWorkload } from '../../../src/vendors/simgpu/workload.js';
 import { DeviceMigration, migrateDevice, openVfioUserDevice, type VfioUserDeviceHandle } from '../../../src/vfio/index.js';
 import { killDaemon, runVgpu, startDaemon, type DaemonProcess } from '../../cli/cli-process.js';
 import { testUuid } from '../../vendors/display-world.js';
+import { fdSnapshot, newFds, settled } from './fixtures/fds.js';
 
 const SOURCE = testUuid(0x51);
 const TARGET = testUuid(0x52);
@@ -123,6 +124,7 @@ test('bad streams are refused over vfio-user; the target stays usable and the so
 test('migrateDevice onto a vGPU of another type fails saying where, the source running on and the target reset', async () => {
   const a = await daemonWith([[SOURCE, 'simgpu0', 'simgpu-0Q']]);
   const b = await daemonWith([[OTHER_TYPE, 'simgpu0', 'simgpu-1Q']]);
+  const before = fdSnapshot();
   const guest = SimGpuGuest.attach(openVfioUserDevice(a.socketOf(SOURCE)));
   const target = openVfioUserDevice(b.socketOf(OTHER_TYPE));
   try {
@@ -135,6 +137,10 @@ test('migrateDevice onto a vGPU of another type fails saying where, the source r
     await work.run(2);
     assert.deepEqual(work.failures, []);
     assert.deepEqual(work.checkFramebuffer((offset, length) => guest.device.bar(1).read(offset, length)), []);
+    guest.close();
+    target.close();
+    await settled();
+    assert.deepEqual(newFds(before), [], 'the failed move left no fd');
   } finally {
     guest.close();
     target.close();
