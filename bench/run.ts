@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'edu-mediated': () => import('./edu-mediated.js'),
   'vfio-user': () => import('./vfio-user.js'),
   'cli-start': () => import('./cli-start.js'),
+  migrate: () => import('./migrate.js'),
 };
 
 const wanted = process.argv.slice(2);

@@ -22,3 +22,5 @@ export { DeviceMigration, MigrationDataFd, featureCall } from './migration.js';
 export { isSocketPath, openDevice } from './open.js';
 export type { OpenDeviceOptions } from './open.js';
 export * from './user/index.js';
+export { migrateDevice } from './migrate.js';
+export type { MigrateOptions, MigrateReport } from './migrate.js';

@@ -172,6 +172,20 @@ export const serveVerb: VerbSpec = {
   load: () => import('./serve.js'),
 };
 
+export const migrateVerb: VerbSpec = {
+  name: 'migrate',
+  summary: 'Live-migrate a simgpu vGPU to another daemon on this machine, this command acting as its VMM with a workload.',
+  usage: 'migrate -u UUID --to SOCKET [--idle] [--rounds N]',
+  help: [
+    '  -u, --uuid UUID       the vGPU to move (from the daemon at --socket); no client may hold it',
+    '  --to SOCKET           the target daemon\'s socket: it starts the same parent and type under UUID',
+    '  --idle                the workload stops before the move (default: it runs during pre-copy)',
+    '  --rounds N            pre-copy rounds (default 4)',
+  ],
+  options: { uuid: { type: 'string', short: 'u' }, to: { type: 'string' }, idle: { type: 'boolean' }, rounds: { type: 'string' } },
+  load: () => import('./migrate.js'),
+};
+
 export const replVerb: VerbSpec = {
   name: 'repl',
   summary: 'A node REPL with a host loaded (host, sys, registry, the VFIO client API, uapi).',

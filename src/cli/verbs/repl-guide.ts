@@ -8,6 +8,7 @@ export function replGuide(host: Host, daemon: boolean, socket: string): string[]
     '  sys        the fd layer;  registry  the vGPU registry (drivers, parents, vGPUs)',
     '  vfio.*     the VFIO client (also loose: openPciDevice(sys, uuid), Group, Container)',
     '  uapi.*     the kernel ABI: ioctl numbers, flags, struct codecs',
+    '  migrateDevice(src, dst)  a VMM\'s move of device state; liveMigrateSimGpu(fromSock, toSock) with a workload',
     `  daemon     ${daemon ? `a client of the daemon at ${socket} (the same calls)` : `undefined: no daemon runs at ${socket}`}`,
     'Values print as one-screen summaries; errors as code and errno. .exit leaves, vGPUs of this host end with it.',
   ];

@@ -7,6 +7,7 @@ import { isSysError } from '../../addon/errors.js';
 import * as uapi from '../../uapi/index.js';
 import * as vfio from '../../vfio/index.js';
 import { VgpuRegistry } from '../../vgpu/index.js';
+import { liveMigrateSimGpu } from '../../vendors/simgpu/live-migrate.js';
 import { createHost, Host } from '../../host/host.js';
 import { connectDaemon } from '../host-link.js';
 import { replGuide } from './repl-guide.js';
@@ -21,7 +22,7 @@ export async function run(_parsed: Parsed, cli: Cli): Promise<number> {
   for (const line of guide) cli.output.out(line);
   const server: REPLServer = start({ prompt: 'vgpu> ', useColors: colors, writer: (value: unknown) => show(value, colors) });
   Object.assign(server.context, {
-    host, sys: host.sys, registry: host.registry, daemon, vfio, uapi, ...vfio,
+    host, sys: host.sys, registry: host.registry, daemon, vfio, uapi, ...vfio, liveMigrateSimGpu,
   });
   return new Promise<number>((resolve) => {
     server.on('exit', () => {

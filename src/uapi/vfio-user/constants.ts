@@ -23,7 +23,8 @@ export function negotiatedMinor(proposedMinor: number): number {
 /**
  * Command numbers. 14 was VFIO_USER_DIRTY_PAGES in earlier revisions; the spec retired it
  * (QEMU's enum still lists it, never sends it). QEMU 10.1 neither sends nor handles 6 and
- * 16-18 (no region io fds, no migration).
+ * 16-18 (no region io fds, no migration); 11.1 can forward DEVICE_FEATURE but its
+ * vfio-user-pci never sets migration up, so it sends none of 16-18 when migrating a VM.
  */
 export const vfioUserCommands = {
   VFIO_USER_VERSION: 1,

@@ -7,4 +7,5 @@ export * from './dma.js';
 export * from './device.js';
 export * from './region.js';
 export * from './migration.js';
+export * from './feature.js';
 export * from './framer.js';

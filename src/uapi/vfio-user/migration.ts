@@ -1,5 +1,6 @@
 // Migration data: MIG_DATA_READ and MIG_DATA_WRITE (client to server), a stream in
-// place of the kernel's data_fd. QEMU 10.1 has no vfio-user migration and sends neither.
+// place of the kernel's data_fd. QEMU 11.1's vfio-user-pci never migrates its device and
+// sends neither (see feature.ts).
 import type { VfioUserBody } from './header.js';
 import { defineStruct, type StructValue } from '../struct.js';
 import { expectLength } from './invalid.js';

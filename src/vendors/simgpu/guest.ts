@@ -62,8 +62,32 @@ async function until(done: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
+/** A buffer's memory and its DMA mapping on the current handle: what a move replaces. */
+interface BufferBacking {
+  memory: Mapping;
+  /** Undefined for memory never mapped (a move of a buffer the guest had unmapped). */
+  mapping: DmaMapping | undefined;
+  mapped: boolean;
+  readonly size: number;
+  readonly read: boolean;
+  readonly write: boolean;
+}
+
+/**
+ * A move of the guest to another handle of the same vGPU type (a migration's target):
+ * prepared while the source still runs (the guest's memory allocated and DMA-mapped on
+ * the target at the same IOVAs), completed once the source is stopped and the target
+ * holds the device state (the memory's bytes copied, the guest switched over, its
+ * interrupt bound on the target), or aborted (the target's copies freed).
+ */
+export interface GuestMove {
+  /** Copies the guest memory and switches the guest to the target handle; returns the bytes copied. */
+  complete(): number;
+  abort(): void;
+}
+
 export class SimGpuGuest {
-  readonly bar0: Region;
+  bar0: Region;
   readonly info: SimGpuDeviceInfo;
   private readonly ringEntries: number;
   private readonly timeoutMs: number;
@@ -75,7 +99,9 @@ export class SimGpuGuest {
   private readonly waiters = new Set<(err?: Error) => void>();
   private closed = false;
 
-  private constructor(readonly handle: DeviceHandle, options: SimGpuGuestOptions) {
+  private readonly backings = new Map<GuestBuffer, BufferBacking>();
+
+  private constructor(public handle: DeviceHandle, options: SimGpuGuestOptions) {
     this.ringEntries = options.ringEntries ?? 256;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     const { device } = handle;
@@ -129,42 +155,126 @@ export class SimGpuGuest {
    * `read`/`write` are the device's permissions (both by default).
    */
   allocate(size: number, iova: bigint, access: { read?: boolean; write?: boolean } = {}): GuestBuffer {
-    const memory: Mapping = this.sys.allocate(size);
-    // Every page written before the pin: Linux 6.1's type1 pins a read-only mapping of
-    // untouched anonymous memory as the shared zero page, which the device would then
-    // read while the guest's later writes (the ring's commands) land in fresh pages.
-    new Uint8Array(memory.buffer, 0, size).fill(0);
-    let mapping: DmaMapping;
-    try {
-      mapping = this.handle.dma.map({ iova, memory, read: access.read ?? true, write: access.write ?? true });
-    } catch (err) {
-      this.sys.munmap(memory);
-      throw err;
-    }
+    const read = access.read ?? true;
+    const write = access.write ?? true;
+    const first = this.backingOn(this.handle, size, iova, read, write, true);
     let live = true;
-    let mapped = true;
+    // A move replaces the backing: every use looks the current one up.
+    const current = (): BufferBacking => this.backings.get(buffer) ?? first;
     const unmapDma = (): bigint => {
-      if (!mapped || this.handle.dma.closed) return 0n;
-      mapped = false;
-      return mapping.unmap();
+      const backing = current();
+      if (!backing.mapped || this.handle.dma.closed) return 0n;
+      backing.mapped = false;
+      return backing.mapping?.unmap() ?? 0n;
     };
     const buffer: GuestBuffer = {
       iova,
-      bytes: new Uint8Array(memory.buffer, 0, size),
+      get bytes() {
+        return new Uint8Array(current().memory.buffer, 0, size);
+      },
       unmapDma,
       release: () => {
         if (!live) return;
         live = false;
+        const backing = current();
         this.buffers.delete(buffer);
         try {
           unmapDma();
         } finally {
-          this.sys.munmap(memory);
+          this.backings.delete(buffer);
+          this.sys.munmap(backing.memory);
         }
       },
     };
     this.buffers.add(buffer);
+    this.backings.set(buffer, first);
     return buffer;
+  }
+
+  /** New zeroed memory from `handle`'s fd layer, DMA-mapped at `iova` on it when `map`. */
+  private backingOn(handle: DeviceHandle, size: number, iova: bigint, read: boolean, write: boolean, map: boolean): BufferBacking {
+    const memory: Mapping = handle.sys.allocate(size);
+    // Every page written before the pin: Linux 6.1's type1 pins a read-only mapping of
+    // untouched anonymous memory as the shared zero page, which the device would then
+    // read while the guest's later writes (the ring's commands) land in fresh pages.
+    new Uint8Array(memory.buffer, 0, size).fill(0);
+    if (!map) return { memory, mapping: undefined, mapped: false, size, read, write };
+    try {
+      const mapping = handle.dma.map({ iova, memory, read, write });
+      return { memory, mapping, mapped: true, size, read, write };
+    } catch (err) {
+      handle.sys.munmap(memory);
+      throw err;
+    }
+  }
+
+  /** Every buffer's bytes, in IOVA order: the guest's memory as the device sees it. */
+  memorySnapshot(): Uint8Array {
+    const buffers = [...this.buffers].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+    return Buffer.concat(buffers.map((b) => b.bytes));
+  }
+
+  /**
+   * Resolves once every batch submitted so far has settled: the guest has nothing in
+   * flight (what a VMM waits for before it stops the device).
+   */
+  async idle(): Promise<void> {
+    await this.previous;
+  }
+
+  /**
+   * Prepares the guest's move to `target`, another handle of a vGPU of the same type:
+   * its memory is allocated and DMA-mapped there now. See GuestMove; nothing changes for
+   * the guest until complete(), which must run with the guest idle and the source device
+   * stopped.
+   */
+  prepareMove(target: DeviceHandle): GuestMove {
+    const moved = new Map<GuestBuffer, BufferBacking>();
+    const abort = (): void => {
+      for (const b of moved.values()) {
+        try {
+          if (b.mapped && !target.dma.closed) b.mapping?.unmap();
+        } finally {
+          target.sys.munmap(b.memory);
+        }
+      }
+      moved.clear();
+    };
+    try {
+      for (const [buffer, b] of this.backings) moved.set(buffer, this.backingOn(target, b.size, buffer.iova, b.read, b.write, b.mapped));
+    } catch (err) {
+      abort();
+      throw err;
+    }
+    let done = false;
+    return {
+      abort: () => {
+        if (!done) abort();
+        done = true;
+      },
+      complete: () => {
+        if (done) throw new Error('this move is over');
+        done = true;
+        let bytes = 0;
+        for (const [buffer, next] of moved) {
+          const old = this.backings.get(buffer)!;
+          new Uint8Array(next.memory.buffer, 0, next.size).set(new Uint8Array(old.memory.buffer, 0, old.size));
+          bytes += next.size;
+        }
+        const source = this.handle;
+        this.handle = target;
+        this.bar0 = target.device.bar(0);
+        target.device.config.enable(pciCommand.MEMORY | pciCommand.MASTER);
+        target.device.irqs.enable(MSI);
+        for (const [buffer, next] of moved) {
+          const old = this.backings.get(buffer)!;
+          this.backings.set(buffer, next);
+          source.sys.munmap(old.memory);
+        }
+        // The source handle stays open (its device stopped) for the caller to close.
+        return bytes;
+      },
+    };
   }
 
   /**

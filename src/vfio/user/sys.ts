@@ -8,6 +8,8 @@
 //   VFIO_DEVICE_RESET      DEVICE_RESET
 //   pread / pwrite         REGION_READ / REGION_WRITE, split to the negotiated size
 //   mmap                   of the fd the server sent with the region's info (regions.ts)
+//   VFIO_DEVICE_FEATURE    DEVICE_FEATURE; a data_fd's read/write are MIG_DATA_READ/WRITE
+//                          (migration.ts)
 // Any other ioctl on the device fd is ENOTTY, as from a kernel driver without it. The
 // virtual fd is the socket's own number, so no other open file can share it while the
 // connection lives. Everything else (eventfds, watching, sysfs, other fds) goes to the
@@ -28,6 +30,7 @@ import {
 import { PROT_READ, PROT_WRITE, type FdWatcher, type Mapping, type SysKind, type SysLayer, type Sysfs } from '../../sys/types.js';
 import type { VfioUserConnection, VfioUserReply } from './connection.js';
 import { irqSetMessages } from './irq-set.js';
+import { VfioUserMigration } from './migration.js';
 import { RegionTable } from './regions.js';
 
 /** Sanity bounds on what a server may describe (a kernel's device would never exceed them). */
@@ -59,9 +62,12 @@ export class VfioUserSys implements SysLayer {
   private virtualFd: number;
   private readonly regions = new RegionTable();
   private readonly allocated = new Map<ArrayBuffer, AllocatedMemory>();
+  /** Migration: DEVICE_FEATURE and the virtual data fds (also the handle's dirty log). */
+  readonly migration: VfioUserMigration;
 
   constructor(private readonly connection: VfioUserConnection, private readonly base: SysLayer) {
     this.virtualFd = connection.fd;
+    this.migration = new VfioUserMigration(connection, base, (address, length) => this.allocatedAt(address, length));
   }
 
   get kind(): SysKind {
@@ -93,12 +99,17 @@ export class VfioUserSys implements SysLayer {
 
   /** Closing the device fd ends the session: the region fds and the connection close. */
   close(fd: number): void {
+    if (this.migration.isDataFd(fd)) {
+      this.migration.close(fd);
+      return;
+    }
     if (fd !== this.virtualFd || fd < 0) {
       this.base.close(fd);
       return;
     }
     this.virtualFd = -1;
     try {
+      this.migration.closeAll();
       this.regions.close();
     } finally {
       this.connection.close();
@@ -106,13 +117,16 @@ export class VfioUserSys implements SysLayer {
   }
 
   ioctl(fd: number, request: number, arg?: number | Uint8Array): number {
+    if (this.migration.isDataFd(fd)) return this.migration.ioctl(fd, request);
     if (fd !== this.virtualFd || fd < 0) return this.base.ioctl(fd, request, arg);
     switch (request) {
       case ioctls.VFIO_DEVICE_GET_INFO: return this.getInfo(bufferArg(arg, vfio_user_device_info.size, 'VFIO_DEVICE_GET_INFO'));
       case ioctls.VFIO_DEVICE_GET_REGION_INFO: return this.getRegionInfo(bufferArg(arg, vfio_region_info.size, 'VFIO_DEVICE_GET_REGION_INFO'));
       case ioctls.VFIO_DEVICE_GET_IRQ_INFO: return this.getIrqInfo(bufferArg(arg, vfio_irq_info.size, 'VFIO_DEVICE_GET_IRQ_INFO'));
       case ioctls.VFIO_DEVICE_SET_IRQS: return this.setIrqs(bufferArg(arg, 0, 'VFIO_DEVICE_SET_IRQS'));
+      case ioctls.VFIO_DEVICE_FEATURE: return this.migration.deviceFeature(bufferArg(arg, 0, 'VFIO_DEVICE_FEATURE'));
       case ioctls.VFIO_DEVICE_RESET:
+        this.migration.deviceReset();
         this.closeFds(this.connection.request('VFIO_USER_DEVICE_RESET', undefined, { syscall: 'ioctl' }));
         return 0;
       default:
@@ -128,6 +142,25 @@ export class VfioUserSys implements SysLayer {
   pwrite(fd: number, buf: Uint8Array, offset: bigint): number {
     if (fd !== this.virtualFd || fd < 0) return this.base.pwrite(fd, buf, offset);
     return this.regionIo('pwrite', buf, offset);
+  }
+
+  /** read(2): of a migration data fd (MIG_DATA_READ), or of the underlying fd layer. */
+  read(fd: number, buf: Uint8Array): number {
+    if (this.migration.isDataFd(fd)) return this.migration.read(fd, buf);
+    return this.streamIo('read', fd, buf);
+  }
+
+  /** write(2): of a migration data fd (MIG_DATA_WRITE), or of the underlying fd layer. */
+  write(fd: number, buf: Uint8Array): number {
+    if (this.migration.isDataFd(fd)) return this.migration.write(fd, buf);
+    return this.streamIo('write', fd, buf);
+  }
+
+  private streamIo(syscall: 'read' | 'write', fd: number, buf: Uint8Array): number {
+    if (fd === this.virtualFd && fd >= 0) throw sysError('EINVAL', syscall, undefined, 'the device fd is read with pread');
+    const io = (this.base as Partial<Record<'read' | 'write', (fd: number, buf: Uint8Array) => number>>)[syscall];
+    if (!io) throw sysError('EINVAL', syscall, undefined, 'the underlying fd layer has no stream files');
+    return io.call(this.base, fd, buf);
   }
 
   /** mmap of a region: of the server's fd for it, at the server's offset plus the offset inside. */
@@ -160,6 +193,17 @@ export class VfioUserSys implements SysLayer {
     const entry = this.allocated.get(memory.buffer);
     if (!entry || entry.released || memory.buffer.byteLength === 0) return undefined;
     return { fd: entry.memory.fd, offset: 0 };
+  }
+
+  /** The bytes at a process address inside memory allocate() gave and munmap has not taken back. */
+  private allocatedAt(address: bigint, length: number): Uint8Array | undefined {
+    for (const { mapping } of this.allocated.values()) {
+      const start = mapping.address;
+      if (address >= start && address + BigInt(length) <= start + BigInt(mapping.buffer.byteLength)) {
+        return new Uint8Array(mapping.buffer, Number(address - start), length);
+      }
+    }
+    return undefined;
   }
 
   munmap(mapping: Mapping): void {

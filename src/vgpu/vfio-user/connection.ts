@@ -34,6 +34,7 @@ import {
 } from '../../uapi/vfio-user/index.js';
 import { commandTable, serverToClient } from './commands/table.js';
 import { ReceivedFds } from './commands/types.js';
+import { migratable } from './commands/migration.js';
 import { negotiateVersion } from './commands/version.js';
 import type { ServerLimits } from './options.js';
 import { Outbox } from './outbox.js';
@@ -251,7 +252,7 @@ export class VfioUserConnection {
     }
     let outcome;
     try {
-      outcome = negotiateVersion(body, this.limits);
+      outcome = negotiateVersion(body, this.limits, migratable(this.backend));
     } catch (err) {
       this.fail(header, err);
       return;

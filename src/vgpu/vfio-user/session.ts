@@ -2,6 +2,7 @@
 // limits, the client's DMA regions, the eventfds it handed over, and the device, open
 // for this client. Closing it releases all of that, whatever state the client left.
 import type { DeviceBackend, EventfdRef, EventfdSink } from '../../device/backend.js';
+import { isSavingState, type MigrationDataChannel } from '../../device/migration/index.js';
 import { DmaRegions, type RemoteDma } from '../../device/dma/dma-regions.js';
 import { DupEventfdSink } from '../../device/eventfd-sink.js';
 import type { DmaAccessLayout } from '../../uapi/vfio-user/index.js';
@@ -60,6 +61,8 @@ export class Session {
   /** GET_REGION_INFO answers (offset and size), asked once per region. */
   readonly regionCache = new Map<number, { offset: bigint; size: bigint }>();
   numRegions: number | undefined;
+  /** The data session the last state change opened: what MIG_DATA_READ/WRITE use in place of a data_fd. */
+  private channel: MigrationDataChannel | undefined;
 
   constructor(readonly backend: DeviceBackend, readonly negotiated: Negotiated, remote: RemoteDma, windowSize: number | undefined) {
     this.dma = new DmaRegions({
@@ -86,6 +89,24 @@ export class Session {
     this.opened = true;
   }
 
+  get migrationChannel(): MigrationDataChannel | undefined {
+    return this.channel;
+  }
+
+  /**
+   * After a successful MIG_DEVICE_STATE SET: a new channel replaces the old one (whose
+   * release is the kernel's close of the old data_fd). Without one, the old channel goes
+   * on only while the device stays in a saving state (PRE_COPY to STOP_COPY keeps the
+   * same stream, as the kernel's data_fd does); leaving the saving and resuming states
+   * ends it.
+   */
+  migrationStateChanged(channel: MigrationDataChannel | undefined, state: number): void {
+    if (channel === undefined && this.channel !== undefined && isSavingState(state) && this.channel.direction === 'save') return;
+    const old = this.channel;
+    this.channel = channel;
+    old?.release();
+  }
+
   /**
    * The client is gone: the device closes first (its release drops its pins through
    * the DMA space), then every eventfd reference and DMA region goes. Idempotent.
@@ -94,7 +115,11 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (this.opened) this.backend.close();
+      try {
+        this.migrationStateChanged(undefined, -1);
+      } finally {
+        if (this.opened) this.backend.close();
+      }
     } finally {
       this.opened = false;
       this.eventfds.releaseAll();
