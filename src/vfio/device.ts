@@ -72,9 +72,17 @@ export class Device {
     return this.fdNumber < 0;
   }
 
-  /** A region by index; EINVAL when the device has none there. */
+  /**
+   * A region by index; EINVAL when the device has none there. An index past
+   * num_regions is asked for (and kept): a device may name one elsewhere, as the
+   * kernel's mdpy does with its display plane's region 16 in QUERY_GFX_PLANE.
+   */
   region(index: number): Region {
-    const region = this.regions.get(index);
+    let region = this.regions.get(index);
+    if (!region && Number.isInteger(index) && index >= this.info.numRegions && index <= 0xffffffff) {
+      region = this.queryRegion(index);
+      if (region) (this.regions as Map<number, Region>).set(index, region);
+    }
     if (!region) throw sysError('EINVAL', 'ioctl', 'VFIO_DEVICE_GET_REGION_INFO', `${this.name} has no ${regionName(index, this.info.pci)}`);
     return region;
   }

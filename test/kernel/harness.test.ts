@@ -393,3 +393,11 @@ test('mdev samples: the headers\' dependencies, the relocated Makefile, the gues
   assert.throws(() => relocateHeadersMakefile('all:\n', '/c'), /includes no \/usr\/src\//);
   assert.equal(guestSamplePath('6.1.0-57-amd64', 'mtty'), 'lib/modules/6.1.0-57-amd64/extra/mtty.ko');
 });
+
+test('parseOptions: --phase picks edu phases by name; a bad list is refused', () => {
+  assert.equal(parseOptions([]).phases, undefined);
+  assert.deepEqual(parseOptions(['--phase=mdev-host,mdev-vfio']).phases, ['mdev-host', 'mdev-vfio']);
+  assert.throws(() => parseOptions(['--phase=']), /bad option/);
+  assert.throws(() => parseOptions(['--phase=a,,b']), /bad option/);
+  assert.throws(() => parseOptions(['--phase=../x']), /bad option/);
+});

@@ -54,6 +54,7 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   else missing.push({ name: 'harness: the mediated edu end-to-end test is built', status: 'fail', detail: `no ${mediatedFile}` });
   // The kernel's mdev samples (mdev-samples.ts), loaded by /init.
   phases.push({ name: 'mdev-host', files: ['dist/test/kernel/guest/mdev-host.js'] });
+  phases.push({ name: 'mdev-vfio', files: ['dist/test/kernel/guest/mdev-vfio.js'] });
   // VFIO migration v2 on mtty (6.12; 6.1's mtty has none), compared with a vGPU on the mock.
   const migration = migrationPhase();
   if (migration) phases.push(migration);

@@ -11,6 +11,7 @@ import { PNG } from 'pngjs';
 import {
   COLOUR_BARS, createCanvas, DisplayGuest, drawTestPattern, pixelAt, runDisplayDemo, screenshotPng, type Canvas,
 } from '../../src/vendors/display/index.js';
+import { offersDmabufPlanes, offersRegionPlanes, queryPrimaryDmabuf } from '../../src/vendors/display/screenshot.js';
 import { displayWorld, memfdMappings, testUuid } from './display-world.js';
 
 /** The PNG's pixels as 0x00RRGGBB, checking it is opaque. */
@@ -165,6 +166,21 @@ test('a VMM\'s screenshot does not disturb the guest: its mapping and mode stay'
     assert.equal(guest.read(0x1), 256);
     guest.canvas.pixels[3] = 0x445566;
     assert.equal(decode(screenshotPng(world.sys, guest.device)).pixels[3], 0x445566);
+  } finally {
+    guest.close();
+    world.close();
+  }
+});
+
+test('plane probes: the display vGPU offers region planes and, as mdpy, no dma-buf ones (PROBE|DMABUF is EINVAL)', () => {
+  const world = displayWorld();
+  const uuid = world.create('vga', testUuid(7));
+  const guest = DisplayGuest.open(world.sys, uuid);
+  try {
+    assert.equal(offersRegionPlanes(guest.device), true);
+    assert.equal(offersDmabufPlanes(guest.device), false);
+    guest.setMode(640, 480);
+    assert.throws(() => queryPrimaryDmabuf(guest.device), { code: 'EINVAL' });
   } finally {
     guest.close();
     world.close();

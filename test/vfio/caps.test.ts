@@ -118,3 +118,22 @@ test('caps are found by following cap_offset and next, in whatever order and pad
   vfio_info_cap_header.write(buf, { next: 64 }, 40);
   assert.throws(() => new Region(host, buf, 'BAR3'), /loops/);
 });
+
+test('a region past num_regions (mdpy names its display plane region 16) is asked for by index and kept', () => {
+  const { sys, device, close } = openFake();
+  try {
+    assert.equal(device.info.numRegions, 10);
+    assert.equal(device.regions.has(16), false, 'not enumerated');
+    const display = device.region(16);
+    assert.deepEqual([display.size, display.offset, display.mmappable], [0x1000, fakeRegionOffset(16), true]);
+    assert.equal(device.regions.get(16), display, 'kept');
+    sys.reset();
+    assert.equal(device.region(16), display);
+    assert.equal(sys.ioctls.length, 0, 'asked once');
+    assert.throws(() => device.region(12), { code: 'EINVAL' });
+    assert.throws(() => device.region(8), { code: 'EINVAL' }, 'an enumerated index the device lacks is not asked again');
+    assert.equal(sys.ioctls.length, 1, 'only region 12 was asked');
+  } finally {
+    close();
+  }
+});

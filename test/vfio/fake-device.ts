@@ -27,6 +27,8 @@ const regions: Record<number, FakeRegion> = {
   2: { size: 0x4000, flags: R | W, caps: [] },
   7: { size: 256, flags: R | W, caps: [] },
   9: { size: 0x100, flags: R, caps: [regionTypeCap(regionTypes.VFIO_REGION_TYPE_GFX, regionTypes.VFIO_REGION_SUBTYPE_GFX_EDID)] },
+  // Past num_regions, as the kernel's mdpy names its display plane's region 16.
+  16: { size: 0x1000, flags: R | W | M, caps: [] },
 };
 
 const irqs: Record<number, { flags: number; count: number }> = {
@@ -52,7 +54,7 @@ export function createFakeDevice(name: string): FakeDevice {
     if (arg.byteLength < vfio_region_info.size) throw sysError('EFAULT', 'ioctl');
     const { argsz, index } = vfio_region_info.decode(arg);
     if (argsz < vfio_region_info.size) throw sysError('EINVAL', 'ioctl');
-    if (index >= 10 || index === 8) throw sysError('EINVAL', 'ioctl');
+    if ((index >= 10 && index !== 16) || index === 8) throw sysError('EINVAL', 'ioctl');
     const r = regions[index] ?? { size: 0, flags: 0, caps: [] };
     const chain = r.caps.length > 0 ? chainCaps(r.caps, vfio_region_info.size) : undefined;
     const needed = vfio_region_info.size + (chain?.byteLength ?? 0);

@@ -1,13 +1,19 @@
-// What a VMM does to show a vGPU's display (QEMU's vfio display for region planes),
-// through the VFIO client only: probe that the device offers region planes, query the
-// primary plane, map the plane's part of the region it names, and convert its pixels.
-// screenshotPng() encodes them as a PNG with pngjs.
+// What a VMM does to show a vGPU's display (QEMU's vfio display), through the VFIO
+// client only: probe that the device offers region planes, query the primary plane, map
+// the plane's part of the region it names, and convert its pixels. screenshotPng()
+// encodes them as a PNG with pngjs.
+//
+// A device with dma-buf planes only (the kernel's mbochs) is queried and exported the
+// same way (queryPrimaryDmabuf, exportDmabuf), but its pixels cannot be read here: the
+// export is a read-only fd, and mmap of a read-only file drops VM_SHARED, which mbochs
+// requires (EINVAL); QEMU hands such a dma-buf to the GPU instead. mbochs also has the
+// bochs dispi registers, so its picture is read as a vfio-user device's is (below).
 //
 // vfio-user has no QUERY_GFX_PLANE (the ioctl is ENOTTY there): for such a transport the
 // plane is read from the device's bochs dispi registers instead, as a VMM's own
 // bochs-display model would, which gives the same plane for any mode the device shows.
 import { PNG } from 'pngjs';
-import { sysError } from '../../addon/errors.js';
+import { isSysError, sysError } from '../../addon/errors.js';
 import type { SysLayer } from '../../sys/types.js';
 import { flags as F } from '../../uapi/constants.js';
 import { vfio_device_gfx_plane_info } from '../../uapi/structs.js';
@@ -40,16 +46,62 @@ function planeBuffer(flags: number): Uint8Array {
   return vfio_device_gfx_plane_info.encode({ argsz: vfio_device_gfx_plane_info.size, flags, drm_plane_type: DrmPlaneType.PRIMARY });
 }
 
-/** QUERY_GFX_PLANE with PROBE|REGION: whether the device offers region planes. */
-export function offersRegionPlanes(device: Device): boolean {
+function offersPlanes(device: Device, type: number): boolean {
   try {
-    vfioIoctl(device.sys, device.fd, 'VFIO_DEVICE_QUERY_GFX_PLANE', planeBuffer(F.VFIO_GFX_PLANE_TYPE_PROBE | F.VFIO_GFX_PLANE_TYPE_REGION));
+    vfioIoctl(device.sys, device.fd, 'VFIO_DEVICE_QUERY_GFX_PLANE', planeBuffer(F.VFIO_GFX_PLANE_TYPE_PROBE | type));
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === 'EINVAL' || (err as { code?: string }).code === 'ENOTTY') return false;
     throw err;
   }
 }
+
+/** QUERY_GFX_PLANE with PROBE|REGION: whether the device offers region planes. */
+export function offersRegionPlanes(device: Device): boolean {
+  return offersPlanes(device, F.VFIO_GFX_PLANE_TYPE_REGION);
+}
+
+/** QUERY_GFX_PLANE with PROBE|DMABUF: whether the device offers dma-buf planes. */
+export function offersDmabufPlanes(device: Device): boolean {
+  return offersPlanes(device, F.VFIO_GFX_PLANE_TYPE_DMABUF);
+}
+
+/** A dma-buf plane: its id names it to GET_GFX_DMABUF. */
+export interface DmabufPlane extends Omit<GfxPlane, 'regionIndex'> {
+  dmabufId: number;
+}
+
+/**
+ * The primary plane as a dma-buf, or undefined while the display is off. mbochs (6.1 to
+ * 6.12) makes the dma-buf of a mode it has not shown before but answers that first query
+ * ENOMEM, keeping it; the next query finds it, as QEMU's next display refresh does. So an
+ * ENOMEM is asked once more, and a second one stands.
+ */
+export function queryPrimaryDmabuf(device: Device): DmabufPlane | undefined {
+  const query = (): Uint8Array => {
+    const buf = planeBuffer(F.VFIO_GFX_PLANE_TYPE_DMABUF);
+    vfioIoctl(device.sys, device.fd, 'VFIO_DEVICE_QUERY_GFX_PLANE', buf);
+    return buf;
+  };
+  let buf: Uint8Array;
+  try {
+    buf = query();
+  } catch (err) {
+    if (!isSysError(err, 'ENOMEM')) throw err;
+    buf = query();
+  }
+  const p = vfio_device_gfx_plane_info.decode(buf);
+  if (p.drm_format === 0 || p.size === 0 || p.width === 0 || p.height === 0) return undefined;
+  return { drmFormat: p.drm_format, width: p.width, height: p.height, stride: p.stride, size: p.size, dmabufId: p.dmabuf_id };
+}
+
+/** GET_GFX_DMABUF: a new fd of the plane's dma-buf (the caller closes it). */
+export function exportDmabuf(device: Device, dmabufId: number): number {
+  const id = new Uint8Array(4);
+  new DataView(id.buffer).setUint32(0, dmabufId, true);
+  return vfioIoctl(device.sys, device.fd, 'VFIO_DEVICE_GET_GFX_DMABUF', id);
+}
+
 
 /** The primary plane, or undefined while the display is off (a zeroed format and size). */
 export function queryPrimaryPlane(device: Device): GfxPlane | undefined {
@@ -80,13 +132,8 @@ export function dispiPlane(device: Device): GfxPlane | undefined {
 
 /** Copies the plane's pixels out of its region (through an mmap, unmapped again) as RGBA. */
 export function capturePlane(device: Device, plane: GfxPlane): RgbaImage {
-  if (plane.drmFormat !== DRM_FORMAT_XRGB8888) {
-    throw sysError('EINVAL', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `drm format 0x${plane.drmFormat.toString(16)} is not XRGB8888`);
-  }
+  checkPlane(plane);
   const { width, height, stride } = plane;
-  if (stride < width * 4 || stride * height > plane.size) {
-    throw sysError('EINVAL', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `stride ${stride} and size ${plane.size} do not hold ${width}x${height}`);
-  }
   const region = device.region(plane.regionIndex);
   const page = device.sys.pageSize;
   const mapping = region.mmap({ offset: 0, size: Math.ceil(plane.size / page) * page });
@@ -94,6 +141,17 @@ export function capturePlane(device: Device, plane: GfxPlane): RgbaImage {
     return xrgbToRgba(mapping.bytes, width, height, stride);
   } finally {
     mapping.unmap();
+  }
+}
+
+/** A plane this capture can convert: XRGB8888 rows that fit in its size. */
+function checkPlane(plane: Omit<GfxPlane, 'regionIndex'>): void {
+  if (plane.drmFormat !== DRM_FORMAT_XRGB8888) {
+    throw sysError('EINVAL', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `drm format 0x${plane.drmFormat.toString(16)} is not XRGB8888`);
+  }
+  const { width, height, stride } = plane;
+  if (stride < width * 4 || stride * height > plane.size) {
+    throw sysError('EINVAL', 'screenshot', 'VFIO_DEVICE_QUERY_GFX_PLANE', `stride ${stride} and size ${plane.size} do not hold ${width}x${height}`);
   }
 }
 
