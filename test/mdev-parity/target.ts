@@ -53,8 +53,21 @@ const MOCK_SUBJECTS: readonly Subject[] = [
   { key: 'mbochs', parent: 'display0', type: 'display-hd', otherType: 'display-vga', description: true, fullErrno: 'EUSERS' },
 ];
 
+/**
+ * The display parity's subject: mbochs-medium and our display-xga both have 16 MiB of
+ * video memory, so a mode fits one exactly when it fits the other.
+ */
+export interface DisplaySubject {
+  readonly parent: string;
+  readonly type: string;
+}
+const KERNEL_DISPLAY: DisplaySubject = { parent: 'mbochs', type: 'mbochs-medium' };
+const MOCK_DISPLAY: DisplaySubject = { parent: 'display0', type: 'display-xga' };
+
 export interface MdevTarget extends Target {
   readonly subjects: readonly Subject[];
+  /** Undefined on a real kernel without mbochs. */
+  readonly display: DisplaySubject | undefined;
 }
 
 function envMockFlavour(): KernelFlavour {
@@ -93,6 +106,7 @@ export function setupMdevFile(): MdevTarget {
   let sys: SysLayer;
   let flavour: KernelFlavour;
   let subjects: readonly Subject[];
+  let display: DisplaySubject | undefined;
   let close = (): void => {};
   if (kind === 'mock') {
     flavour = envMockFlavour();
@@ -100,10 +114,12 @@ export function setupMdevFile(): MdevTarget {
     sys = world.sys;
     close = world.close;
     subjects = MOCK_SUBJECTS;
+    display = MOCK_DISPLAY;
   } else {
     sys = openSys({ kind: 'native' });
     flavour = flavourOfRelease(release);
     subjects = KERNEL_SUBJECTS.filter((s) => sys.sysfs.exists(`/sys/class/mdev_bus/${s.parent}`));
+    display = sys.sysfs.exists(`/sys/class/mdev_bus/${KERNEL_DISPLAY.parent}`) ? KERNEL_DISPLAY : undefined;
   }
   const before = openFds().length;
   after(() => {
@@ -111,11 +127,11 @@ export function setupMdevFile(): MdevTarget {
     const now = openFds().length;
     if (now !== before) throw new Error(`fd count changed from ${before} to ${now}`);
   });
-  return { sys, kind: sys.kind, device: 'mdev', flavour, release, subjects };
+  return { sys, kind: sys.kind, device: 'mdev', flavour, release, subjects, display };
 }
 
 /** Test UUIDs: one block per subject and suite, so no two cases ever share one. */
-export function uuidFor(subject: Subject, suite: number, n: number): string {
+export function uuidFor(subject: Pick<Subject, 'key'>, suite: number, n: number): string {
   const block = { mtty: 1, mdpy: 2, mbochs: 3 }[subject.key];
   return `c0ffee${suite.toString(16).padStart(2, '0')}-0000-4000-8000-${(block * 0x10000 + n).toString(16).padStart(12, '0')}`;
 }
