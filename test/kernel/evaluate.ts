@@ -32,6 +32,8 @@ export interface Expectations {
   faultDevice: string;
   /** What the guest binds to vfio-pci, as the check names it; default "edu". */
   deviceLabel?: string;
+  /** The mdev parents the guest must list after loading the kernel's samples (none: not checked). */
+  mdevParents?: readonly string[];
 }
 
 /** One of the harness's own checks; the detail explains a failure. */
@@ -60,6 +62,13 @@ export function evaluateBoot(boot: BootResult, want: Expectations): Evaluation {
   cases.push(check(`the guest loads VFIO and binds ${want.deviceLabel ?? 'edu'} to vfio-pci`,
     setupError === undefined && device !== undefined && /driver vfio-pci$/.test(device),
     setupError ?? device ?? 'the guest did not get that far'));
+
+  if (want.mdevParents?.length) {
+    const listed = fact(serial, 'mdev')?.split(/\s+/) ?? [];
+    const missing = want.mdevParents.filter((p) => !listed.includes(p));
+    cases.push(check(`the guest loads the kernel's mdev samples (${want.mdevParents.join(', ')})`, missing.length === 0,
+      fact(serial, 'mdev-error') ?? `/sys/class/mdev_bus lists ${listed.join(' ') || 'nothing'}`));
+  }
 
   for (const phase of want.phases) {
     const section = serial.sections.get(`tap:${phase.name}`);

@@ -90,26 +90,29 @@ async function packageFor(series: KernelSeries): Promise<string> {
   return pkg;
 }
 
-function findDeb(pkg: string): string | undefined {
+function findDeb(pkg: string, version?: string): string | undefined {
   if (!existsSync(debDir)) return undefined;
-  const name = readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  // apt-get download names a file <pkg>_<version, ':' as %3a>_<arch>.deb.
+  const prefix = version === undefined ? `${pkg}_` : `${pkg}_${version.replace(/:/g, '%3a')}_`;
+  const name = readdirSync(debDir).find((f) => f.startsWith(prefix) && f.endsWith('.deb'));
   return name ? join(debDir, name) : undefined;
 }
 
-/** The .deb of a package, downloaded unless the cache has it. */
-async function download(pkg: string): Promise<string> {
+/** The .deb of a package (of that exact version, when one is given), downloaded unless the cache has it. */
+export async function download(pkg: string, version?: string): Promise<string> {
   mkdirSync(debDir, { recursive: true });
-  const cached = findDeb(pkg);
+  const cached = findDeb(pkg, version);
   if (cached) return cached;
-  log(`apt-get download ${pkg}`);
-  const attempt = () => run('apt-get', ['download', '-q', pkg], { cwd: debDir, allowFailure: true });
+  const spec = version === undefined ? pkg : `${pkg}=${version}`;
+  log(`apt-get download ${spec}`);
+  const attempt = () => run('apt-get', ['download', '-q', spec], { cwd: debDir, allowFailure: true });
   let r = await attempt();
   if (r.code !== 0) {
     await aptUpdateOnce();
     r = await attempt();
   }
-  const deb = findDeb(pkg);
-  if (r.code !== 0 || !deb) throw new Error(`apt-get download ${pkg} failed:\n${r.stderr.trim()}`);
+  const deb = findDeb(pkg, version);
+  if (r.code !== 0 || !deb) throw new Error(`apt-get download ${spec} failed:\n${r.stderr.trim()}`);
   return deb;
 }
 
@@ -144,7 +147,7 @@ function pickMembers(listing: string): { members: string[]; release: string; mod
 }
 
 /** Load order of the wanted modules and their dependencies, relative to root. */
-async function moduleOrder(root: string, release: string, wanted: readonly string[]): Promise<string[]> {
+export async function moduleOrder(root: string, release: string, wanted: readonly string[]): Promise<string[]> {
   // An empty config directory: the host's /etc/modprobe.d must not shape the guest.
   const noConfig = join(root, '.modprobe.d');
   mkdirSync(noConfig, { recursive: true });

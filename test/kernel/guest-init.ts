@@ -16,6 +16,8 @@ export interface GuestPhase {
 /** Where the image keeps the module list (absolute guest paths, in load order). */
 export const guestModuleList = '/etc/vgpu-modules';
 export const guestOutcomes = '/tmp/outcomes.jsonl';
+/** The kernel's mdev samples and mdev.ko, when the image has them (mdevLayer): loaded after the list above. */
+export const guestMdevModuleList = '/etc/vgpu-mdev-modules';
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -46,6 +48,12 @@ dmesg -n 1
 mark uname "$(uname -r)"
 
 for m in $(cat ${guestModuleList}); do insmod "$m" || fail "insmod $m"; done
+# The mdev samples: a failure is reported (the mdev phases then fail) and the rest runs.
+if [ -f ${guestMdevModuleList} ]; then
+  loaded=1
+  for m in $(cat ${guestMdevModuleList}); do insmod "$m" || { mark mdev-error "insmod $m"; loaded=0; break; }; done
+  [ $loaded = 1 ] && mark mdev $(ls /sys/class/mdev_bus)
+fi
 
 dev=/sys/bus/pci/devices/${guestDevice}
 [ -e "$dev" ] || fail "no PCI device ${guestDevice}"

@@ -14,6 +14,7 @@ import { evaluateBoot } from './evaluate.js';
 import type { BootResult } from './boot.js';
 import { bootCase, bootWithRetry, crashBeforeInit, parityNotComputed } from './crash.js';
 import { crashedBootLog } from './crashed-boot-log.js';
+import { guestSamplePath, headerDependencies, relocateHeadersMakefile } from './mdev-samples.js';
 
 const nodeTap = `TAP version 13
 # stray output
@@ -356,4 +357,39 @@ test('bootWithRetry: a guest that reached /init is booted once, whatever its tes
   let count = 0;
   const attempts = await bootWithRetry(async () => { count++; return bootOf(goodRun.replace('rc=0', 'rc=7')); }, () => assert.fail('nothing to say'));
   assert.deepEqual([count, attempts.retriedAfter, bootCase(attempts)], [1, undefined, { name: 'harness: the guest reaches /init', status: 'pass' }]);
+});
+
+test('evaluateBoot: the mdev samples check passes when /sys/class/mdev_bus lists every parent', () => {
+  const mdevCase = (serial: string): Array<[string, string | undefined]> =>
+    evaluateBoot(bootOf(serial), { ...want, mdevParents: ['mtty', 'mdpy', 'mbochs'] }).cases
+      .filter((c) => c.name.startsWith("harness: the guest loads the kernel's mdev samples"))
+      .map((c) => [c.status, c.detail]);
+  const withMdev = (line: string): string => goodRun.replace('@@VGPU@@ device', `${line}\n@@VGPU@@ device`);
+  assert.deepEqual(mdevCase(withMdev('@@VGPU@@ mdev mbochs mdpy mtty')), [['pass', undefined]]);
+  assert.deepEqual(mdevCase(withMdev('@@VGPU@@ mdev mdpy mtty')), [['fail', '/sys/class/mdev_bus lists mdpy mtty']]);
+  assert.deepEqual(mdevCase(withMdev('@@VGPU@@ mdev-error insmod /lib/modules/r/extra/mbochs.ko')),
+    [['fail', 'insmod /lib/modules/r/extra/mbochs.ko']]);
+  // Without parents to expect (no samples in the image), there is no such case.
+  assert.equal(evaluateBoot(bootOf(goodRun), want).cases.some((c) => c.name.includes('mdev')), false);
+});
+
+test('initScript: loads the mdev list after the VFIO modules and reports the parents', () => {
+  const s = initScript([{ name: 'e2e', files: ['x'] }]);
+  const vfio = s.indexOf('$(cat /etc/vgpu-modules)');
+  const mdev = s.indexOf('$(cat /etc/vgpu-mdev-modules)');
+  assert.ok(vfio > 0 && mdev > vfio);
+  assert.match(s, /mark mdev \$\(ls \/sys\/class\/mdev_bus\)/);
+});
+
+test('mdev samples: the headers\' dependencies, the relocated Makefile, the guest path', () => {
+  assert.deepEqual(headerDependencies('linux-base (>= 4.12~), linux-headers-6.12.118+deb12-common (= 6.12.118-1~deb12u1), ' +
+    'linux-image-6.12.118+deb12-amd64 (= 6.12.118-1~deb12u1) | linux-image-6.12.118+deb12-amd64-unsigned (= 6.12.118-1~deb12u1), ' +
+    'linux-kbuild-6.12.118+deb12, gcc-12'), ['linux-headers-6.12.118+deb12-common', 'linux-kbuild-6.12.118+deb12']);
+  assert.deepEqual(headerDependencies('linux-headers-6.1.0-57-common (= 6.1.192-3), linux-kbuild-6.1 (>= 6.1.192-3), linux-compiler-gcc-12-x86'),
+    ['linux-headers-6.1.0-57-common', 'linux-kbuild-6.1']);
+  assert.throws(() => headerDependencies('gcc-12'), /no -common or linux-kbuild/);
+  assert.equal(relocateHeadersMakefile('include /usr/src/linux-headers-6.1.0-57-common/Makefile\n', '/c/tree'),
+    'include /c/tree/usr/src/linux-headers-6.1.0-57-common/Makefile\n');
+  assert.throws(() => relocateHeadersMakefile('all:\n', '/c'), /includes no \/usr\/src\//);
+  assert.equal(guestSamplePath('6.1.0-57-amd64', 'mtty'), 'lib/modules/6.1.0-57-amd64/extra/mtty.ko');
 });

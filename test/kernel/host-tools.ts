@@ -20,6 +20,10 @@ const tools: readonly Tool[] = [
   { program: 'apt-cache', pkg: 'apt' },
   { program: 'tar', pkg: 'tar' },
   { program: 'ldd', pkg: 'libc-bin' },
+  // The kernel's mdev samples (mdev-samples.ts): Debian's headers build with gcc-12.
+  { program: 'make', pkg: 'make' },
+  { program: 'x86_64-linux-gnu-gcc-12', pkg: 'gcc-12' },
+  { program: 'modinfo', pkg: 'kmod' },
 ];
 
 /** What the vm phases add: the trixie root for QEMU 11, and QEMU run chrooted in a mount namespace. */

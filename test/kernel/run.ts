@@ -20,6 +20,7 @@ import { fact } from './markers.js';
 import { listTree } from './hash.js';
 import { runVm } from './vm/run.js';
 import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
+import { mdevImage } from './mdev-image.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -125,7 +126,8 @@ function printDiagnostics(series: KernelSeries, result: BootResult, evaluation: 
 async function runKernel(series: KernelSeries, options: Options, setup: Setup): Promise<Totals> {
   const buildStart = performance.now();
   const kernel = await fetchKernel(series);
-  const image = await guestImage(kernel, setup.busybox, setup.project);
+  const mdev = await mdevImage(kernel);
+  const image = await guestImage(kernel, setup.busybox, setup.project, mdev.layer ? [mdev.layer] : []);
   const rebuilt = image.layers.filter((l) => l.built).map((l) => l.name);
   log(`${series}: ${kernel.release} (${kernel.pkg}), image ready in ${seconds(buildStart)}` +
     (rebuilt.length ? ` (built: ${rebuilt.join(', ')})` : ' (all layers cached)'));
@@ -138,15 +140,15 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   const result = attempts.result;
   if (attempts.crash) {
     // Nothing ran: one failure showing the crash, and no parity from outcomes that do not exist.
-    const cases = [...setup.missing, bootCase(attempts), ...(options.parity && setup.conformance.length ? [parityNotComputed()] : [])];
+    const cases = [...setup.missing, ...mdev.cases, bootCase(attempts), ...(options.parity && setup.conformance.length ? [parityNotComputed()] : [])];
     const totals = printCases(cases);
     log(`${series}: ${kernel.release}: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped (the guest never ran)`);
     return totals;
   }
   const evaluation = evaluateBoot(result, {
-    release: kernel.release, phases: setup.phases, allowedFaults, faultDevice: '00:04.0',
+    release: kernel.release, phases: setup.phases, allowedFaults, faultDevice: '00:04.0', mdevParents: mdev.parents,
   });
-  const cases = [...setup.missing, bootCase(attempts), ...evaluation.cases];
+  const cases = [...setup.missing, ...mdev.cases, bootCase(attempts), ...evaluation.cases];
 
   if (options.parity && setup.conformance.length) {
     cases.push(await parityCase(series, kernel.release, evaluation.outcomes?.outcomes ?? [], setup.conformance, options));
