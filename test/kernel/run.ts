@@ -21,6 +21,7 @@ import { listTree } from './hash.js';
 import { runVm } from './vm/run.js';
 import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
 import { mdevImage } from './mdev-image.js';
+import { isMdevParityCase, mdevParityCases, mdevParityPhase } from './mdev-parity.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -51,6 +52,9 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   else missing.push({ name: 'harness: the edu end-to-end test is built', status: 'fail', detail: `no ${e2eFile}` });
   if (existsSync(join(repoRoot, mediatedFile))) phases.push({ name: 'mediated', files: [mediatedFile] });
   else missing.push({ name: 'harness: the mediated edu end-to-end test is built', status: 'fail', detail: `no ${mediatedFile}` });
+  const mdevParity = mdevParityPhase();
+  if (mdevParity.phase) phases.push(mdevParity.phase);
+  if (mdevParity.missing) missing.push(mdevParity.missing);
   return { phases, missing, conformance };
 }
 
@@ -150,8 +154,12 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
   });
   const cases = [...setup.missing, ...mdev.cases, bootCase(attempts), ...evaluation.cases];
 
+  const outcomes = evaluation.outcomes?.outcomes ?? [];
   if (options.parity && setup.conformance.length) {
-    cases.push(await parityCase(series, kernel.release, evaluation.outcomes?.outcomes ?? [], setup.conformance, options));
+    cases.push(await parityCase(series, kernel.release, outcomes.filter((o) => !isMdevParityCase(o)), setup.conformance, options));
+  }
+  if (options.parity && mdev.parents.length && setup.phases.some((p) => p.name === 'mdev-parity')) {
+    cases.push(...await mdevParityCases(series, kernel.release, outcomes.filter(isMdevParityCase), options.timeoutSeconds));
   }
 
   const timing = result.bootSeconds !== undefined

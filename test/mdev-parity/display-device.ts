@@ -10,6 +10,8 @@ import { linkTarget } from './sysfs-observe.js';
 
 const TYPE1v2 = 3;
 const REGION_INFO_CAP_TYPE = 2;
+/** vfio_region_info and one type capability: mbochs refuses an argsz above its struct (EINVAL). */
+export const REGION_INFO_WITH_TYPE = 48;
 /** The dispi registers in the MMIO BAR (bochs' layout, mbochs' and ours). */
 export const DISPI_BASE = 0x500;
 export const FRAMEBUFFER_BAR = 0;
@@ -60,7 +62,7 @@ export class DisplayDevice {
   /** The region whose type capability says GFX / EDID. */
   private findEdidRegion(): { index: number; offset: bigint } {
     for (let index = 9; index < 32; index++) {
-      const { outcome, info, buf } = this.regionInfo(index, 256);
+      const { outcome, info, buf } = this.regionInfo(index, REGION_INFO_WITH_TYPE);
       if (!('ret' in outcome)) break;
       const cap = info.cap_offset ? findCap(buf, info.cap_offset, REGION_INFO_CAP_TYPE) : undefined;
       if (!cap) continue;
