@@ -170,6 +170,28 @@ function suiteFor(subject: Subject): void {
       });
     });
 
+  conformanceCase(t, name('create: a UUID in use on another parent (EEXIST: one list for every parent)'), { here: fails('EEXIST'), listed: [] }, () => {
+    const other = t.subjects.find((s) => s.key !== subject.key);
+    if (!other) throw new Error('the suite needs a second parent');
+    const elsewhere = new SubjectPaths(sys, other);
+    const u = fresh();
+    return withCleanup([u], () => {
+      elsewhere.create(u);
+      return { here: p.create(u), listed: p.devices() };
+    });
+  });
+
+  conformanceCase(t, name('available_instances: another type of the parent narrows after a create'), { narrowed: true, restored: true }, () => {
+    const u = fresh();
+    return withCleanup([u], () => {
+      const before = p.available(subject.otherType);
+      p.create(u);
+      const during = p.available(subject.otherType);
+      sys.sysfs.write(`${p.busLink(u)}/remove`, '1');
+      return { narrowed: during < before, restored: p.available(subject.otherType) === before };
+    });
+  });
+
   // ---- a device's attributes and links ----
 
   conformanceCase(t, name('device: the core entries present'), CORE_DEVICE_ENTRIES, () => {

@@ -12,7 +12,7 @@ import { openSys, type MockSysLayer } from '../../src/sys/index.js';
 import { chooseSysKind } from '../../src/sys/kind.js';
 import type { SysLayer } from '../../src/sys/types.js';
 import { attachMockKernel, VgpuRegistry } from '../../src/vgpu/index.js';
-import { counterDriver, CounterParent } from '../../src/vendors/example/counter.js';
+import { SimGpuBoard, simgpuDriver } from '../../src/vendors/simgpu/index.js';
 import { DisplayParent, displayDriver } from '../../src/vendors/display/index.js';
 import { flavourOfRelease, openFds, type KernelFlavour, type Target } from '../conformance/target.js';
 
@@ -48,7 +48,7 @@ const KERNEL_SUBJECTS: readonly Subject[] = [
  * is EUSERS for each of them.
  */
 const MOCK_SUBJECTS: readonly Subject[] = [
-  { key: 'mtty', parent: 'counter0', type: 'counter-basic', otherType: 'counter-basic', description: true, fullErrno: 'EUSERS' },
+  { key: 'mtty', parent: 'simgpu0', type: 'simgpu-1Q', otherType: 'simgpu-0Q', description: true, fullErrno: 'EUSERS' },
   { key: 'mdpy', parent: 'display1', type: 'display-xga', otherType: 'display-vga', description: true, fullErrno: 'EUSERS' },
   { key: 'mbochs', parent: 'display0', type: 'display-hd', otherType: 'display-vga', description: true, fullErrno: 'EUSERS' },
 ];
@@ -81,10 +81,11 @@ function envMockFlavour(): KernelFlavour {
 function mockWorld(flavour: KernelFlavour): { sys: MockSysLayer; close(): void } {
   const sys = openSys({ kind: 'mock', mock: { kernel: flavour, devices: [] } }) as MockSysLayer;
   const registry = new VgpuRegistry();
-  registry.registerDriver(counterDriver);
+  registry.registerDriver(simgpuDriver);
   registry.registerDriver(displayDriver);
   attachMockKernel(registry, sys.kernel);
-  registry.addParent(counterDriver.name, new CounterParent('counter0', 4));
+  // 2 GiB: simgpu-1Q has room for two, and a live type leaves none for the others (as mtty's shared ports narrow both types).
+  registry.addParent(simgpuDriver.name, new SimGpuBoard({ name: 'simgpu0', framebufferSize: 2 * 1024 * 1024 * 1024 }));
   registry.addParent(displayDriver.name, new DisplayParent({ name: 'display1', videoMemory: 64 * 1024 * 1024 }));
   registry.addParent(displayDriver.name, new DisplayParent({ name: 'display0' }));
   return {
