@@ -5,7 +5,7 @@
 import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { posix, resolve } from 'node:path';
-import { sysError, type ErrnoCode } from '../addon/errors.js';
+import { errnoCode, sysError, type ErrnoCode } from '../addon/errors.js';
 import type { Sysfs } from './types.js';
 
 /** A Sysfs whose absolute paths are resolved under `root` (paths that escape it are EXDEV). */
@@ -79,13 +79,25 @@ export function createFsSysfs(root: string): Sysfs {
   };
 }
 
-/** Runs an fs call; its error becomes a SysError with the same code and syscall. */
+/**
+ * The errno of an fs error, or undefined for an error that is no system call's. libuv
+ * names errnos it does not know 'UNKNOWN' (EUSERS, what mdev_device_create returns for a
+ * full type of a driver without get_available): their number still says which.
+ */
+export function fsErrnoCode(err: unknown): ErrnoCode | undefined {
+  const { code, errno } = (err ?? {}) as { code?: unknown; errno?: unknown };
+  if (typeof code === 'string' && code in os.errno) return code as ErrnoCode;
+  return code === 'UNKNOWN' && typeof errno === 'number' ? errnoCode(Math.abs(errno)) : undefined;
+}
+
+/** Runs an fs call; its error becomes a SysError with the same errno and syscall. */
 function withSysError<T>(syscall: string, path: string, call: () => T): T {
   try {
     return call();
   } catch (err) {
-    const { code, syscall: fsSyscall } = err as { code?: unknown; syscall?: unknown };
-    if (typeof code !== 'string' || !(code in os.errno)) throw err;
-    throw sysError(code as ErrnoCode, typeof fsSyscall === 'string' ? fsSyscall : syscall, undefined, path);
+    const code = fsErrnoCode(err);
+    if (code === undefined) throw err;
+    const { syscall: fsSyscall } = err as { syscall?: unknown };
+    throw sysError(code, typeof fsSyscall === 'string' ? fsSyscall : syscall, undefined, path);
   }
 }

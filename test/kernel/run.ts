@@ -22,6 +22,7 @@ import { runVm } from './vm/run.js';
 import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
 import { mdevImage } from './mdev-image.js';
 import { isMigrationOutcome, migrationParityCase, migrationPhase } from './migration-parity.js';
+import { isMdevParityCase, mdevParityCases, mdevParityPhase } from './mdev-parity.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -58,6 +59,9 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   // VFIO migration v2 on mtty (6.12; 6.1's mtty has none), compared with a vGPU on the mock.
   const migration = migrationPhase();
   if (migration) phases.push(migration);
+  const mdevParity = mdevParityPhase();
+  if (mdevParity.phase) phases.push(mdevParity.phase);
+  if (mdevParity.missing) missing.push(mdevParity.missing);
   return { phases, missing, conformance };
 }
 
@@ -159,10 +163,14 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
 
   const real = evaluation.outcomes?.outcomes ?? [];
   if (parityWanted(options, setup)) {
-    cases.push(await parityCase(series, kernel.release, real.filter((o) => !isMigrationOutcome(o)), setup.conformance, options));
+    const conformanceOutcomes = real.filter((o) => !isMigrationOutcome(o) && !isMdevParityCase(o));
+    cases.push(await parityCase(series, kernel.release, conformanceOutcomes, setup.conformance, options));
   }
   if (options.parity && setup.phases.some((p) => p.name === 'migration')) {
     cases.push(await migrationParityCase(kernel.release, real, options.timeoutSeconds));
+  }
+  if (options.parity && mdev.parents.length && setup.phases.some((p) => p.name === 'mdev-parity')) {
+    cases.push(...await mdevParityCases(series, kernel.release, real.filter(isMdevParityCase), options.timeoutSeconds));
   }
 
   const timing = result.bootSeconds !== undefined

@@ -77,7 +77,16 @@ describe('mdev sysfs: the tree', () => {
     const { sys } = mdevFixture();
     sys.sysfs.write(`${T1}/create`, `${UUID_A}\n`);
     const dir = `${PARENT_DIR}/${UUID_A}`;
-    assert.deepEqual(sys.sysfs.list(dir), ['iommu_group', 'mdev_type', 'remove']);
+    assert.deepEqual(sys.sysfs.list(dir), ['driver', 'iommu_group', 'mdev_type', 'remove', 'subsystem', 'uevent']);
+    // What the driver core gives a bound device: its driver (the vendor's), its bus, uevent.
+    assert.equal(sys.sysfs.readlink(`${dir}/driver`), '../../../../../bus/mdev/drivers/tgpu');
+    assert.equal(sys.sysfs.readlink(`${dir}/subsystem`), '../../../../../bus/mdev');
+    assert.deepEqual(sys.sysfs.list('/sys/bus/mdev/drivers/tgpu'), [UUID_A]);
+    assert.equal(sys.sysfs.read(`${dir}/uevent`), 'DRIVER=tgpu');
+    sys.sysfs.write(`${dir}/uevent`, 'change\n');
+    sys.sysfs.write(`${dir}/uevent`, `add ${UUID_B} A=1`);
+    assertErrno(() => sys.sysfs.write(`${dir}/uevent`, 'bogus'), 'EINVAL');
+    assertErrno(() => sys.sysfs.write(`${dir}/uevent`, 'add not-a-uuid'), 'EINVAL');
     assert.deepEqual(sys.sysfs.list('/sys/bus/mdev/devices'), [UUID_A]);
     assert.equal(sys.sysfs.readlink(`/sys/bus/mdev/devices/${UUID_A}`), `../../../devices/virtual/tgpu/board0/${UUID_A}`);
     assert.equal(sys.sysfs.readlink(`${dir}/mdev_type`), '../mdev_supported_types/tgpu-1Q');

@@ -2,7 +2,9 @@
 // mdpy sample offers (no dma-buf): the uapi's probe rules (PROBE|REGION 0, PROBE with
 // anything else EINVAL; a query must ask REGION alone), argsz up to region_index, and
 // a disabled display answered with success and a zeroed format, size, width and height.
-// Which modes are displayable follows mbochs' check of the dispi registers.
+// Which modes are displayable follows mbochs' check of the dispi registers
+// (mbochs_check_framebuffer): the type's largest mode bounds what the EDID and GETCAPS
+// offer, not what is shown; only the video memory bounds that.
 import { sysError } from '../../addon/errors.js';
 import { flags as F } from '../../uapi/constants.js';
 import { vfio_device_gfx_plane_info } from '../../uapi/structs.js';
@@ -21,24 +23,22 @@ export interface ScanoutMode {
 }
 
 export interface ModeLimits {
-  readonly maxWidth: number;
-  readonly maxHeight: number;
   readonly framebufferSize: number;
   readonly pageSize: number;
 }
 
 /**
  * The mode the dispi registers describe, or undefined when nothing is displayable:
- * not enabled, a depth other than 32, smaller than 64x64 (as mbochs), larger than the
- * type's largest mode, panned (a region plane has no offset field, so it always starts
- * at BAR0 offset 0), or running past the framebuffer.
+ * not enabled, a depth other than 32, smaller than 64x64 (as mbochs), panned (a region
+ * plane has no offset field, so it always starts at BAR0 offset 0), or running past the
+ * framebuffer.
  */
 export function scanoutMode(vbe: ArrayLike<number>, limits: ModeLimits): ScanoutMode | undefined {
   if (!(vbe[DispiReg.ENABLE]! & DispiEnable.ENABLED)) return undefined;
   if (vbe[DispiReg.BPP] !== DISPLAY_BPP) return undefined;
   const width = vbe[DispiReg.XRES]!;
   const height = vbe[DispiReg.YRES]!;
-  if (width < 64 || height < 64 || width > limits.maxWidth || height > limits.maxHeight) return undefined;
+  if (width < 64 || height < 64) return undefined;
   if (vbe[DispiReg.X_OFFSET] !== 0 || vbe[DispiReg.Y_OFFSET] !== 0) return undefined;
   const stride = Math.max(vbe[DispiReg.VIRT_WIDTH]!, width) * 4;
   const bytes = stride * height;

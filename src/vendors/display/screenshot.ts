@@ -115,8 +115,8 @@ export function queryPrimaryPlane(device: Device): GfxPlane | undefined {
 /**
  * The primary plane as the dispi registers describe it, for a device reached without
  * QUERY_GFX_PLANE; undefined while nothing is displayable; EOPNOTSUPP for a device that
- * is no bochs dispi display. The registers are only read (the type's largest mode would
- * need a GETCAPS write, so only the framebuffer's size bounds the mode here).
+ * is no bochs dispi display. The registers are only read; the framebuffer's size bounds
+ * the mode, as in QUERY_GFX_PLANE.
  */
 export function dispiPlane(device: Device): GfxPlane | undefined {
   const mmio = device.regions.get(MMIO_BAR);
@@ -125,7 +125,7 @@ export function dispiPlane(device: Device): GfxPlane | undefined {
   if (!device.info.pci || !mmio || mmio.size < DisplayMmio.SIZE || !framebuffer || !framebuffer.mmappable) throw none();
   if ((mmio.read16(dispiOffset(DispiReg.ID)) & 0xfff0) !== DISPI_ID0) throw none();
   const vbe = Array.from({ length: DISPI_REG_COUNT }, (_, index) => mmio.read16(dispiOffset(index)));
-  const mode = scanoutMode(vbe, { maxWidth: 0xffff, maxHeight: 0xffff, framebufferSize: framebuffer.size, pageSize: device.sys.pageSize });
+  const mode = scanoutMode(vbe, { framebufferSize: framebuffer.size, pageSize: device.sys.pageSize });
   if (!mode) return undefined;
   return { drmFormat: DRM_FORMAT_XRGB8888, width: mode.width, height: mode.height, stride: mode.stride, size: mode.size, regionIndex: FRAMEBUFFER_BAR };
 }

@@ -1,6 +1,7 @@
 // The display vGPU's types, modelled on the kernel's mdpy and mbochs samples: each type
-// is a framebuffer size and the largest mode it displays (mdpy's vga/xga/hd), and a
-// parent carves instances out of one video-memory pool, as mbochs does from its 256 MB.
+// is a framebuffer size and the largest mode it offers (mdpy's vga/xga/hd: in its EDID
+// and GETCAPS, as mbochs' max_x/max_y; the plane shows any mode the framebuffer holds),
+// and a parent carves instances out of one video-memory pool, as mbochs does from its 256 MB.
 import type { VgpuType } from '../../vgpu/vendor.js';
 
 const MiB = 1024 * 1024;

@@ -92,10 +92,7 @@ export class DisplayVgpu implements VgpuModel {
 
   /** The mode the display scans out now, if any. */
   get mode(): ScanoutMode | undefined {
-    const { profile } = this.type;
-    return scanoutMode(this.vbe, {
-      maxWidth: profile.maxWidth, maxHeight: profile.maxHeight, framebufferSize: profile.framebuffer, pageSize: this.pageSize,
-    });
+    return scanoutMode(this.vbe, { framebufferSize: this.type.profile.framebuffer, pageSize: this.pageSize });
   }
 
   /**

@@ -8,8 +8,13 @@
 //   <parent dir>/mdev_supported_types/<driver>-<type>/
 //       create (0200), name, description (when the type has one), available_instances,
 //       device_api, devices/<uuid> -> the vGPU's dir, and the driver's attributes
-//   <parent dir>/<uuid>/  remove (0200), mdev_type -> its type dir, iommu_group (the kernel's)
+//   <parent dir>/<uuid>/  remove (0200), mdev_type -> its type dir, iommu_group (the kernel's),
+//       and what the driver core gives a bound device: driver -> /sys/bus/mdev/drivers/<driver>,
+//       subsystem -> /sys/bus/mdev, uevent ("DRIVER=<driver>")
 //   /sys/bus/mdev/devices/<uuid> -> the vGPU's dir
+//   /sys/bus/mdev/drivers/<driver>/<uuid> -> the vGPU's dir (while the driver has a parent here)
+// Not modelled: a real mdev's power/ and vfio-dev/ directories and a driver's own
+// per-device attributes (the samples' vendor/ group).
 // Writing `create` and `remove` follows mdev_sysfs.c (see sysfs-input.ts), the errnos
 // being the registry's; a zero-length write does nothing, as sysfs never calls the
 // store for one. Remove refuses EBUSY while the vGPU's device or group is open.
@@ -17,10 +22,15 @@ import { isSysError, sysError } from '../../addon/errors.js';
 import type { DeviceBackend } from '../../device/backend.js';
 import type { MockKernel } from '../../sys/mock/kernel.js';
 import type { RegisteredParent, RegisteredType, Vgpu, VgpuBus, VgpuRegistry } from '../registry.js';
+import { isUuid } from '../uuid.js';
 import { kstrtoul, parseCreateInput } from './sysfs-input.js';
 
 export const MDEV_BUS_CLASS = '/sys/class/mdev_bus';
 export const MDEV_BUS_DEVICES = '/sys/bus/mdev/devices';
+export const MDEV_BUS_DRIVERS = '/sys/bus/mdev/drivers';
+const MDEV_BUS = '/sys/bus/mdev';
+/** kobject_action_type's names: what a write to `uevent` may start with (else EINVAL). */
+const UEVENT_ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'];
 
 export interface MockMdevBusOptions {
   /** Makes the VFIO device of a vGPU (it must report open and release to the vGPU). */
@@ -45,6 +55,12 @@ export class MockMdevBus implements VgpuBus {
   ) {
     kernel.sysfs.mkdir(MDEV_BUS_CLASS);
     kernel.sysfs.mkdir(MDEV_BUS_DEVICES);
+    kernel.sysfs.mkdir(MDEV_BUS_DRIVERS);
+  }
+
+  /** The bus's directory of a vendor driver (the kernel's, for each registered mdev_driver). */
+  private driverDir(parent: RegisteredParent): string {
+    return `${MDEV_BUS_DRIVERS}/${parent.driver.name}`;
   }
 
   /** The sysfs directory of a parent this bus presents. */
@@ -75,6 +91,10 @@ export class MockMdevBus implements VgpuBus {
       const link = `${MDEV_BUS_CLASS}/${parent.name}`;
       sysfs.addRelativeLink(link, dir);
       nodes.made.push(link);
+      if (!sysfs.exists(this.driverDir(parent))) {
+        sysfs.mkdir(this.driverDir(parent));
+        nodes.made.push(this.driverDir(parent));
+      }
     } catch (err) {
       this.removeNodes(nodes.made);
       throw err;
@@ -86,7 +106,14 @@ export class MockMdevBus implements VgpuBus {
     const nodes = this.parents.get(parent);
     if (!nodes) return;
     this.parents.delete(parent);
-    this.removeNodes(nodes.made);
+    // The driver's directory stays while another parent of the same driver is here.
+    const driverDir = this.driverDir(parent);
+    const shared = [...this.parents.keys()].some((p) => p.driver.name === parent.driver.name);
+    this.removeNodes(shared ? nodes.made.filter((path) => path !== driverDir) : nodes.made);
+    if (shared && nodes.made.includes(driverDir)) {
+      const heir = [...this.parents.entries()].find(([p]) => p.driver.name === parent.driver.name)!;
+      heir[1].made.push(driverDir);
+    }
   }
 
   vgpuAdded(vgpu: Vgpu): void {
@@ -101,6 +128,13 @@ export class MockMdevBus implements VgpuBus {
       // The device dir and what is in it go with the device; the links elsewhere are ours.
       sysfs.addAttribute(`${dir}/remove`, { mode: 0o200, store: (value) => this.removeStore(vgpu, value) });
       sysfs.addRelativeLink(`${dir}/mdev_type`, typeDir);
+      sysfs.addRelativeLink(`${dir}/driver`, this.driverDir(vgpu.parent));
+      sysfs.addRelativeLink(`${dir}/subsystem`, MDEV_BUS);
+      sysfs.addAttribute(`${dir}/uevent`, {
+        mode: 0o644, show: () => `DRIVER=${vgpu.parent.driver.name}\n`, store: (value) => ueventStore(value),
+      });
+      sysfs.addRelativeLink(`${this.driverDir(vgpu.parent)}/${vgpu.uuid}`, dir);
+      made.push(`${this.driverDir(vgpu.parent)}/${vgpu.uuid}`);
       sysfs.addRelativeLink(`${typeDir}/devices/${vgpu.uuid}`, dir);
       made.push(`${typeDir}/devices/${vgpu.uuid}`);
       sysfs.addRelativeLink(`${MDEV_BUS_DEVICES}/${vgpu.uuid}`, dir);
@@ -116,7 +150,7 @@ export class MockMdevBus implements VgpuBus {
     // First, as it may refuse (EBUSY: device or group open) having changed nothing.
     this.kernel.unregisterDevice(vgpu.uuid);
     const typeDir = this.typeDir(vgpu.type);
-    this.removeNodes([`${typeDir}/devices/${vgpu.uuid}`, `${MDEV_BUS_DEVICES}/${vgpu.uuid}`]);
+    this.removeNodes([`${typeDir}/devices/${vgpu.uuid}`, `${this.driverDir(vgpu.parent)}/${vgpu.uuid}`, `${MDEV_BUS_DEVICES}/${vgpu.uuid}`]);
   }
 
   private addType(dir: string, type: RegisteredType): void {
@@ -156,5 +190,18 @@ export class MockMdevBus implements VgpuBus {
         if (!isSysError(err, 'ENOENT')) throw err;
       }
     }
+  }
+}
+
+/**
+ * A write to a device's `uevent` asks the kernel to send a synthetic event
+ * (kobject_synth_uevent): an action name, optionally followed by a UUID and KEY=VALUE
+ * arguments; anything else is EINVAL. The mock has no uevent listeners, so a valid write
+ * does nothing else. (The arguments after the UUID are not checked here.)
+ */
+function ueventStore(value: string): void {
+  const [action = '', uuid] = value.replace(/[\n\0]$/, '').split(' ');
+  if (!UEVENT_ACTIONS.includes(action) || (uuid !== undefined && !isUuid(uuid))) {
+    throw sysError('EINVAL', 'write', undefined, `uevent: not an action: ${JSON.stringify(value)}`);
   }
 }
