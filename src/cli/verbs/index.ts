@@ -57,9 +57,9 @@ export const startVerb: VerbSpec = {
 export const stopVerb: VerbSpec = {
   name: 'stop',
   summary: 'Stop and remove a live vGPU (a definition of it stays). Needs the daemon.',
-  usage: 'stop -u UUID',
-  help: ['  -u, --uuid UUID       the vGPU to stop'],
-  options: { uuid: { type: 'string', short: 'u' } },
+  usage: 'stop -u UUID [-f|--force]',
+  help: ['  -u, --uuid UUID       the vGPU to stop', '  -f, --force           even when a Kubernetes allocation holds it (device plugin or DRA claim)'],
+  options: { uuid: { type: 'string', short: 'u' }, force: { type: 'boolean', short: 'f' } },
   load: () => import('./stop.js'),
 };
 
@@ -87,12 +87,13 @@ export const defineVerb: VerbSpec = {
 export const undefineVerb: VerbSpec = {
   name: 'undefine',
   summary: 'Remove the saved definitions of a UUID (under every parent unless -p names one).',
-  usage: 'undefine -u UUID [-p PARENT]',
+  usage: 'undefine -u UUID [-p PARENT] [-f|--force]',
   help: [
     '  -u, --uuid UUID       the definition to remove',
     '  -p, --parent PARENT   only under this parent',
+    '  -f, --force           even when a Kubernetes allocation holds the vGPU',
   ],
-  options: { uuid: { type: 'string', short: 'u' }, parent: { type: 'string', short: 'p' } },
+  options: { uuid: { type: 'string', short: 'u' }, parent: { type: 'string', short: 'p' }, force: { type: 'boolean', short: 'f' } },
   load: () => import('./undefine.js'),
 };
 
