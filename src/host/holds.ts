@@ -36,6 +36,11 @@ export class AllocationHolds {
     return [...(this.held.get(uuid.toLowerCase())?.values() ?? [])];
   }
 
+  /** The holder ids of `uuid` ("dra:<claim uid>", "device-plugin:<resource>"). */
+  holderIds(uuid: string): string[] {
+    return [...(this.held.get(uuid.toLowerCase())?.keys() ?? [])];
+  }
+
   isHeld(uuid: string): boolean {
     return this.held.has(uuid.toLowerCase());
   }
