@@ -84,6 +84,8 @@ export class Host implements HostApi {
   readonly holds = new AllocationHolds();
   /** Devices this host created, removed again at close(). */
   private readonly created = new Set<string>();
+  /** Run first at close(): what serves this host to others (the cluster agents). */
+  private readonly closers: (() => Promise<void>)[] = [];
   private readonly report: (message: string) => void;
   private readonly started: (uuid: string) => void;
   private closed = false;
@@ -340,6 +342,13 @@ export class Host implements HostApi {
   /** Stops what this host started (its vGPUs released); definitions stay as they are. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    for (const closer of this.closers.splice(0).reverse()) {
+      try {
+        await closer();
+      } catch (err) {
+        this.report(`closing: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     this.closed = true;
     // vfio-user clients go first: each releases its vGPU, which can then be removed.
     this.vfioUser?.close();
@@ -354,6 +363,11 @@ export class Host implements HostApi {
     }
     this.created.clear();
     if (failures.length > 0) throw hostError('EBUSY', `could not remove ${failures.join('; ')}`);
+  }
+
+  /** Runs `closer` at close(), before the vGPUs are released (last added, first run). */
+  addCloser(closer: () => Promise<void>): void {
+    this.closers.push(closer);
   }
 
   get isClosed(): boolean {

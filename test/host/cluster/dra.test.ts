@@ -130,6 +130,20 @@ describe('DRA: registration', () => {
     assert.deepEqual(agent.registration, { plugin_registered: true, error: '' });
     assert.ok(existsSync(join(dir, 'plugins_registry', `${DRIVER}-reg.sock`)));
   });
+
+  it('registers again with a restarted kubelet, which then prepares through it', async () => {
+    kubelet.close();
+    agent.registration = undefined;
+    kubelet = new FakeDraKubelet(join(dir, 'plugins_registry'));
+    await kubelet.scan();
+    assert.deepEqual(agent.registration, { plugin_registered: true, error: '' });
+    const slot = [...(await expectedSlots())][0]![0];
+    const uid = 'c1c1c1c1-0000-4000-8000-000000000009';
+    api.addClaim(claimObject('after-restart', uid, [{ request: 'gpu', device: `vgpu-${slot}` }]));
+    const res = await kubelet.prepare(DRIVER, [{ namespace: 'vms', uid, name: 'after-restart' }]);
+    assert.equal(res.claims[uid]!.error, '');
+    assert.ok(host.liveDevice(slot));
+  });
 });
 
 describe('DRA: ResourceSlices', () => {

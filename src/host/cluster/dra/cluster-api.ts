@@ -38,8 +38,12 @@ export interface KubeConfigChoice {
 
 export function loadKubeConfig(choice: KubeConfigChoice = {}): KubeConfig {
   const kc = new KubeConfig();
-  if (choice.kubeconfig !== undefined) kc.loadFromFile(choice.kubeconfig);
-  else kc.loadFromDefault();
+  try {
+    if (choice.kubeconfig !== undefined) kc.loadFromFile(choice.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`cannot load the kubeconfig ${choice.kubeconfig ?? '(default)'}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (!kc.getCurrentCluster()) throw new Error('no Kubernetes API server configured (give --kubeconfig, set KUBECONFIG, or run in a pod)');
   return kc;
 }
