@@ -15,7 +15,8 @@ export async function run({ values }: Parsed, cli: Cli): Promise<number> {
     return 0;
   }
   cli.output.out(`# KubeVirt configuration for ${devices.length} vGPU type${devices.length === 1 ? '' : 's'} served by \`vgpu serve --device-plugin\``);
-  cli.output.out('# (no mediatedDevicesConfiguration: KubeVirt must not create or remove the vGPUs itself)');
+  cli.output.out('# KubeVirt must not create or remove the vGPUs itself: no mediated device types, and');
+  cli.output.out('# mediatedDevicesConfiguration.enabled: false (the DisableMDEVConfiguration feature gate on older releases)');
   for (const line of kubevirtYaml(devices)) cli.output.out(line);
   return 0;
 }
