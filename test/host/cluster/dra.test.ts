@@ -333,3 +333,17 @@ describe('DRA: prepare and unprepare', () => {
     assert.equal(host.liveDevice(slot), undefined);
   });
 });
+
+describe('DRA: a damaged checkpoint', () => {
+  it('refuses to start on it, saying which file and why', async () => {
+    const { writeFileSync } = await import('node:fs');
+    await stopAgent();
+    const path = join(dir, 'plugins', DRIVER, 'checkpoint.json');
+    writeFileSync(path, '{"version":1,"claims":[{"uid":"x"}]}');
+    await assert.rejects(startAgent(), (err: Error) => err.message.includes(path) && err.message.includes('not one'));
+    writeFileSync(path, '{"version":1,');
+    await assert.rejects(startAgent(), (err: Error) => err.message.includes(path) && err.message.includes('not JSON'));
+    rmSync(path);
+    agent = await startAgent();
+  });
+});

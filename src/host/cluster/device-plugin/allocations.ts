@@ -26,7 +26,12 @@ export function readAllocations(path: string): PluginAllocation[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const file = JSON.parse(text) as Partial<AllocationFile>;
+  let file: Partial<AllocationFile>;
+  try {
+    file = JSON.parse(text) as Partial<AllocationFile>;
+  } catch (err) {
+    throw new Error(`${path} is not JSON (${err instanceof Error ? err.message : String(err)}); move it away to start with no allocation`);
+  }
   if (file.version !== 1 || !Array.isArray(file.allocations)) throw new Error(`${path} is not a device plugin allocation file of version 1`);
   return file.allocations.filter((a): a is PluginAllocation =>
     typeof a === 'object' && a !== null && typeof a.uuid === 'string' && typeof a.resource === 'string' && typeof a.at === 'number');

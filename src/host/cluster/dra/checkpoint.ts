@@ -41,9 +41,17 @@ export class Checkpoint {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (text === undefined) return;
-    const file = JSON.parse(text) as Partial<CheckpointFile>;
+    let file: Partial<CheckpointFile>;
+    try {
+      file = JSON.parse(text) as Partial<CheckpointFile>;
+    } catch (err) {
+      throw new Error(`${path} is not JSON (${err instanceof Error ? err.message : String(err)}): the prepared claims it held are unknown; check it before moving it away`);
+    }
     if (file.version !== 1 || !Array.isArray(file.claims)) throw new Error(`${path} is not a DRA checkpoint of version 1`);
-    for (const claim of file.claims) this.claims.set(claim.uid, claim);
+    for (const claim of file.claims) {
+      if (!isPreparedClaim(claim)) throw new Error(`${path} holds a claim that is not one: ${JSON.stringify(claim).slice(0, 200)}`);
+      this.claims.set(claim.uid, claim);
+    }
   }
 
   get(uid: string): PreparedClaim | undefined {
@@ -67,4 +75,16 @@ export class Checkpoint {
     const file: CheckpointFile = { version: 1, claims: this.all() };
     writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, 0o600);
   }
+}
+
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+function isPreparedClaim(v: unknown): v is PreparedClaim {
+  const c = v as Partial<PreparedClaim> | null;
+  return typeof c === 'object' && c !== null && typeof c.uid === 'string' && typeof c.namespace === 'string' && typeof c.name === 'string'
+    && (c.cdiSpec === undefined || typeof c.cdiSpec === 'string') && Array.isArray(c.devices)
+    && c.devices.every((d) => typeof d === 'object' && d !== null && typeof d.device === 'string' && typeof d.uuid === 'string'
+      && typeof d.created === 'boolean' && isStrings(d.requestNames) && isStrings(d.cdiDeviceIds));
 }
