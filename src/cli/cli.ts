@@ -7,11 +7,11 @@ import { defaultRoot, defaultSocket, type Cli, type HostProvider } from './conte
 import { connectDaemon, createLocalHost } from './definitions-link.js';
 import type { Output } from './output.js';
 import { UsageError } from './usage.js';
-import { defineVerb, demoVerb, infoVerb, listVerb, migrateVerb, modifyVerb, replVerb, screenshotVerb, serveVerb, startVerb, stopVerb, typesVerb, undefineVerb, helpText } from './verbs/index.js';
+import { defineVerb, demoVerb, infoVerb, kubevirtVerb, listVerb, migrateVerb, modifyVerb, replVerb, screenshotVerb, serveVerb, startVerb, stopVerb, typesVerb, undefineVerb, helpText } from './verbs/index.js';
 import type { VerbSpec } from './verbs/verb.js';
 
 export const verbs: VerbSpec[] = [typesVerb, listVerb, startVerb, stopVerb, defineVerb, undefineVerb, modifyVerb,
-  infoVerb, screenshotVerb, migrateVerb, serveVerb, replVerb, demoVerb];
+  infoVerb, screenshotVerb, migrateVerb, serveVerb, kubevirtVerb, replVerb, demoVerb];
 
 /** mdevctl's alias. */
 const aliases: Record<string, string> = { lsmdev: 'list' };

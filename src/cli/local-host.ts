@@ -18,7 +18,7 @@ export class LocalHost implements ClosableHost {
   async types(filter?: { parent?: string }): Promise<TypeInfo[]> { return (await this.full()).types(filter); }
   async list(filter?: { uuid?: string; parent?: string }): Promise<LiveDevice[]> { return (await this.full()).list(filter); }
   async start(request: StartRequest): Promise<string> { return (await this.full()).start(request); }
-  async stop(uuid: string): Promise<void> { return (await this.full()).stop(uuid); }
+  async stop(uuid: string, options?: { force?: boolean }): Promise<void> { return (await this.full()).stop(uuid, options); }
   async define(request: DefineRequest): Promise<string> {
     // By type on the mock kernel, the parents are the simulated ones, whose type ids are
     // known without making them; anything else needs the full Host.
@@ -31,7 +31,7 @@ export class LocalHost implements ClosableHost {
       if (ids !== undefined && !ids.includes(type)) throw noTypeError(parent, type, ids);
     });
   }
-  async undefine(uuid: string, parent?: string): Promise<number> { return (await this.full()).undefine(uuid, parent); }
+  async undefine(uuid: string, parent?: string, options?: { force?: boolean }): Promise<number> { return (await this.full()).undefine(uuid, parent, options); }
   async modify(request: ModifyRequest): Promise<Definition> { return (await this.full()).modify(request); }
   async info(target: string): Promise<DeviceReport> { return (await this.full()).info(target); }
   async screenshot(uuid: string): Promise<Screenshot> { return (await this.full()).screenshot(uuid); }

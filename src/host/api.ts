@@ -93,11 +93,12 @@ export interface HostApi {
   listDefined(filter?: { uuid?: string; parent?: string }): Promise<Definition[]>;
   /** Creates (and configures) a device; returns its UUID. */
   start(request: StartRequest): Promise<string>;
-  stop(uuid: string): Promise<void>;
+  /** Refused (EBUSY) while an allocation holds the vGPU, unless `force`. */
+  stop(uuid: string, options?: { force?: boolean }): Promise<void>;
   /** Saves a definition; returns its UUID (generated when not given). */
   define(request: DefineRequest): Promise<string>;
   /** Removes definitions of `uuid` (under every parent unless one is named); returns how many. */
-  undefine(uuid: string, parent?: string): Promise<number>;
+  undefine(uuid: string, parent?: string, options?: { force?: boolean }): Promise<number>;
   modify(request: ModifyRequest): Promise<Definition>;
   info(target: string): Promise<DeviceReport>;
   /** What a display vGPU shows now, as PNG bytes (base64, so it travels as JSON). */

@@ -143,9 +143,11 @@ export class DaemonClient implements HostApi {
   list(filter: { uuid?: string; parent?: string } = {}): Promise<LiveDevice[]> { return this.call('list', filter); }
   listDefined(filter: { uuid?: string; parent?: string } = {}): Promise<Definition[]> { return this.call('listDefined', filter); }
   start(request: StartRequest): Promise<string> { return this.call('start', request); }
-  async stop(uuid: string): Promise<void> { await this.call('stop', { uuid }); }
+  async stop(uuid: string, options: { force?: boolean } = {}): Promise<void> { await this.call('stop', options.force ? { uuid, force: true } : { uuid }); }
   define(request: DefineRequest): Promise<string> { return this.call('define', request); }
-  undefine(uuid: string, parent?: string): Promise<number> { return this.call('undefine', parent === undefined ? { uuid } : { uuid, parent }); }
+  undefine(uuid: string, parent?: string, options: { force?: boolean } = {}): Promise<number> {
+    return this.call('undefine', { uuid, ...(parent === undefined ? {} : { parent }), ...(options.force ? { force: true } : {}) });
+  }
   modify(request: ModifyRequest): Promise<Definition> { return this.call('modify', request); }
   info(target: string): Promise<DeviceReport> { return this.call('info', { target }); }
   screenshot(uuid: string): Promise<Screenshot> { return this.call('screenshot', { uuid }); }

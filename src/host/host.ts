@@ -26,6 +26,7 @@ import { DisplayVgpu, encodePng, screenshotPng } from '../vendors/display/index.
 import { PNG } from 'pngjs';
 import { checkStart, defineByType, hostError, noTypeError, validateAttrs } from './define.js';
 import { DefinitionStore, definitionsRoot } from './definitions.js';
+import { AllocationHolds } from './holds.js';
 
 export { hostError } from './define.js';
 import { describeTarget } from './info.js';
@@ -79,8 +80,12 @@ export class Host implements HostApi {
   readonly mdevBus: MockMdevBus | undefined;
   /** The vfio-user server presenting every vGPU on a socket (when asked for). */
   readonly vfioUser: VfioUserBus | undefined;
+  /** vGPUs handed to workloads by the node agents (cluster/): stop and undefine refuse them without force. */
+  readonly holds = new AllocationHolds();
   /** Devices this host created, removed again at close(). */
   private readonly created = new Set<string>();
+  /** Run first at close(): what serves this host to others (the cluster agents). */
+  private readonly closers: (() => Promise<void>)[] = [];
   private readonly report: (message: string) => void;
   private readonly started: (uuid: string) => void;
   private closed = false;
@@ -218,9 +223,10 @@ export class Host implements HostApi {
     return uuid;
   }
 
-  async stop(uuid: string): Promise<void> {
+  async stop(uuid: string, options: { force?: boolean } = {}): Promise<void> {
     this.checkOpen();
     const key = validateUuid(uuid);
+    this.holds.check(key, 'stop', options.force === true);
     const vgpu = this.registry.get(key);
     if (vgpu) {
       if (vgpu.isOpen) throw hostError('EBUSY', `device ${key} is in use (a user has it open): close it first`);
@@ -257,9 +263,10 @@ export class Host implements HostApi {
     return defineByType(this.definitions, { uuid, parent: live.parent, type: live.type, start: request.start ?? 'manual', attrs: request.attrs ?? [] }, () => undefined);
   }
 
-  async undefine(uuid: string, parent?: string): Promise<number> {
+  async undefine(uuid: string, parent?: string, options: { force?: boolean } = {}): Promise<number> {
     this.checkOpen();
     const key = validateUuid(uuid);
+    this.holds.check(key, 'undefine', options.force === true);
     const only = parent === undefined ? undefined : validateParentName(parent);
     const defs = (await this.definitions.find(key)).filter((d) => only === undefined || d.parent === only);
     if (defs.length === 0) throw hostError('ENOENT', `no definition of ${key}${only === undefined ? '' : ` on ${only}`}`);
@@ -335,6 +342,13 @@ export class Host implements HostApi {
   /** Stops what this host started (its vGPUs released); definitions stay as they are. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    for (const closer of this.closers.splice(0).reverse()) {
+      try {
+        await closer();
+      } catch (err) {
+        this.report(`closing: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     this.closed = true;
     // vfio-user clients go first: each releases its vGPU, which can then be removed.
     this.vfioUser?.close();
@@ -349,6 +363,11 @@ export class Host implements HostApi {
     }
     this.created.clear();
     if (failures.length > 0) throw hostError('EBUSY', `could not remove ${failures.join('; ')}`);
+  }
+
+  /** Runs `closer` at close(), before the vGPUs are released (last added, first run). */
+  addCloser(closer: () => Promise<void>): void {
+    this.closers.push(closer);
   }
 
   get isClosed(): boolean {

@@ -56,9 +56,9 @@ export interface MethodParams {
   list: { uuid?: string; parent?: string };
   listDefined: { uuid?: string; parent?: string };
   start: StartRequest;
-  stop: { uuid: string };
+  stop: { uuid: string; force?: boolean };
   define: DefineRequest;
-  undefine: { uuid: string; parent?: string };
+  undefine: { uuid: string; parent?: string; force?: boolean };
   modify: ModifyRequest;
   info: { target: string };
   screenshot: { uuid: string };
@@ -143,6 +143,12 @@ function optString(v: Json, where: string): string | undefined {
   return v === undefined ? undefined : string(v, where);
 }
 
+function optBoolean(v: Json, where: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') fail(`${where} must be true or false`);
+  return v;
+}
+
 function optIndex(v: Json, where: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${where} must be a non-negative integer`);
@@ -199,7 +205,10 @@ const paramDecoders: { [M in Method]: (params: Json) => MethodParams[M] } = {
       definition: optJsonDefinition(o.definition, 'params.definition'),
     });
   },
-  stop: (v) => { const o = object(v, 'params', ['uuid']); return { uuid: string(o.uuid, 'params.uuid') }; },
+  stop: (v) => {
+    const o = object(v, 'params', ['uuid', 'force']);
+    return defined({ uuid: string(o.uuid, 'params.uuid'), force: optBoolean(o.force, 'params.force') });
+  },
   define: (v) => {
     const o = object(v, 'params', ['uuid', 'parent', 'type', 'start', 'attrs', 'definition']);
     return defined({
@@ -209,8 +218,8 @@ const paramDecoders: { [M in Method]: (params: Json) => MethodParams[M] } = {
     });
   },
   undefine: (v) => {
-    const o = object(v, 'params', ['uuid', 'parent']);
-    return defined({ uuid: string(o.uuid, 'params.uuid'), parent: optString(o.parent, 'params.parent') });
+    const o = object(v, 'params', ['uuid', 'parent', 'force']);
+    return defined({ uuid: string(o.uuid, 'params.uuid'), parent: optString(o.parent, 'params.parent'), force: optBoolean(o.force, 'params.force') });
   },
   modify: (v) => {
     const o = object(v, 'params', ['uuid', 'parent', 'type', 'start', 'addAttr', 'delAttr', 'definition']);
@@ -410,10 +419,15 @@ export async function callHost(host: HostApi, request: Request, hello: () => Hel
     case 'list': return host.list(p as MethodParams['list']);
     case 'listDefined': return host.listDefined(p as MethodParams['listDefined']);
     case 'start': return host.start(p as MethodParams['start']);
-    case 'stop': await host.stop((p as MethodParams['stop']).uuid); return null;
+    case 'stop': {
+      const { uuid, force } = p as MethodParams['stop'];
+      await (force === undefined ? host.stop(uuid) : host.stop(uuid, { force }));
+      return null;
+    }
     case 'define': return host.define(p as MethodParams['define']);
     case 'undefine': {
-      const { uuid, parent } = p as MethodParams['undefine'];
+      const { uuid, parent, force } = p as MethodParams['undefine'];
+      if (force !== undefined) return host.undefine(uuid, parent, { force });
       return parent === undefined ? host.undefine(uuid) : host.undefine(uuid, parent);
     }
     case 'modify': return host.modify(p as MethodParams['modify']);

@@ -84,7 +84,7 @@ describe('vgpu verbs (fake host)', () => {
     r = await vgpu(['--socket=/f', 'list', '-d'], { env: { VGPU_SOCKET: '/es' } });
     assert.deepEqual([r.roots, r.sockets], [['/etc/vfio-vgpu.d'], ['/f']]);
     r = await vgpu(['--root', 'lsmdev']);
-    assert.deepEqual([r.code, r.err], [2, ["vgpu: no verb given; verbs: types, list, start, stop, define, undefine, modify, info, screenshot, migrate, serve, repl, demo", "try 'vgpu --help'"]]);
+    assert.deepEqual([r.code, r.err], [2, ["vgpu: no verb given; verbs: types, list, start, stop, define, undefine, modify, info, screenshot, migrate, serve, kubevirt, repl, demo", "try 'vgpu --help'"]]);
   });
 
   it('--version, --help and VERB --help print and exit 0 without a host', async () => {
@@ -98,7 +98,7 @@ describe('vgpu verbs (fake host)', () => {
     assert.equal(r.out[0], 'usage: vgpu start [-u UUID] [-p PARENT (-t TYPE | --jsonfile FILE)]');
     assert.deepEqual([r.sockets, r.roots], [[], []]);
     r = await vgpu(['--help', 'stop']);
-    assert.equal(r.out[0], 'usage: vgpu stop -u UUID');
+    assert.equal(r.out[0], 'usage: vgpu stop -u UUID [-f|--force]');
   });
 
   it('start -p -t: the request, the generated UUID printed alone; -u: nothing printed', async () => {

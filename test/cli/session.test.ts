@@ -255,7 +255,7 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
       [['list', '--bogus'], "vgpu: unknown option '--bogus'"],
       [['start', '-u'], 'vgpu: option --uuid needs a value'],
       [['define', '-p', 'simgpu0', '-t', 'simgpu-1Q', '--jsonfile', '/dev/null'], 'vgpu: --jsonfile cannot be used with --type'],
-      [['frobnicate'], "vgpu: unknown verb 'frobnicate'; verbs: types, list, start, stop, define, undefine, modify, info, screenshot, migrate, serve, repl, demo"],
+      [['frobnicate'], "vgpu: unknown verb 'frobnicate'; verbs: types, list, start, stop, define, undefine, modify, info, screenshot, migrate, serve, kubevirt, repl, demo"],
     ] as [string[], string][]) {
       const result = await vgpu(...args);
       assert.equal(result.code, 2, args.join(' '));

@@ -57,9 +57,9 @@ export const startVerb: VerbSpec = {
 export const stopVerb: VerbSpec = {
   name: 'stop',
   summary: 'Stop and remove a live vGPU (a definition of it stays). Needs the daemon.',
-  usage: 'stop -u UUID',
-  help: ['  -u, --uuid UUID       the vGPU to stop'],
-  options: { uuid: { type: 'string', short: 'u' } },
+  usage: 'stop -u UUID [-f|--force]',
+  help: ['  -u, --uuid UUID       the vGPU to stop', '  -f, --force           even when a Kubernetes allocation holds it (device plugin or DRA claim)'],
+  options: { uuid: { type: 'string', short: 'u' }, force: { type: 'boolean', short: 'f' } },
   load: () => import('./stop.js'),
 };
 
@@ -87,12 +87,13 @@ export const defineVerb: VerbSpec = {
 export const undefineVerb: VerbSpec = {
   name: 'undefine',
   summary: 'Remove the saved definitions of a UUID (under every parent unless -p names one).',
-  usage: 'undefine -u UUID [-p PARENT]',
+  usage: 'undefine -u UUID [-p PARENT] [-f|--force]',
   help: [
     '  -u, --uuid UUID       the definition to remove',
     '  -p, --parent PARENT   only under this parent',
+    '  -f, --force           even when a Kubernetes allocation holds the vGPU',
   ],
-  options: { uuid: { type: 'string', short: 'u' }, parent: { type: 'string', short: 'p' } },
+  options: { uuid: { type: 'string', short: 'u' }, parent: { type: 'string', short: 'p' }, force: { type: 'boolean', short: 'f' } },
   load: () => import('./undefine.js'),
 };
 
@@ -159,7 +160,7 @@ export const screenshotVerb: VerbSpec = {
 export const serveVerb: VerbSpec = {
   name: 'serve',
   summary: 'Run the vgpu daemon: it owns the parents and live vGPUs, answers the CLI on a unix socket and serves each vGPU over vfio-user.',
-  usage: 'serve [--socket PATH] [--root DIR] [--run-dir DIR]',
+  usage: 'serve [--socket PATH] [--root DIR] [--run-dir DIR] [--device-plugin [...]] [--dra [...]]',
   help: [
     '  --run-dir DIR         where each vGPU\'s vfio-user socket goes, <DIR>/<UUID>.sock',
     '                        (default: the directory of the daemon\'s socket, /run/vfio-vgpu)',
@@ -167,8 +168,26 @@ export const serveVerb: VerbSpec = {
     '  on the same socket is refused. Once listening, every `start: auto` definition whose',
     '  parent exists is started. SIGTERM, SIGINT or SIGHUP stops it: vfio-user clients are',
     '  disconnected, live vGPUs released, definitions stay.',
+    'Kubernetes node agents (README: "Kubernetes and KubeVirt"):',
+    '  --device-plugin       serve the kubelet device plugin API: one resource per vGPU type',
+    '  --device-plugin-dir D the kubelet\'s folder (default /var/lib/kubelet/device-plugins)',
+    '  --resource-domain D   resources are D/<type name> (default vfio-vgpu.io)',
+    '  --state-dir DIR       where allocations are kept across restarts (default /var/lib/vfio-vgpu)',
+    '  --dra                 serve the DRA kubelet plugin and publish ResourceSlices',
+    '  --dra-driver NAME     the driver name (default vgpu.vfio-vgpu.io)',
+    '  --node-name NAME      this node (default $NODE_NAME, else the host name)',
+    '  --kubeconfig FILE     the API server (default $KUBECONFIG, ~/.kube/config or in-cluster)',
+    '  --plugins-registry D  (default /var/lib/kubelet/plugins_registry)',
+    '  --dra-plugin-dir D    socket and checkpoint (default /var/lib/kubelet/plugins/<driver>)',
+    '  --cdi-dir DIR         CDI specs (default /var/run/cdi)',
+    '  --partitionable       a framebuffer counter per parent that devices consume',
   ],
-  options: { 'run-dir': { type: 'string' } },
+  options: {
+    'run-dir': { type: 'string' },
+    'device-plugin': { type: 'boolean' }, 'device-plugin-dir': { type: 'string' }, 'resource-domain': { type: 'string' }, 'state-dir': { type: 'string' },
+    dra: { type: 'boolean' }, 'dra-driver': { type: 'string' }, 'node-name': { type: 'string' }, kubeconfig: { type: 'string' },
+    'plugins-registry': { type: 'string' }, 'dra-plugin-dir': { type: 'string' }, 'cdi-dir': { type: 'string' }, partitionable: { type: 'boolean' },
+  },
   load: () => import('./serve.js'),
 };
 
@@ -184,6 +203,18 @@ export const migrateVerb: VerbSpec = {
   ],
   options: { uuid: { type: 'string', short: 'u' }, to: { type: 'string' }, idle: { type: 'boolean' }, rounds: { type: 'string' } },
   load: () => import('./migrate.js'),
+};
+
+export const kubevirtVerb: VerbSpec = {
+  name: 'kubevirt',
+  summary: 'Print the KubeVirt configuration (permittedHostDevices) for this host\'s vGPU types, for `serve --device-plugin`.',
+  usage: 'kubevirt [--resource-domain D] [--json]',
+  help: [
+    '  --resource-domain D   the domain `serve --device-plugin` uses (default vfio-vgpu.io)',
+    '  --json                a merge patch for `kubectl patch kubevirt kubevirt -n kubevirt --type merge -p`',
+  ],
+  options: { 'resource-domain': { type: 'string' }, json: { type: 'boolean' } },
+  load: () => import('./kubevirt.js'),
 };
 
 export const replVerb: VerbSpec = {
