@@ -272,4 +272,17 @@ describe('vfio-user server: messages', () => {
     a.close(efd);
     a.close(other);
   });
+
+  it('refuses a SET_IRQS count past the index\'s interrupts at once, however large (found by npm run fuzz)', async () => {
+    const c = RawClient.open(server.paths.probe);
+    const TRIGGER_EVENTFD = VF.VFIO_IRQ_SET_DATA_EVENTFD | VF.VFIO_IRQ_SET_ACTION_TRIGGER;
+    // A de-assign (no fds) of 4 billion interrupts held the server ~20 s building their data.
+    for (const [index, start, count] of [[1, 0, 0xffffffff], [1, 0, 2], [1, 1, 1], [1, 0xffffffff, 1], [0, 0, 0x3cd443aa]]) {
+      const reply = c.call(C.VFIO_USER_DEVICE_SET_IRQS, encodeIrqSet({ flags: TRIGGER_EVENTFD, index: index!, start: start!, count: count! }));
+      assert.equal(errnoOf(reply), ERRNO.EINVAL, `index ${index} start ${start} count ${count}`);
+    }
+    assert.equal(errnoOf(c.call(C.VFIO_USER_DEVICE_SET_IRQS, encodeIrqSet({ flags: TRIGGER_EVENTFD, index: 1, start: 0, count: 1 }))), 0, 'the range the index has');
+    c.close();
+    await expectBaseline(server, baseline);
+  });
 });
