@@ -153,6 +153,8 @@ export async function soak(options: SoakOptions): Promise<Sample[]> {
   const samples: Sample[] = [];
   const started = performance.now();
   const take = (cycle: number): void => {
+    // With --expose-gc, this process's RSS is sampled after a full collection: growth, not garbage.
+    (globalThis as { gc?: () => void }).gc?.();
     const s = rig.sample(cycle, Math.round(performance.now() - started));
     samples.push(s);
     options.onSample?.(s);
