@@ -23,12 +23,13 @@ export class LocalHost implements ClosableHost {
     // By type on the mock kernel, the parents are the simulated ones, whose type ids are
     // known without making them; anything else needs the full Host.
     // Loaded here, not for `list -d` (a UUID generator loads node:crypto).
-    const [{ defineByType, noTypeError }, { simulatedTypeIds }, { chooseSysKind }] = await Promise.all([
+    const [{ defineByType, noAttributesError, noTypeError }, { simulatedTypeIds }, { chooseSysKind }] = await Promise.all([
       import('../host/define.js'), import('../host/simulated-types.js'), import('../sys/kind.js')]);
     if ((request.definition === undefined && request.type === undefined) || chooseSysKind() !== 'mock') return (await this.full()).define(request);
-    return defineByType(this.definitions, request, (parent, type) => {
+    return defineByType(this.definitions, request, (parent, type, attrs) => {
       const ids = simulatedTypeIds(parent);
       if (ids !== undefined && !ids.includes(type)) throw noTypeError(parent, type, ids);
+      if (ids !== undefined && attrs.length > 0) throw noAttributesError(parent, type, attrs);
     });
   }
   async undefine(uuid: string, parent?: string, options?: { force?: boolean }): Promise<number> { return (await this.full()).undefine(uuid, parent, options); }

@@ -22,11 +22,23 @@ export function noTypeError(parent: string, type: string, ids: readonly string[]
 }
 
 /**
+ * EINVAL for attributes on a parent whose vGPUs have none to write: the TypeScript vendor
+ * drivers' (simulated) vGPUs have no per-device sysfs attribute, so such a definition
+ * could never start. Attributes are for kernel mdev parents whose vendor driver has them.
+ */
+export function noAttributesError(parent: string, type: string, attrs: readonly DefinitionAttr[]): SysError {
+  const names = attrs.map((a) => JSON.stringify(a.name)).join(', ');
+  return hostError('EINVAL', `${type} on ${parent} takes no attributes (${names}): its vGPUs have no per-device sysfs attribute ` +
+    'to write, so the definition could never start; attributes are for kernel mdev parents whose vendor driver has them');
+}
+
+/**
  * Saves the definition `request` gives by type (request.type or request.definition);
  * returns its UUID. A parent that is not here yet may be defined for (it starts when it
- * appears); one that is here must offer the type (`check`).
+ * appears); one that is here must offer the type and take the attributes (`check`).
  */
-export async function defineByType(store: DefinitionStore, request: DefineRequest, check: (parent: string, type: string) => void): Promise<string> {
+export async function defineByType(store: DefinitionStore, request: DefineRequest,
+  check: (parent: string, type: string, attrs: readonly DefinitionAttr[]) => void): Promise<string> {
   let uuid = request.uuid === undefined ? undefined : validateUuid(request.uuid);
   const parent = request.parent === undefined ? undefined : validateParentName(request.parent);
   const start = checkStart(request.start ?? request.definition?.start ?? 'manual');
@@ -34,7 +46,7 @@ export async function defineByType(store: DefinitionStore, request: DefineReques
   const type = validateTypeId(request.definition?.type ?? request.type);
   const attrs = validateAttrs(request.definition?.attrs ?? request.attrs ?? []);
   if (parent === undefined) throw hostError('EINVAL', 'defining a device by type needs its parent (--parent)');
-  check(parent, type);
+  check(parent, type, attrs);
   uuid ??= generateUuid();
   if (await store.get(parent, uuid)) throw hostError('EEXIST', `device ${uuid} is already defined on ${parent}`);
   await store.save({ uuid, parent, type, start, attrs });

@@ -9,11 +9,13 @@
 //
 // Attributes (mdevctl's "attrs") are files in the device's sysfs directory, written in
 // order right after the create, as mdevctl does: /sys/bus/mdev/devices/<uuid>/<name>.
-// On a kernel mdev that is the vendor's attribute file; the core's vGPUs expose no
-// writable attribute today (their device dir holds only remove, mdev_type and
-// iommu_group), so any attribute on one fails (ENOENT, or EACCES/EINVAL from the file)
-// and the device is removed again: never a half-configured device. "remove" is refused
-// as an attribute name (writing it would remove the device).
+// On a kernel mdev that is the vendor's attribute file: one that fails (ENOENT, or
+// EACCES/EINVAL from the file) removes the device again, never a half-configured device.
+// The registry's (TypeScript, simulated) vGPUs have no writable attribute (their device
+// dir holds only remove, mdev_type and iommu_group), so define, modify and start refuse
+// attributes on their parents up front (noAttributesError): a definition that could never
+// start is never saved. "remove" is refused as an attribute name (writing it would remove
+// the device).
 import { isSysError, type SysError } from '../addon/errors.js';
 import { openSys } from '../sys/index.js';
 import type { MockSysLayer } from '../sys/mock.js';
@@ -24,7 +26,7 @@ import type { VendorDriver, VgpuParent } from '../vgpu/vendor.js';
 import type { Definition, DefinitionAttr, DefineRequest, DeviceReport, HostApi, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from './api.js';
 import { DisplayVgpu, encodePng, screenshotPng } from '../vendors/display/index.js';
 import { PNG } from 'pngjs';
-import { checkStart, defineByType, hostError, noTypeError, validateAttrs } from './define.js';
+import { checkStart, defineByType, hostError, noAttributesError, noTypeError, validateAttrs } from './define.js';
 import { DefinitionStore, definitionsRoot } from './definitions.js';
 import { AllocationHolds } from './holds.js';
 
@@ -251,7 +253,10 @@ export class Host implements HostApi {
     this.checkOpen();
     // A parent that is not here yet may be defined for (it starts when it appears);
     // a parent that is here must offer the type.
-    const check = (parent: string, type: string): void => { if (this.parentKind(parent) !== undefined) this.requireType(parent, type); };
+    const check = (parent: string, type: string, attrs: readonly DefinitionAttr[]): void => {
+      if (this.parentKind(parent) !== undefined) this.requireType(parent, type);
+      this.requireAttributesApply(parent, type, attrs);
+    };
     if (request.definition !== undefined || request.type !== undefined) return defineByType(this.definitions, request, check);
     const uuid = request.uuid === undefined ? undefined : validateUuid(request.uuid);
     const parent = request.parent === undefined ? undefined : validateParentName(request.parent);
@@ -260,7 +265,8 @@ export class Host implements HostApi {
     const live = this.liveDevice(uuid);
     if (!live) throw hostError('ENODEV', `device ${uuid} is not running: give --parent and --type to define it`);
     if (parent !== undefined && parent !== live.parent) throw hostError('EINVAL', `device ${uuid} runs on ${live.parent}, not ${parent}`);
-    return defineByType(this.definitions, { uuid, parent: live.parent, type: live.type, start: request.start ?? 'manual', attrs: request.attrs ?? [] }, () => undefined);
+    return defineByType(this.definitions, { uuid, parent: live.parent, type: live.type, start: request.start ?? 'manual', attrs: request.attrs ?? [] },
+      (p, t, attrs) => this.requireAttributesApply(p, t, attrs));
   }
 
   async undefine(uuid: string, parent?: string, options: { force?: boolean } = {}): Promise<number> {
@@ -305,6 +311,8 @@ export class Host implements HostApi {
       next.attrs.splice(index, 1);
     }
     if (next.type !== def.type && this.parentKind(next.parent) !== undefined) this.requireType(next.parent, next.type);
+    // Attributes it already had are left to --delattr; new ones must be able to apply.
+    if (request.addAttr !== undefined || request.definition !== undefined) this.requireAttributesApply(next.parent, next.type, next.attrs);
     await this.definitions.save(next);
     return next;
   }
@@ -407,6 +415,7 @@ export class Host implements HostApi {
     if (this.liveDevice(uuid)) throw hostError('EEXIST', `Device already exists: ${uuid}`);
     const kind = this.requireParent(parent);
     this.requireType(parent, type);
+    this.requireAttributesApply(parent, type, attrs);
     const available = kind === 'registry' ? this.registry.parent(parent)!.types.get(type)!.availableInstances() : this.kernelMdev!.availableInstances(parent, type);
     if (available <= 0) throw hostError('EUSERS', `No available instances of ${type} on ${parent}`);
     try {
@@ -441,6 +450,11 @@ export class Host implements HostApi {
     const path = `${MDEV_BUS_DEVICES}/${uuid}/${name}`;
     if (!this.sys.sysfs.exists(path)) throw hostError('ENOENT', `the vGPU has no attribute ${quoteName(name)}`);
     this.sys.sysfs.write(path, value);
+  }
+
+  /** EINVAL for attributes on a registry parent, whose vGPUs have none (a kernel parent's vendor decides at start). */
+  private requireAttributesApply(parent: string, type: string, attrs: readonly DefinitionAttr[]): void {
+    if (attrs.length > 0 && this.parentKind(parent) === 'registry') throw noAttributesError(parent, type, attrs);
   }
 
   private parentKind(name: string): ParentKind | undefined {

@@ -174,15 +174,28 @@ describe('vgpu: the scripted session against the daemon on the mock kernel', { t
     assert.equal((await vgpu('list', '-u', uuid)).stdout, '');
   });
 
-  it('modify --addattr/--delattr: the file follows, in mdevctl\'s shape', async () => {
-    assertOk(await vgpu('modify', '-u', AUTO, '--addattr', 'note', '--value', 'first'));
-    assertOk(await vgpu('modify', '-u', AUTO, '--addattr', 'lead', '--value', 'zeroth', '--index', '0'));
-    assert.deepEqual(JSON.parse(definitionText(AUTO)), { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [{ lead: 'zeroth' }, { note: 'first' }] });
-    const verbose = await vgpu('list', '-d', '-v', '-u', AUTO);
+  it('modify --addattr/--delattr: the file follows, in mdevctl\'s shape (a kernel mdev parent\'s definition)', async () => {
+    // Attributes are for kernel mdev parents whose vendor driver has them: a definition for
+    // one this host does not have (it starts where that parent exists).
+    const NV = 'c0ffee00-0000-4000-8000-00000000a771';
+    assertOk(await vgpu('define', '-u', NV, '-p', '0000:65:00.0', '-t', 'nvidia-63'));
+    const nvText = (): string => readFileSync(join(root, '0000:65:00.0', NV), 'utf8');
+    const plain = nvText();
+    assertOk(await vgpu('modify', '-u', NV, '--addattr', 'vgpu_params', '--value', 'frame_rate_limiter=0'));
+    assertOk(await vgpu('modify', '-u', NV, '--addattr', 'lead', '--value', 'zeroth', '--index', '0'));
+    assert.deepEqual(JSON.parse(nvText()), { mdev_type: 'nvidia-63', start: 'manual', attrs: [{ lead: 'zeroth' }, { vgpu_params: 'frame_rate_limiter=0' }] });
+    const verbose = await vgpu('list', '-d', '-v', '-u', NV);
     assertOk(verbose);
-    assert.equal(verbose.stdout, `${AUTO} simgpu0 simgpu-2Q auto\n  Attrs:\n    @{0}: {"lead":"zeroth"}\n    @{1}: {"note":"first"}\n`);
-    assertOk(await vgpu('modify', '-u', AUTO, '--delattr', '--index', '0'));
-    assertOk(await vgpu('modify', '-u', AUTO, '--delattr'));
+    assert.equal(verbose.stdout, `${NV} 0000:65:00.0 nvidia-63 manual\n  Attrs:\n    @{0}: {"lead":"zeroth"}\n    @{1}: {"vgpu_params":"frame_rate_limiter=0"}\n`);
+    assertOk(await vgpu('modify', '-u', NV, '--delattr', '--index', '0'));
+    assertOk(await vgpu('modify', '-u', NV, '--delattr'));
+    assert.equal(nvText(), plain);
+    assertOk(await vgpu('undefine', '-u', NV));
+  });
+
+  it('modify --addattr on a simulated parent\'s definition: refused, the file unchanged (its vGPUs have no attribute)', async () => {
+    assertOneLineError(await vgpu('modify', '-u', AUTO, '--addattr', 'note', '--value', 'first'),
+      /^vgpu: simgpu-2Q on simgpu0 takes no attributes \("note"\): its vGPUs have no per-device sysfs attribute to write, so the definition could never start; attributes are for kernel mdev parents whose vendor driver has them$/);
     assert.equal(definitionText(AUTO), autoFile);
   });
 

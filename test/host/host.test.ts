@@ -1,7 +1,7 @@
 // The in-process Host on the mock kernel: every HostApi call with mdevctl's semantics,
 // autostart, attr rollback, close, and the one-line errors a new user meets.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -113,10 +113,14 @@ describe('start and stop', () => {
     assert.equal(host.registry.list().length, 1);
   });
 
-  it('writes attrs after the create and removes the vGPU again when one fails (core vGPUs have none)', async () => {
+  it('refuses attrs on a simulated parent before creating anything: its vGPUs have none to write', async () => {
     await assert.rejects(
       host.start({ parent: 'simgpu0', uuid: A, definition: { type: 'simgpu-1Q', attrs: [{ name: 'heads', value: '2' }] } }),
-      { code: 'ENOENT', message: `attribute "heads" of ${A}: the vGPU has no attribute "heads" (ENOENT); the device was removed again` },
+      {
+        code: 'EINVAL',
+        message: 'simgpu-1Q on simgpu0 takes no attributes ("heads"): its vGPUs have no per-device sysfs attribute to write, ' +
+          'so the definition could never start; attributes are for kernel mdev parents whose vendor driver has them',
+      },
     );
     assert.deepEqual(await host.list(), []);
     assert.equal(sys.sysfs.exists(`/sys/bus/mdev/devices/${A}`), false);
@@ -125,6 +129,9 @@ describe('start and stop', () => {
       host.start({ parent: 'simgpu0', uuid: A, definition: { type: 'simgpu-1Q', attrs: [{ name: 'remove', value: '1' }] } }),
       { code: 'EINVAL' },
     );
+    // An empty list is no attribute.
+    assert.equal(await host.start({ parent: 'simgpu0', uuid: A, definition: { type: 'simgpu-1Q', attrs: [] } }), A);
+    await host.stop(A);
     assert.deepEqual(await host.list(), []);
   });
 
@@ -202,29 +209,52 @@ describe('modify', () => {
     assert.deepEqual(fileOf('simgpu0', A), { mdev_type: 'simgpu-2Q', start: 'auto', attrs: [] });
   });
 
+  // Attributes on a parent this host does not have (a kernel mdev parent elsewhere): they may apply there.
   it('adds attrs at the end or at --index, deletes the last or the one at --index', async () => {
-    await host.modify({ uuid: A, addAttr: { name: 'a', value: '1' } });
-    await host.modify({ uuid: A, addAttr: { name: 'c', value: '3' } });
-    await host.modify({ uuid: A, addAttr: { name: 'b', value: '2', index: 1 } });
-    await host.modify({ uuid: A, addAttr: { name: 'z', value: '0', index: 0 } });
-    assert.deepEqual(fileOf('simgpu0', A), { mdev_type: 'simgpu-1Q', start: 'manual', attrs: [{ z: '0' }, { a: '1' }, { b: '2' }, { c: '3' }] });
-    await host.modify({ uuid: A, delAttr: {} });
-    await host.modify({ uuid: A, delAttr: { index: 0 } });
-    assert.deepEqual((await host.listDefined({ uuid: A }))[0]!.attrs, [{ name: 'a', value: '1' }, { name: 'b', value: '2' }]);
+    await host.define({ uuid: B, parent: 'other0', type: 'other-x' });
+    await host.modify({ uuid: B, addAttr: { name: 'a', value: '1' } });
+    await host.modify({ uuid: B, addAttr: { name: 'c', value: '3' } });
+    await host.modify({ uuid: B, addAttr: { name: 'b', value: '2', index: 1 } });
+    await host.modify({ uuid: B, addAttr: { name: 'z', value: '0', index: 0 } });
+    assert.deepEqual(fileOf('other0', B), { mdev_type: 'other-x', start: 'manual', attrs: [{ z: '0' }, { a: '1' }, { b: '2' }, { c: '3' }] });
+    await host.modify({ uuid: B, delAttr: {} });
+    await host.modify({ uuid: B, delAttr: { index: 0 } });
+    assert.deepEqual((await host.listDefined({ uuid: B }))[0]!.attrs, [{ name: 'a', value: '1' }, { name: 'b', value: '2' }]);
   });
 
   it('refuses bad indexes and deleting from an empty list', async () => {
-    await assert.rejects(host.modify({ uuid: A, delAttr: {} }), { code: 'EINVAL', message: `device ${A} has no attribute to delete` });
-    await assert.rejects(host.modify({ uuid: A, addAttr: { name: 'a', value: '1', index: 1 } }), { code: 'EINVAL', message: 'cannot add an attribute at index 1: valid indexes are 0..0' });
-    await host.modify({ uuid: A, addAttr: { name: 'a', value: '1' } });
-    await assert.rejects(host.modify({ uuid: A, delAttr: { index: 1 } }), { code: 'EINVAL', message: 'cannot delete an attribute at index 1: valid indexes are 0..0' });
-    await assert.rejects(host.modify({ uuid: A, addAttr: { name: 'x/y', value: '1' } }), { code: 'EINVAL' });
+    await host.define({ uuid: B, parent: 'other0', type: 'other-x' });
+    await assert.rejects(host.modify({ uuid: B, delAttr: {} }), { code: 'EINVAL', message: `device ${B} has no attribute to delete` });
+    await assert.rejects(host.modify({ uuid: B, addAttr: { name: 'a', value: '1', index: 1 } }), { code: 'EINVAL', message: 'cannot add an attribute at index 1: valid indexes are 0..0' });
+    await host.modify({ uuid: B, addAttr: { name: 'a', value: '1' } });
+    await assert.rejects(host.modify({ uuid: B, delAttr: { index: 1 } }), { code: 'EINVAL', message: 'cannot delete an attribute at index 1: valid indexes are 0..0' });
+    await assert.rejects(host.modify({ uuid: B, addAttr: { name: 'x/y', value: '1' } }), { code: 'EINVAL' });
   });
 
   it('a JSON definition replaces type, start and attrs', async () => {
-    await host.modify({ uuid: A, addAttr: { name: 'a', value: '1' } });
-    const def = await host.modify({ uuid: A, definition: { type: 'simgpu-4Q', start: 'auto', attrs: [{ name: 'q', value: '9' }] } });
-    assert.deepEqual(def, { uuid: A, parent: 'simgpu0', type: 'simgpu-4Q', start: 'auto', attrs: [{ name: 'q', value: '9' }] });
+    await host.define({ uuid: B, parent: 'other0', type: 'other-x' });
+    await host.modify({ uuid: B, addAttr: { name: 'a', value: '1' } });
+    const def = await host.modify({ uuid: B, definition: { type: 'other-y', start: 'auto', attrs: [{ name: 'q', value: '9' }] } });
+    assert.deepEqual(def, { uuid: B, parent: 'other0', type: 'other-y', start: 'auto', attrs: [{ name: 'q', value: '9' }] });
+    const simgpu = await host.modify({ uuid: A, definition: { type: 'simgpu-4Q', start: 'auto', attrs: [] } });
+    assert.deepEqual(simgpu, { uuid: A, parent: 'simgpu0', type: 'simgpu-4Q', start: 'auto', attrs: [] });
+  });
+
+  it('refuses attributes on a simulated parent\'s definition (define, --addattr, a JSON file); one saved elsewhere can be deleted', async () => {
+    const refused = { code: 'EINVAL', message: /^simgpu-1Q on simgpu0 takes no attributes \("note"\): its vGPUs have no per-device sysfs attribute/ };
+    await assert.rejects(host.modify({ uuid: A, addAttr: { name: 'note', value: 'x' } }), refused);
+    await assert.rejects(host.modify({ uuid: A, definition: { type: 'simgpu-1Q', attrs: [{ name: 'note', value: 'x' }] } }), refused);
+    await assert.rejects(host.define({ uuid: B, parent: 'simgpu0', type: 'simgpu-1Q', attrs: [{ name: 'note', value: 'x' }] }), refused);
+    await assert.rejects(host.define({ parent: 'display0', definition: { type: 'display-xga', attrs: [{ name: 'edid', value: '1' }] } }), { code: 'EINVAL' });
+    assert.deepEqual(fileOf('simgpu0', A), { mdev_type: 'simgpu-1Q', start: 'manual', attrs: [] });
+    assert.equal((await host.listDefined({ uuid: B })).length, 0);
+    // A definition with attributes written by another tool (mdevctl): start refuses it up
+    // front, and --delattr still works on it.
+    writeFileSync(join(root, 'simgpu0', A), '{"mdev_type": "simgpu-1Q", "start": "manual", "attrs": [{"note": "x"}]}');
+    await assert.rejects(host.start({ uuid: A }), refused);
+    assert.deepEqual(await host.list(), []);
+    assert.deepEqual((await host.modify({ uuid: A, delAttr: {} })).attrs, []);
+    assert.equal(await host.start({ uuid: A }), A);
   });
 
   it('names what is missing: no definition, unknown type on the parent', async () => {

@@ -272,4 +272,35 @@ describe('vfio-user server: messages', () => {
     a.close(efd);
     a.close(other);
   });
+
+  it('refuses a SET_IRQS count past the index\'s interrupts at once, however large (found by npm run fuzz)', async () => {
+    const c = RawClient.open(server.paths.probe);
+    const TRIGGER_EVENTFD = VF.VFIO_IRQ_SET_DATA_EVENTFD | VF.VFIO_IRQ_SET_ACTION_TRIGGER;
+    // A de-assign (no fds) of 4 billion interrupts held the server ~20 s building their data.
+    for (const [index, start, count] of [[1, 0, 0xffffffff], [1, 0, 2], [1, 1, 1], [1, 0xffffffff, 1], [0, 0, 0x3cd443aa]]) {
+      const reply = c.call(C.VFIO_USER_DEVICE_SET_IRQS, encodeIrqSet({ flags: TRIGGER_EVENTFD, index: index!, start: start!, count: count! }));
+      assert.equal(errnoOf(reply), ERRNO.EINVAL, `index ${index} start ${start} count ${count}`);
+    }
+    assert.equal(errnoOf(c.call(C.VFIO_USER_DEVICE_SET_IRQS, encodeIrqSet({ flags: TRIGGER_EVENTFD, index: 1, start: 0, count: 1 }))), 0, 'the range the index has');
+    c.close();
+    await expectBaseline(server, baseline);
+  });
+
+  it('lets go of a client that closed with our reply unread while its last bytes were still queued (found by npm run fuzz)', async () => {
+    // The client's close with unread data makes the server's socket report an error
+    // (ECONNRESET) along with the queued bytes; libuv then stops watching it for good, so
+    // the server must read on past the data to the error, in that one callback.
+    const c = RawClient.connect(server.paths.simgpu);
+    c.sendRaw(encodeCommand(1, C.VFIO_USER_VERSION, encodeVersion(0, 1, '{"capabilities":{"max_msg_fds":8}}')));
+    assert.ok(a.poll(c.fd, a.constants['POLLIN'] ?? 1, 3000), 'the VERSION reply arrived (left unread)');
+    server.child.kill('SIGSTOP');
+    try {
+      // Half a message: the server can do nothing with it but read it.
+      c.sendRaw(new Uint8Array(Buffer.from('0200040018000000000000000000000000000000', 'hex')));
+      c.close();
+    } finally {
+      server.child.kill('SIGCONT');
+    }
+    await expectBaseline(server, baseline);
+  });
 });

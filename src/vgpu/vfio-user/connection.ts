@@ -134,9 +134,10 @@ export class VfioUserConnection {
   private onReadable(): void {
     if (this.status === 'closing' || this.status === 'closed' || this.waiting) return;
     try {
-      for (let i = 0; i < RECV_PER_EVENT && this.receiveChunk(); i++) {
-        // Each chunk's frames wait in the inbox; a closing connection stops receiving.
-      }
+      let more = true;
+      for (let i = 0; i < RECV_PER_EVENT && more; i++) more = this.receiveChunk();
+      // The rest on the next turn: the watch may not fire again (see receiveChunk).
+      if (more) setImmediate(() => this.onReadable());
     } catch (err) {
       this.closeSoon(`receiving failed: ${describe(err)}`);
     }
@@ -144,10 +145,12 @@ export class VfioUserConnection {
   }
 
   /**
-   * One recvmsg into the reader; frames go to the inbox. True when more may be waiting:
-   * a full buffer, or fds (the kernel stops a read right after data that carried fds).
-   * A short read without fds emptied the socket, so no second recvmsg just to learn that
-   * (the watcher is level-triggered: whatever comes later wakes it again).
+   * One recvmsg into the reader; frames go to the inbox. True when something came, so more
+   * may follow; false once the socket is empty (EAGAIN), at its end, or broken. Reading
+   * goes on past a short read to that answer: a client that closes with our replies unread
+   * leaves its last bytes and then ECONNRESET, reported as POLLERR, after which libuv
+   * never calls the watch again (native/watch.cc), so stopping at the data would keep the
+   * client attached for ever.
    */
   private receiveChunk(): boolean {
     const got = recvWithFds(this.fd, this.scratch, MAX_RECV_FDS);
@@ -163,7 +166,7 @@ export class VfioUserConnection {
       this.closeSoon(this.reader.broken);
       return false;
     }
-    return got.bytes === this.scratch.byteLength || got.fds.length > 0;
+    return true;
   }
 
   /** Handles queued messages in order, unless already doing so further up the stack. */

@@ -4,7 +4,9 @@
 // with the host's screenshot), vm-vfio (simgpu through the guest's own VFIO) and
 // vm-conformance (the conformance suite on the simgpu vGPU). Every case comes back as a
 // ReportCase; the console picture, the pattern's screenshot, the server's log and the
-// serial log stay in the cache.
+// serial log stay in the cache. A guest whose kernel died before /init is retried once
+// (crash.ts), as the edu boots are; a second such boot is one failure showing the crash,
+// and nothing is evaluated from a guest that never ran.
 import { join } from 'node:path';
 import type { Layer } from '../cpio.js';
 import type { ExtractedKernel } from '../fetch.js';
@@ -15,6 +17,7 @@ import { fact } from '../markers.js';
 import { cacheDir } from '../paths.js';
 import { log, seconds } from '../log.js';
 import type { BootResult } from '../boot.js';
+import { bootCase, bootWithRetry, type BootAttempts } from '../crash.js';
 import { fetchVmQemu } from './qemu.js';
 import { bootVm } from './launch.js';
 import { vmLayer } from './image.js';
@@ -57,6 +60,16 @@ export function vmPhases(conformance: readonly string[]): GuestPhase[] {
 const harness = (name: string, ok: boolean, detail?: string): ReportCase =>
   ({ name: `harness: ${name}`, status: ok ? 'pass' : 'fail', ...(detail ? { detail } : {}) });
 
+/**
+ * The cases of the vm boot: the boot's own case (passing, or passing on a retry), then what
+ * `judge` makes of the guest's run; for a guest that never reached /init on either boot,
+ * that boot case alone, failing with the crash: it ran no test, so none is reported failed.
+ */
+export function vmBootCases(attempts: BootAttempts, judge: (result: BootResult) => ReportCase[]): ReportCase[] {
+  if (attempts.crash) return [bootCase(attempts)];
+  return [bootCase(attempts), ...judge(attempts.result)];
+}
+
 export async function runVm(kernel: ExtractedKernel, busybox: string, project: Layer, conformance: readonly string[],
   options: { timeoutSeconds: number; echo: boolean }): Promise<VmRun> {
   const series = kernel.series;
@@ -80,7 +93,7 @@ export async function runVm(kernel: ExtractedKernel, busybox: string, project: L
     let consoleCase: ReportCase = harness(`the console's picture is saved (${consolePng})`, false, 'the guest never asked for it');
     const pending: Promise<void>[] = [];
     log(`vm ${series}: booting ${kernel.release} on QEMU 11 with the display and simgpu vGPUs (console in ${logPath})`);
-    result = await bootVm({
+    const attempts = await bootWithRetry(() => bootVm({
       root: qemu.root, vmlinuz: kernel.vmlinuz, initrd: image.initrd, logPath,
       timeoutSeconds: options.timeoutSeconds, echo: options.echo,
       devices: [
@@ -111,17 +124,23 @@ export async function runVm(kernel: ExtractedKernel, busybox: string, project: L
           }
         })().catch((e: unknown) => reply(`answer ${what} fail ${String(e)}`)));
       },
-    });
+    }), (line) => log(`vm ${series}: ${line}`));
+    result = attempts.result;
     await Promise.all(pending);
-    const evaluation = evaluateBoot(result, {
-      release: kernel.release, phases, allowedFaults: {}, faultDevice: `00:${vmDevices.simgpu.addr}`,
-      deviceLabel: 'the simgpu vGPU',
-    });
-    const display = fact(evaluation.serial, 'display');
-    cases.push(harness('QEMU 11 attaches the display vGPU over vfio-user and bochs binds it',
-      display !== undefined && /driver bochs/.test(display), fact(evaluation.serial, 'setup-error') ?? display ?? 'the guest did not get that far'));
-    cases.push(...evaluation.cases, consoleCase, patternCase);
-    return { cases, result, evaluation, logPath, figures };
+    let evaluation: Evaluation | undefined;
+    cases.push(...vmBootCases(attempts, (ran) => {
+      evaluation = evaluateBoot(ran, {
+        release: kernel.release, phases, allowedFaults: {}, faultDevice: `00:${vmDevices.simgpu.addr}`,
+        deviceLabel: 'the simgpu vGPU',
+      });
+      const display = fact(evaluation.serial, 'display');
+      return [
+        harness('QEMU 11 attaches the display vGPU over vfio-user and bochs binds it',
+          display !== undefined && /driver bochs/.test(display), fact(evaluation.serial, 'setup-error') ?? display ?? 'the guest did not get that far'),
+        ...evaluation.cases, consoleCase, patternCase,
+      ];
+    }));
+    return { cases, result, ...(evaluation ? { evaluation } : {}), logPath, figures };
   } finally {
     await server.stop(serverLog);
     log(`vm ${series}: server log in ${serverLog}`);

@@ -1,6 +1,7 @@
 // The vm phases' host-side logic, without QEMU: the QEMU 11 command line, the launch in
 // a private mount namespace, the mirror taken from apt's sources, the guest's /init,
-// which conformance files and cases run on a vGPU, and the screenshot's comparison.
+// which conformance files and cases run on a vGPU, the screenshot's comparison, and a
+// guest that never reached /init (retried once, judged only when it ran).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCanvas, drawTestPattern } from '../../../src/vendors/display/index.js';
@@ -9,7 +10,10 @@ import { comparePattern } from './compare.js';
 import { vmInitScript, vmDevices } from './guest-init.js';
 import { inRoot, launchCommand, vmQemuArgs } from './launch.js';
 import { debianMirror } from './qemu.js';
-import { vmPhases } from './run.js';
+import type { BootResult } from '../boot.js';
+import { bootWithRetry } from '../crash.js';
+import { crashedBootLog } from '../crashed-boot-log.js';
+import { vmBootCases, vmPhases } from './run.js';
 
 test('vmQemuArgs: shared memfd RAM, VT-d with interrupt remapping, one vfio-user-pci per socket, paths inside the root', () => {
   const args = vmQemuArgs({
@@ -75,4 +79,28 @@ test('comparePattern: every pixel equal passes; one pixel off or another size fa
   assert.equal(one.ok, false);
   assert.match(one.detail, /^1 of 6912 pixels differ; first \(5, 10\)/);
   assert.equal(comparePattern({ width: 96, height: 72, data: rgba }, 64, 64).ok, false);
+});
+
+const vmBoot = (serial: string): BootResult => ({ serial, qemuStderr: '', exitCode: 0, signal: null, timedOut: false, totalSeconds: 10 });
+const ranGuest = ['@@VGPU@@ init', '@@VGPU@@ uname 6.12.57+deb12-amd64', '@@VGPU@@ done', ''].join('\n');
+
+test('vm boot: a guest that crashed before /init is retried once, said so, and only the retry is judged', async () => {
+  const boots = [vmBoot(crashedBootLog), vmBoot(ranGuest)];
+  const said: string[] = [];
+  const attempts = await bootWithRetry(async () => boots.shift() ?? assert.fail('a third boot'), (l) => said.push(l));
+  assert.match(said[0] ?? '', /never reached \/init .*retrying this boot once/);
+  const judged: string[] = [];
+  const cases = vmBootCases(attempts, (ran) => { judged.push(ran.serial); return [{ name: 'vm-vfio: simgpu', status: 'pass' }]; });
+  assert.deepEqual(judged, [ranGuest], 'the crashed boot is never evaluated');
+  assert.deepEqual(cases.map((c) => [c.name, c.status]), [['harness: the guest reaches /init', 'pass'], ['vm-vfio: simgpu', 'pass']]);
+  assert.match(cases[0]!.detail ?? '', /on the retry: the first boot crashed before \/init .*Oops: int3/);
+});
+
+test('vm boot: two crashed boots are one failure showing the crash, with nothing evaluated', async () => {
+  let boots = 0;
+  const attempts = await bootWithRetry(async () => { boots++; return vmBoot(crashedBootLog); }, () => undefined);
+  const cases = vmBootCases(attempts, () => assert.fail('a guest that never ran is not evaluated'));
+  assert.equal(boots, 2);
+  assert.deepEqual(cases.map((c) => [c.name, c.status]), [['harness: the guest reaches /init', 'fail']]);
+  assert.match(cases[0]!.detail ?? '', /Oops: int3/);
 });
