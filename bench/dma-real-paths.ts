@@ -5,7 +5,7 @@
 //     argument structs written per call as a client writes them;
 //   vfio-user DMA_MAP + DMA_UNMAP messages (remote regions: no fd) through the server's
 //     command table: header decode, the handlers, DmaRegions, the unmap reply.
-import { performance } from 'node:perf_hooks';
+import { nsPerCall } from './report.js';
 import type { DeviceBackend } from '../src/device/backend.js';
 import { createMockSys } from '../src/sys/mock.js';
 import { ioctls, vfio_iommu_type1_dma_map, vfio_iommu_type1_dma_unmap } from '../src/uapi/index.js';
@@ -31,7 +31,6 @@ function idleDevice(): DeviceBackend {
 }
 
 export interface RealPaths {
-  warmUp(): void;
   /** ns per MAP_DMA + UNMAP_DMA ioctl pair. */
   ioctlPair(): number;
   /** ns per vfio-user DMA_MAP + DMA_UNMAP message pair. */
@@ -74,8 +73,7 @@ export function dmaRealPaths(live: number, gaps: readonly bigint[]): RealPaths {
   const mapMessages = gaps.map((iova) => message(C.VFIO_USER_DMA_MAP, encodeDmaMap({ flags: RW, offset: 0n, address: iova, size: PAGE })));
   const unmapMessages = gaps.map((iova) => message(C.VFIO_USER_DMA_UNMAP, encodeDmaUnmap({ flags: 0, address: iova, size: PAGE })));
 
-  const ioctlLoop = (n: number): number => {
-    const start = performance.now();
+  const ioctlLoop = (pairs: number): number => nsPerCall(pairs, (n) => {
     for (let i = 0; i < n; i++) {
       const iova = gaps[i & mask]!;
       vfio_iommu_type1_dma_map.write(map, { iova });
@@ -83,22 +81,15 @@ export function dmaRealPaths(live: number, gaps: readonly bigint[]): RealPaths {
       vfio_iommu_type1_dma_unmap.write(unmap, { iova, size: PAGE });
       sys.ioctl(container, ioctls.VFIO_IOMMU_UNMAP_DMA, unmap);
     }
-    return ((performance.now() - start) * 1e6) / n;
-  };
+  });
   // The messages are built beforehand (a client's work, not the server's).
-  const vfioUserLoop = (n: number): number => {
-    const start = performance.now();
+  const vfioUserLoop = (pairs: number): number => nsPerCall(pairs, (n) => {
     for (let i = 0; i < n; i++) {
       send(mapMessages[i & mask]!);
       send(unmapMessages[i & mask]!);
     }
-    return ((performance.now() - start) * 1e6) / n;
-  };
+  });
   return {
-    warmUp() {
-      ioctlLoop(PAIRS);
-      vfioUserLoop(PAIRS);
-    },
     ioctlPair: () => ioctlLoop(PAIRS),
     vfioUserPair: () => vfioUserLoop(PAIRS),
     close() {

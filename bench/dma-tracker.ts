@@ -21,13 +21,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { DmaStore } from '../src/device/dma/dma-store.js';
 import { dmaRealPaths } from './dma-real-paths.js';
-import { reportSpread, spread, title, type Spread } from './report.js';
+import { alternate, note, nsPerCall, reportSpread, spread, title, type Spread } from './report.js';
 
 const LIVE = 65536;
 const PAGE = 4096n;
@@ -86,13 +85,13 @@ function unmapDma(store: DmaStore<Mapping>, iova: bigint, size: bigint): bigint 
 
 function timePairs(store: DmaStore<Mapping>, iovas: readonly bigint[], size: bigint, n: number): number {
   const mask = iovas.length - 1;
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const iova = iovas[i & mask]!;
-    mapDma(store, iova, size);
-    if (unmapDma(store, iova, size) !== size) throw new Error('unmap lost its mapping');
-  }
-  return ((performance.now() - start) * 1e6) / n;
+  return nsPerCall(n, (count) => {
+    for (let i = 0; i < count; i++) {
+      const iova = iovas[i & mask]!;
+      mapDma(store, iova, size);
+      if (unmapDma(store, iova, size) !== size) throw new Error('unmap lost its mapping');
+    }
+  });
 }
 
 let sink = 0;
@@ -100,16 +99,15 @@ let sink = 0;
 /** A translate per address: the mapping (a reference) and the offset in it. */
 function timeLookups(store: DmaStore<Mapping>, iovas: readonly bigint[], n: number): number {
   const mask = iovas.length - 1;
-  let acc = 0;
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const t = store.translate(iovas[i & mask]!);
-    if (!t) throw new Error('not mapped');
-    acc += t.offset;
-  }
-  const ns = ((performance.now() - start) * 1e6) / n;
-  sink += acc;
-  return ns;
+  return nsPerCall(n, (count) => {
+    let acc = 0;
+    for (let i = 0; i < count; i++) {
+      const t = store.translate(iovas[i & mask]!);
+      if (!t) throw new Error('not mapped');
+      acc += t.offset;
+    }
+    sink += acc;
+  });
 }
 
 /** The workload, built the way the C program builds it. */
@@ -183,17 +181,10 @@ export async function run(): Promise<void> {
       timePairs(store, w.gaps, PAGE, PAIRS), timeLookups(store, w.cold, LOOKUPS), timeLookups(store, w.warm16, LOOKUPS),
       timeLookups(store, w.warm1, LOOKUPS), timePairs(huge, w.hugeGaps, GiB, PAIRS), timeLookups(huge, w.hugeLookups, LOOKUPS), 0,
     ];
-    ours(); // warm-up: the JIT compiles every loop before the first round
     const real = dmaRealPaths(LIVE, w.gaps);
-    real.warmUp();
-    const rows = { plain: [] as Figures[], finger: [] as Figures[], ours: [] as Figures[], ioctl: [] as number[], vfioUser: [] as number[] };
-    for (let round = 0; round < ROUNDS; round++) {
-      rows.plain.push(measureC(0));
-      rows.finger.push(measureC(1));
-      rows.ours.push(ours());
-      rows.ioctl.push(real.ioctlPair());
-      rows.vfioUser.push(real.vfioUserPair());
-    }
+    const rows = alternate(ROUNDS, {
+      plain: () => measureC(0), finger: () => measureC(1), ours, ioctl: real.ioctlPair, vfioUser: real.vfioUserPair,
+    });
     real.close();
     if (store.count !== LIVE || huge.count !== 8) throw new Error('the stores lost mappings');
     const perSecond = (list: Figures[], k: number): Spread => spread(list.map((f) => 1e9 / f[k]!));
@@ -224,8 +215,8 @@ export async function run(): Promise<void> {
     reportSpread('DmaStore map+unmap pairs (raw structure)', raw, 'pairs/s');
     reportSpread('MAP_DMA+UNMAP_DMA ioctls, mock kernel', spread(rows.ioctl.map((ns) => 1e9 / ns)), 'pairs/s', 'raw', raw);
     reportSpread('vfio-user DMA_MAP+DMA_UNMAP handlers', spread(rows.vfioUser.map((ns) => 1e9 / ns)), 'pairs/s', 'raw', raw);
-    console.log('  mock-only: the ioctl figure is an in-process call where a real one is a syscall (~0.1-0.3 µs more);'
-      + ' the vfio-user figure has no socket (bench vfio-user measures the round trip)');
+    note('mock kernel: an ioctl here is an in-process call standing in for the syscall (bench ioctl: ~0.3 µs each on this'
+      + ' machine); the vfio-user figure has no socket (bench vfio-user measures the round trip)');
     if (sink === -1) console.log('unreachable'); // keeps the lookups' results alive
   } finally {
     rmSync(dir, { recursive: true, force: true });
