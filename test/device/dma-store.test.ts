@@ -167,6 +167,22 @@ describe('DmaStore', () => {
     check(store, model, probesOf(model.list));
   });
 
+  it('translate answers from its last hit only while the store is unchanged, and never past 2^64', () => {
+    const store = new DmaStore();
+    const top = mapping((1n << 64n) - 4n * PAGE, 4n * PAGE);
+    const low = mapping(0x1000n, PAGE);
+    store.insert(top);
+    store.insert(low);
+    assert.equal(store.translate(0x1008n)?.offset, 8);
+    // 2^64 + 0x1008 wraps onto the last hit modulo 2^64: it must not be taken for it.
+    assert.equal(store.translate((1n << 64n) + 0x1008n), undefined);
+    assert.equal(store.translate(-1n), undefined);
+    assert.equal(store.translate(0x1008n)?.mapping, low);
+    store.remove(low);
+    assert.equal(store.translate(0x1008n), undefined);
+    assert.equal(store.translate((1n << 64n) - 1n)?.offset, 4 * 4096 - 1);
+  });
+
   it('refuses an insert that overlaps a mapping in the store, and keeps what it has', () => {
     const store = new DmaStore();
     const a = mapping(0x10000n, 4n * PAGE);

@@ -78,6 +78,11 @@ export class DmaStore<M extends IovaRange = IovaRange> {
   /** The finger: a chunk (by order) and an entry in it; none when fc >= n. */
   private fc = 0;
   private fi = 0;
+  // translate()'s last hit, checked before anything else (DMA tends to stay in one
+  // mapping); emptied by every insert and remove.
+  private hitStart = 0;
+  private hitEnd = -1;
+  private hitMapping: M | undefined;
   private readonly translation: Translation<M> = { mapping: undefined as unknown as M, offset: 0 };
 
   get count(): number {
@@ -141,12 +146,20 @@ export class DmaStore<M extends IovaRange = IovaRange> {
   translate(iova: bigint): Translation<M> | undefined {
     scratch[0] = iova; // toDouble(iova), written out: this is the hot path
     const q = halves[HIGH]! * 4294967296 + halves[LOW]!;
+    if (this.hitStart <= q && q < this.hitEnd && q <= EXACT_LIMIT && iova < U64_LIMIT) {
+      this.translation.mapping = this.hitMapping!;
+      this.translation.offset = q - this.hitStart;
+      return this.translation;
+    }
     if (q > EXACT_LIMIT || iova >= U64_LIMIT) return this.translateExact(iova);
     if (!this.seek(q)) return undefined;
     const at = (this.order[this.fc]! << SHIFT) + this.fi;
     const start = this.starts[at]!;
     if (start > q) return undefined;
-    this.translation.mapping = this.items[at]!;
+    this.hitStart = start;
+    this.hitEnd = this.ends[at]!;
+    this.hitMapping = this.items[at]!;
+    this.translation.mapping = this.hitMapping;
     this.translation.offset = q - start;
     return this.translation;
   }
@@ -190,6 +203,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
     this.lengths[slot] = length + 1;
     if (at === length) this.chunkEnds[c] = end;
     this.total++;
+    this.forgetHit();
     this.fc = c;
     this.fi = at;
     if (length + 1 > CHUNK_MAX) this.split(c);
@@ -226,6 +240,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
     items[base + length] = undefined; // no reference kept to a removed mapping
     this.lengths[slot] = length;
     this.total--;
+    this.forgetHit();
     if (length === 0) {
       this.freeSlots.push(slot);
       this.order.copyWithin(c, c + 1, this.n);
@@ -243,6 +258,11 @@ export class DmaStore<M extends IovaRange = IovaRange> {
       this.fc = c;
       this.fi = at;
     }
+  }
+
+  private forgetHit(): void {
+    this.hitEnd = -1;
+    this.hitMapping = undefined;
   }
 
   private fingerItem(): M | undefined {
