@@ -215,8 +215,8 @@ export async function run(): Promise<void> {
     reportSpread('DmaStore map+unmap pairs (raw structure)', raw, 'pairs/s');
     reportSpread('MAP_DMA+UNMAP_DMA ioctls, mock kernel', spread(rows.ioctl.map((ns) => 1e9 / ns)), 'pairs/s', 'raw', raw);
     reportSpread('vfio-user DMA_MAP+DMA_UNMAP handlers', spread(rows.vfioUser.map((ns) => 1e9 / ns)), 'pairs/s', 'raw', raw);
-    note('mock kernel: an ioctl here is an in-process call standing in for the syscall (bench ioctl: ~0.3 µs each on this'
-      + ' machine); the vfio-user figure has no socket (bench vfio-user measures the round trip)');
+    note('mock kernel: an ioctl here is an in-process call standing in for the syscall (bench ioctl measures a real one);'
+      + ' the vfio-user figure has no socket (bench vfio-user measures the round trip)');
     if (sink === -1) console.log('unreachable'); // keeps the lookups' results alive
   } finally {
     rmSync(dir, { recursive: true, force: true });
