@@ -48,7 +48,7 @@ interface Mapping {
 }
 
 /** Deterministic pseudo-random numbers below `modulo` (xorshift32): the C program makes the same. */
-export function randomSlots(count: number, seed: number, modulo: number): Uint32Array {
+function randomSlots(count: number, seed: number, modulo: number): Uint32Array {
   const out = new Uint32Array(count);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < count; i++) {
