@@ -16,10 +16,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { addon } from '../src/addon/addon.js';
-import { reportSpread, spread, title } from './report.js';
+import { alternate, nsPerCall, reportSpread, spread, title } from './report.js';
 
 const ITERATIONS = 200_000;
 const ROUNDS = 15;
@@ -30,13 +29,6 @@ function buildC(dir: string): (threads: number) => number {
   const binary = join(dir, 'ioctl-baseline');
   execFileSync('cc', ['-O2', '-pthread', '-o', binary, source], { stdio: ['ignore', 'ignore', 'inherit'] });
   return (threads) => Number(execFileSync(binary, [String(ITERATIONS), '1', String(threads)], { encoding: 'utf8' }).trim());
-}
-
-/** ns per call of one run of `loop(ITERATIONS)`; the loop lives in the caller, so the call under test is inlined there. */
-function timeRun(loop: (iterations: number) => void): number {
-  const start = performance.now();
-  loop(ITERATIONS);
-  return ((performance.now() - start) * 1e6) / ITERATIONS;
 }
 
 export async function run(): Promise<void> {
@@ -59,15 +51,12 @@ export async function run(): Promise<void> {
     const integer = (n: number): void => {
       for (let i = 0; i < n; i++) a.ioctl(fd, FIOCLEX, 0);
     };
-    timeRun(view);
-    timeRun(integer);
-    const runs = { single: [] as number[], threaded: [] as number[], view: [] as number[], integer: [] as number[] };
-    for (let round = 0; round < ROUNDS; round++) {
-      runs.single.push(measureC(0));
-      runs.threaded.push(measureC(1));
-      runs.view.push(timeRun(view));
-      runs.integer.push(timeRun(integer));
-    }
+    const runs = alternate(ROUNDS, {
+      single: () => measureC(0),
+      threaded: () => measureC(1),
+      view: () => nsPerCall(ITERATIONS, view),
+      integer: () => nsPerCall(ITERATIONS, integer),
+    });
     const single = spread(runs.single);
     const threaded = spread(runs.threaded);
     const ours = spread(runs.view);

@@ -1,13 +1,18 @@
-// The one way every bench prints a figure: aligned name, value and unit, and, when a
-// baseline measured in the same run is given, the ratio to it ("1.21x C").
+// The one way every bench takes rounds and prints a figure: aligned name, value and
+// unit, and, when a baseline measured in the same run is given, the ratio to it ("1.21x C").
 import { performance } from 'node:perf_hooks';
 
-const NAME_WIDTH = 44;
+const NAME_WIDTH = 50;
 const VALUE_WIDTH = 12;
 
 /** A section title before a bench's figures. */
 export function title(text: string): void {
   console.log(`\n${text}`);
+}
+
+/** A line under the figures: what the mock stands in for, what caps a figure. */
+export function note(text: string): void {
+  console.log(`  note: ${text}`);
 }
 
 /** Prints one figure; with a baseline, also value / baseline. */
@@ -18,7 +23,7 @@ export function report(name: string, value: number, unit: string, baselineName?:
 function figureLine(name: string, value: number, unit: string, baselineName?: string, baselineValue?: number): string {
   let line = `  ${name.padEnd(NAME_WIDTH)}${format(value).padStart(VALUE_WIDTH)} ${unit}`;
   if (baselineName !== undefined && baselineValue !== undefined && baselineValue > 0) {
-    line = `${line.padEnd(2 + NAME_WIDTH + VALUE_WIDTH + 1 + 10)}${(value / baselineValue).toFixed(2)}x ${baselineName}`;
+    line = `${line.padEnd(2 + NAME_WIDTH + VALUE_WIDTH + 1 + 10)} ${(value / baselineValue).toFixed(2)}x ${baselineName}`;
   }
   return line;
 }
@@ -30,20 +35,32 @@ function format(value: number): string {
 }
 
 /**
- * Nanoseconds per call: `loop(iterations)` makes `iterations` calls; it runs once to
- * warm up (so the JIT compiles it), then `runs` times, and the best run counts. The
- * loop lives in the caller so the call under test is inlined there, not reached
+ * Nanoseconds per call of one timed run: `loop(iterations)` makes `iterations` calls.
+ * The loop lives in the caller so the call under test is inlined there, not reached
  * through a shared, polymorphic callback.
  */
-export function bestNsPerCall(iterations: number, runs: number, loop: (iterations: number) => void): number {
-  let best = Infinity;
-  for (let run = 0; run <= runs; run++) {
-    const start = performance.now();
-    loop(iterations);
-    const perCall = ((performance.now() - start) * 1e6) / iterations;
-    if (run > 0 && perCall < best) best = perCall;
+export function nsPerCall(iterations: number, loop: (iterations: number) => void): number {
+  const start = performance.now();
+  loop(iterations);
+  return ((performance.now() - start) * 1e6) / iterations;
+}
+
+/**
+ * The one way benches take rounds: each side measured once per round, in turn, so a
+ * busy moment on the machine lands on every side alike; one call of each first, not
+ * kept, warms the JIT up. Returns every side's values, round by round.
+ */
+export function alternate<S extends Record<string, () => unknown>>(rounds: number, sides: S): { [K in keyof S]: ReturnType<S[K]>[] } {
+  const names = Object.keys(sides) as (keyof S)[];
+  const out = {} as { [K in keyof S]: ReturnType<S[K]>[] };
+  for (const name of names) {
+    sides[name]!();
+    out[name] = [];
   }
-  return best;
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) out[name].push(sides[name]!() as ReturnType<S[typeof name]>);
+  }
+  return out;
 }
 
 /** Min, median and max of one figure over alternating rounds. */

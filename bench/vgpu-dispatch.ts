@@ -1,22 +1,25 @@
-// The vGPU dispatch round trip (issue 4, item 10): a client Region.read32 of a trapped
-// vGPU register, through the mock kernel's fd layer to VgpuDevice's BAR dispatch and
-// the vendor's handler, and back. Against baselines measured in the same run: the same
-// read32 of the simulated edu's register through the same client (the vfio-pci path),
-// and a direct call of the vendor's handler (the floor). Target: >= 1M ops/s.
+// The vGPU dispatch path (issue 4, item 10): a client Region.read32/write32 of a trapped
+// vGPU register, through the mock kernel's fd layer to VgpuDevice's BAR dispatch and the
+// vendor's handler, and back. Beside it, in alternating rounds, the same operation on
+// the simulated edu's read/write register through the same client (the vfio-pci path):
+// read against read, write against write; and a direct call of the vendor's handler
+// (the floor). On the mock kernel each access is a chain of in-process calls where a
+// real device fd makes a pread/pwrite syscall. Target: >= 1M ops/s.
 import { pathToFileURL } from 'node:url';
 import { createMockSys } from '../src/sys/mock.js';
 import { createEduDevice } from '../src/sys/mock/devices/edu.js';
 import { openPciDevice, pciCommand } from '../src/vfio/index.js';
 import { VgpuDevice } from '../src/vgpu/device/vgpu-device.js';
 import type { RegisterHandler, VgpuModel } from '../src/vgpu/vendor.js';
-import { bestNsPerCall, report, title } from './report.js';
+import { alternate, note, nsPerCall, reportSpread, spread, title } from './report.js';
 
 const CALLS = 200_000;
-const RUNS = 5;
+const ROUNDS = 9;
 const UUID = '5b1e0c3a-8d2f-4e6a-9b7c-0d1e2f3a4b5c';
 const EDU = '0000:00:04.0';
 const REG_ID = 0x0;
 const REG_SCRATCH = 0x4;
+const EDU_LIVENESS = 0x04;
 
 /** A vendor model with one page of registers: the least a vendor can do per access. */
 function benchModel(): VgpuModel {
@@ -50,19 +53,24 @@ export async function run(): Promise<void> {
     edu.device.config.enable(pciCommand.MEMORY);
     const handler = (model.bars[0]!.areas[0] as { handler: RegisterHandler }).handler;
     let sink = 0;
-    const direct = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) sink ^= handler.read(REG_ID, 4); });
-    const vRead = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) sink ^= vbar.read32(REG_ID); });
-    const vWrite = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) vbar.write32(REG_SCRATCH, i); });
-    const eRead = bestNsPerCall(CALLS, RUNS, (n) => { for (let i = 0; i < n; i++) sink ^= ebar.read32(0x04); });
+    const ns = alternate(ROUNDS, {
+      direct: () => nsPerCall(CALLS, (n) => { for (let i = 0; i < n; i++) sink ^= handler.read(REG_SCRATCH, 4); }),
+      eduRead: () => nsPerCall(CALLS, (n) => { for (let i = 0; i < n; i++) sink ^= ebar.read32(EDU_LIVENESS); }),
+      vgpuRead: () => nsPerCall(CALLS, (n) => { for (let i = 0; i < n; i++) sink ^= vbar.read32(REG_SCRATCH); }),
+      eduWrite: () => nsPerCall(CALLS, (n) => { for (let i = 0; i < n; i++) ebar.write32(EDU_LIVENESS, i); }),
+      vgpuWrite: () => nsPerCall(CALLS, (n) => { for (let i = 0; i < n; i++) vbar.write32(REG_SCRATCH, i); }),
+    });
     if (sink === 0.5) console.log(sink); // keep the reads alive
 
-    const perSecond = (ns: number): number => 1e9 / ns;
-    title('vgpu-dispatch: trapped vGPU register round trip through the client and the mock kernel');
-    report('handler.read direct call (floor)', perSecond(direct), 'ops/s');
-    report('edu read32 via Region (vfio-pci path)', perSecond(eRead), 'ops/s');
-    report('vGPU read32 via Region', perSecond(vRead), 'ops/s', 'edu', perSecond(eRead));
-    report('vGPU write32 via Region', perSecond(vWrite), 'ops/s', 'edu read', perSecond(eRead));
-    report('vGPU read32 round trip', vRead, 'ns/op');
+    const rate = (values: number[]) => spread(values.map((v) => 1e9 / v));
+    title(`vgpu-dispatch: trapped register accesses through the client and the mock kernel, ${ROUNDS} alternating rounds (median, ratio of medians, min..max)`);
+    reportSpread('vendor handler.read, direct call (floor)', rate(ns.direct), 'ops/s');
+    reportSpread('edu read32 via Region (vfio-pci path)', rate(ns.eduRead), 'ops/s');
+    reportSpread('vGPU read32 via Region', rate(ns.vgpuRead), 'ops/s', 'edu read32', rate(ns.eduRead));
+    reportSpread('edu write32 via Region (vfio-pci path)', rate(ns.eduWrite), 'ops/s');
+    reportSpread('vGPU write32 via Region', rate(ns.vgpuWrite), 'ops/s', 'edu write32', rate(ns.eduWrite));
+    reportSpread('vGPU read32, time per access', spread(ns.vgpuRead), 'ns');
+    note('mock kernel: an access is in-process calls standing in for a pread/pwrite syscall on the device fd');
   } finally {
     vgpu.close();
     edu.close();

@@ -1,6 +1,7 @@
 // vGPU lifecycle on the mock kernel's mdev bus: create+remove pairs per second with
-// 10,000 live vGPUs, against the same pairs with none live in the same run (the ratio
-// shows how it scales), through the registry and through sysfs writes; and the memory
+// 10,000 live vGPUs, against the same pairs with none live, both set up at once and
+// measured in alternating rounds (the ratio shows how it scales), through the registry
+// and through sysfs writes; and the memory
 // an idle vGPU costs (registry record, VgpuDevice, mock-kernel group and sysfs nodes).
 // Targets: >= 10k pairs/s at 10,000 live, <= 64 KiB per idle vGPU.
 // Memory needs global.gc: without --expose-gc this file measures it in a child node.
@@ -10,11 +11,11 @@ import { createMockSys } from '../src/sys/mock.js';
 import { attachMockKernel } from '../src/vgpu/mdev/index.js';
 import { VgpuRegistry } from '../src/vgpu/registry.js';
 import type { RegisterHandler, VgpuBar, VgpuModel, VgpuParent, VgpuPciSpec, VgpuSession, VgpuType } from '../src/vgpu/vendor.js';
-import { bestNsPerCall, report, title } from './report.js';
+import { alternate, note, nsPerCall, report, reportSpread, spread, title } from './report.js';
 
 const LIVE = 10_000;
 const PAIRS = 2_000;
-const RUNS = 5;
+const ROUNDS = 9;
 
 // A vendor whose models cost almost nothing: one shared register page, shared specs.
 const registers: RegisterHandler = { read: (offset) => offset, write: () => {} };
@@ -73,26 +74,28 @@ function uuids(count: number, tag: number): string[] {
   return out;
 }
 
-interface PairRates { registry: number; sysfs: number }
-
-function pairRates(live: number): PairRates {
+/** A host with `live` vGPUs; times one run of create+remove pairs through the registry or sysfs. */
+function pairTimer(live: number): { registry: () => number; sysfs: () => number; check: () => void } {
   const { sys, registry } = setup();
   for (const uuid of uuids(live, 0xffff)) registry.create('board0', TYPE_ID, uuid);
   const names = uuids(PAIRS, 1);
-  const viaRegistry = bestNsPerCall(PAIRS, RUNS, (n) => {
-    for (let i = 0; i < n; i++) {
-      registry.create('board0', TYPE_ID, names[i]!);
-      registry.remove(names[i]!);
-    }
-  });
-  const viaSysfs = bestNsPerCall(PAIRS, RUNS, (n) => {
-    for (let i = 0; i < n; i++) {
-      sys.sysfs.write(CREATE, names[i]!);
-      sys.sysfs.write(`/sys/bus/mdev/devices/${names[i]!}/remove`, '1');
-    }
-  });
-  if (registry.size !== live) throw new Error(`expected ${live} live vGPUs, found ${registry.size}`);
-  return { registry: 1e9 / viaRegistry, sysfs: 1e9 / viaSysfs };
+  return {
+    registry: () => nsPerCall(PAIRS, (n) => {
+      for (let i = 0; i < n; i++) {
+        registry.create('board0', TYPE_ID, names[i]!);
+        registry.remove(names[i]!);
+      }
+    }),
+    sysfs: () => nsPerCall(PAIRS, (n) => {
+      for (let i = 0; i < n; i++) {
+        sys.sysfs.write(CREATE, names[i]!);
+        sys.sysfs.write(`/sys/bus/mdev/devices/${names[i]!}/remove`, '1');
+      }
+    }),
+    check: () => {
+      if (registry.size !== live) throw new Error(`expected ${live} live vGPUs, found ${registry.size}`);
+    },
+  };
 }
 
 function usedBytes(): number {
@@ -126,15 +129,22 @@ function memoryInChild(): number {
 }
 
 export async function run(): Promise<void> {
-  const none = pairRates(0);
-  const loaded = pairRates(LIVE);
+  const none = pairTimer(0);
+  const loaded = pairTimer(LIVE);
+  const ns = alternate(ROUNDS, {
+    noneRegistry: none.registry, loadedRegistry: loaded.registry, noneSysfs: none.sysfs, loadedSysfs: loaded.sysfs,
+  });
+  none.check();
+  loaded.check();
   const perVgpu = typeof (globalThis as { gc?: unknown }).gc === 'function' ? bytesPerIdleVgpu() : memoryInChild();
-  title(`vGPU lifecycle: create+remove on the mock kernel's mdev bus (VgpuDevice, own IOMMU group each)`);
-  report('pairs/s via registry, 0 live (baseline)', none.registry, 'pairs/s');
-  report(`pairs/s via registry, ${LIVE} live`, loaded.registry, 'pairs/s', '0 live', none.registry);
-  report('pairs/s via sysfs writes, 0 live (baseline)', none.sysfs, 'pairs/s');
-  report(`pairs/s via sysfs writes, ${LIVE} live`, loaded.sysfs, 'pairs/s', '0 live', none.sysfs);
+  const rate = (values: number[]) => spread(values.map((v) => 1e9 / v));
+  title(`vGPU lifecycle: create+remove on the mock kernel's mdev bus (VgpuDevice, own IOMMU group each), ${ROUNDS} alternating rounds (median, ratio of medians, min..max)`);
+  reportSpread('pairs via the registry, 0 live (baseline)', rate(ns.noneRegistry), 'pairs/s');
+  reportSpread(`pairs via the registry, ${LIVE} live`, rate(ns.loadedRegistry), 'pairs/s', '0 live', rate(ns.noneRegistry));
+  reportSpread('pairs via sysfs writes, 0 live (baseline)', rate(ns.noneSysfs), 'pairs/s');
+  reportSpread(`pairs via sysfs writes, ${LIVE} live`, rate(ns.loadedSysfs), 'pairs/s', '0 live', rate(ns.noneSysfs));
   report('memory per idle vGPU', perVgpu / 1024, 'KiB');
+  note('mock kernel: sysfs writes are in-process calls standing in for open/write/close of sysfs files');
 }
 
 // Run on its own: node dist/bench/vgpu-lifecycle.js (with --expose-gc to skip the child).

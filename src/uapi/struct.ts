@@ -23,8 +23,19 @@ export interface StructCodec<F extends FieldSpecs> {
 
 const widths: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8 };
 
+// The last buffer's DataView: callers reuse one argument buffer call after call (an
+// ioctl's struct is decoded, then written back), and a new DataView per call was the
+// largest cost of the MAP_DMA/UNMAP_DMA path (bench/dma-tracker). One entry only, so
+// at most one buffer is kept alive by it.
+let lastBuf: Uint8Array | undefined;
+let lastView: DataView | undefined;
+
 function view(buf: Uint8Array): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf !== lastBuf) {
+    lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    lastBuf = buf;
+  }
+  return lastView!;
 }
 
 export function readField(dv: DataView, type: FieldType, at: number): number | bigint {
@@ -51,7 +62,11 @@ export function defineStruct<F extends FieldSpecs>(name: string, size: number, f
   for (const [field, [type, offset]] of Object.entries(fields)) {
     if (offset + widths[type] > size) throw new Error(`${name}.${field} lies outside ${size} bytes`);
   }
-  const entries = Object.entries(fields) as [keyof F & string, FieldSpec][];
+  // Parallel arrays rather than [field, [type, at]] entries: the loops below run on every
+  // ioctl, and plain indexed reads keep them free of iterators and destructuring.
+  const names = Object.keys(fields) as (keyof F & string)[];
+  const types = names.map((field) => fields[field]![0]);
+  const offsets = names.map((field) => fields[field]![1]);
   const codec: StructCodec<F> = {
     name,
     size,
@@ -64,16 +79,16 @@ export function defineStruct<F extends FieldSpecs>(name: string, size: number, f
     write(buf, values, offset = 0) {
       if (offset + size > buf.byteLength) throw new RangeError(`${name} needs ${size} bytes at ${offset}, buffer has ${buf.byteLength}`);
       const dv = view(buf);
-      for (const [field, [type, at]] of entries) {
-        const value = values[field];
-        if (value !== undefined) writeField(dv, type, offset + at, value);
+      for (let i = 0; i < names.length; i++) {
+        const value = values[names[i]!];
+        if (value !== undefined) writeField(dv, types[i]!, offset + offsets[i]!, value);
       }
     },
     decode(buf, offset = 0) {
       if (offset + size > buf.byteLength) throw new RangeError(`${name} needs ${size} bytes at ${offset}, buffer has ${buf.byteLength}`);
       const dv = view(buf);
       const out: Record<string, number | bigint> = {};
-      for (const [field, [type, at]] of entries) out[field] = readField(dv, type, offset + at);
+      for (let i = 0; i < names.length; i++) out[names[i]!] = readField(dv, types[i]!, offset + offsets[i]!);
       return out as StructValue<F>;
     },
   };

@@ -132,4 +132,65 @@ describe('DmaStore', () => {
     assert.equal(store.translate(0x10010n), undefined);
     assert.equal(store.translate(0x12001n)?.mapping, b);
   });
+  it('walks and removes as UNMAP does (next, then remove) across chunk boundaries, wherever the last search was', () => {
+    const store = new DmaStore();
+    const model = new Model();
+    const rand = random(77);
+    for (let i = 0; i < 1000; i++) {
+      const m = mapping(BigInt(i) * 2n * PAGE, PAGE);
+      store.insert(m);
+      model.insert(m);
+    }
+    for (let round = 0; round < 40; round++) {
+      const from = BigInt(rand(2000)) * PAGE;
+      const end = from + BigInt(1 + rand(300)) * PAGE;
+      // A search elsewhere first, so the walk cannot lean on where the last one landed.
+      store.first(BigInt(rand(2000)) * PAGE);
+      for (let m = store.first(from); m && m.iova < end;) {
+        const next = store.next(m);
+        if (rand(2) === 0) store.first(BigInt(rand(2000)) * PAGE);
+        store.remove(m);
+        model.remove(m);
+        m = next;
+      }
+      // Put some back, in random order, looking up in between.
+      for (let k = 0; k < 50; k++) {
+        const iova = BigInt(rand(1000)) * 2n * PAGE;
+        if (model.containing(iova)) continue;
+        const m = mapping(iova, PAGE);
+        store.translate(BigInt(rand(2000)) * PAGE);
+        store.insert(m);
+        model.insert(m);
+      }
+      check(store, model, probesOf(model.list).filter((_, k) => k % 7 === round % 7));
+    }
+    check(store, model, probesOf(model.list));
+  });
+
+  it('translate answers from its last hit only while the store is unchanged, and never past 2^64', () => {
+    const store = new DmaStore();
+    const top = mapping((1n << 64n) - 4n * PAGE, 4n * PAGE);
+    const low = mapping(0x1000n, PAGE);
+    store.insert(top);
+    store.insert(low);
+    assert.equal(store.translate(0x1008n)?.offset, 8);
+    // 2^64 + 0x1008 wraps onto the last hit modulo 2^64: it must not be taken for it.
+    assert.equal(store.translate((1n << 64n) + 0x1008n), undefined);
+    assert.equal(store.translate(-1n), undefined);
+    assert.equal(store.translate(0x1008n)?.mapping, low);
+    store.remove(low);
+    assert.equal(store.translate(0x1008n), undefined);
+    assert.equal(store.translate((1n << 64n) - 1n)?.offset, 4 * 4096 - 1);
+  });
+
+  it('refuses an insert that overlaps a mapping in the store, and keeps what it has', () => {
+    const store = new DmaStore();
+    const a = mapping(0x10000n, 4n * PAGE);
+    store.insert(a);
+    assert.throws(() => store.insert(mapping(0x12000n, 4n * PAGE)), /overlaps/);
+    assert.throws(() => store.insert(mapping(0xf000n, 2n * PAGE)), /overlaps/);
+    assert.deepEqual([...store.values()], [a]);
+    store.insert(mapping(0xf000n, PAGE));
+    assert.equal(store.count, 2);
+  });
 });
