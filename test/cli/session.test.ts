@@ -38,7 +38,7 @@ function assertOk(result: RunResult): void {
   assert.equal(result.stderr, '');
 }
 
-describe('vgpu: the scripted session against the daemon on the mock kernel', { timeout: 30_000 }, () => {
+describe('vgpu: the scripted session against the daemon on the mock kernel', { timeout: 120_000 }, () => {
   let dir: string;
   let socket: string;
   let root: string;
