@@ -7,7 +7,9 @@
 // Errors (SysErrors; the registry's calls mirror the sysfs writes, so syscall "write"):
 //   create: malformed UUID EINVAL; unknown parent or type ENOENT (what opening the
 //     type's `create` file would give); UUID in use on any parent EEXIST; no instance
-//     left EUSERS (asked before the vendor is); a vendor or bus failure: its SysError,
+//     left ENOSPC (what a driver with get_available, as mtty and mbochs, refuses with
+//     in its probe; the registry asks before the vendor so that vendors need not); a
+//     vendor or bus failure: its SysError,
 //     anything else EIO, after a complete rollback (vendor removeVgpu, no trace left).
 //   remove: unknown UUID ENODEV; a vGPU still being created or removed EAGAIN (the
 //     kernel's !active); open EBUSY (the kernel would block and send REQ: we refuse);
@@ -342,7 +344,7 @@ export class VgpuRegistry {
     const type = parent.types.get(typeId);
     if (!type) fail('ENOENT', op, `parent ${parentName} has no type ${typeId}`);
     if (this.vgpus.has(key) || this.reserved.has(key)) fail('EEXIST', op, `vGPU ${key} exists`);
-    if (type.availableInstances() === 0) fail('EUSERS', op, `no ${typeId} instance left on ${parentName}`);
+    if (type.availableInstances() === 0) fail('ENOSPC', op, `no ${typeId} instance left on ${parentName}`);
 
     let model: VgpuModel;
     this.reserved.add(key);

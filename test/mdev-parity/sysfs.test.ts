@@ -357,7 +357,7 @@ function suiteFor(subject: Subject): void {
       const createAgain = p.create(made[0]!);
       return { filled, availableWhenFull, next, duplicate, nextListed, afterOneRemoved, createAgain };
     }));
-  }, { versionDependent: `driver-specific: with get_available (mtty, mbochs) the driver's probe refuses (ENOSPC); without it (mdpy) mdev_device_create does (EUSERS); our registry asks available_instances first (EUSERS)` });
+  }, { versionDependent: `driver-specific: with get_available (mtty, mbochs) the driver's probe refuses (ENOSPC); without it (mdpy) mdev_device_create does (EUSERS); our vendors are of the get_available kind (ENOSPC)` });
 }
 
 if (t.subjects.length === 0) {

@@ -43,14 +43,14 @@ const KERNEL_SUBJECTS: readonly Subject[] = [
 ];
 
 /**
- * Our stand-ins on the mock kernel. The registry asks available_instances before the
- * vendor (the kernel's rule for drivers without get_available, mdpy's), so a full type
- * is EUSERS for each of them.
+ * Our stand-ins on the mock kernel. Our vendors report available_instances, as a driver
+ * with get_available does, so a full type is that kind's ENOSPC (mtty's, mbochs') for
+ * each of them; mdpy, which leaves the count to the mdev core, gets the core's EUSERS.
  */
 const MOCK_SUBJECTS: readonly Subject[] = [
-  { key: 'mtty', parent: 'simgpu0', type: 'simgpu-1Q', otherType: 'simgpu-0Q', description: true, fullErrno: 'EUSERS' },
-  { key: 'mdpy', parent: 'display1', type: 'display-xga', otherType: 'display-vga', description: true, fullErrno: 'EUSERS' },
-  { key: 'mbochs', parent: 'display0', type: 'display-hd', otherType: 'display-vga', description: true, fullErrno: 'EUSERS' },
+  { key: 'mtty', parent: 'simgpu0', type: 'simgpu-1Q', otherType: 'simgpu-0Q', description: true, fullErrno: 'ENOSPC' },
+  { key: 'mdpy', parent: 'display1', type: 'display-xga', otherType: 'display-vga', description: true, fullErrno: 'ENOSPC' },
+  { key: 'mbochs', parent: 'display0', type: 'display-hd', otherType: 'display-vga', description: true, fullErrno: 'ENOSPC' },
 ];
 
 /**

@@ -30,14 +30,14 @@ test('types: vga, xga and hd with mbochs-style descriptions; instances from a 25
   }
 });
 
-test('the pool narrows every type; EUSERS when nothing fits; remove gives the memory back', () => {
+test('the pool narrows every type; ENOSPC when nothing fits; remove gives the memory back', () => {
   const world = displayWorld({ videoMemory: 36 * MiB });
   const avail = (): string[] => ['vga', 'xga', 'hd'].map((t) => sysfsRead(world, `${world.typeDir(t)}/available_instances`));
   try {
     assert.deepEqual(avail(), ['9', '2', '1']);
     world.create('hd', testUuid(1));
     assert.deepEqual(avail(), ['1', '0', '0']);
-    assert.throws(() => world.create('xga', testUuid(2)), { code: 'EUSERS' });
+    assert.throws(() => world.create('xga', testUuid(2)), { code: 'ENOSPC' });
     world.create('vga', testUuid(3));
     assert.deepEqual(avail(), ['0', '0', '0']);
     assert.equal(world.parent.videoMemoryFree, 0);

@@ -78,7 +78,7 @@ test('the type: four instances of edu-mediated on the physical edu', () => {
     assert.equal(w.sys.sysfs.read(`${TYPES}/device_api`), 'vfio-pci');
     for (let i = 1; i <= 4; i++) create(w, `00000000-0000-4000-8000-00000000000${i}`);
     assert.equal(w.sys.sysfs.read(`${TYPES}/available_instances`), '0');
-    assert.throws(() => create(w, '00000000-0000-4000-8000-000000000005'), { code: 'EUSERS' });
+    assert.throws(() => create(w, '00000000-0000-4000-8000-000000000005'), { code: 'ENOSPC' });
   } finally {
     w.close();
   }

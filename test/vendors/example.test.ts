@@ -52,7 +52,7 @@ test('the counter example: capacity of four, the alarm fires once per crossing, 
   const uuids = [1, 2, 3, 4].map((n) => `00000000-0000-4000-8000-00000000000${n}`);
   for (const u of uuids) sys.sysfs.write(`${types}/create`, u);
   assert.equal(sys.sysfs.read(`${types}/available_instances`), '0');
-  assert.throws(() => sys.sysfs.write(`${types}/create`, '00000000-0000-4000-8000-000000000005'), { code: 'EUSERS' });
+  assert.throws(() => sys.sysfs.write(`${types}/create`, '00000000-0000-4000-8000-000000000005'), { code: 'ENOSPC' });
 
   const open = () => openPciDevice(sys, uuids[0]!);
   let handle = open();

@@ -68,15 +68,15 @@ test('the proposal\'s example: after one 4Q is created only 4Q is still offered'
   }
 });
 
-test('capacity: a full board refuses EUSERS; removing restores capacity and then every type', () => {
+test('capacity: a full board refuses ENOSPC; removing restores capacity and then every type', () => {
   const { registry, board } = setup();
   const a = registry.create('simgpu0', 'simgpu-4Q');
   const b = registry.create('simgpu0', 'simgpu-4Q');
   try {
     assert.equal(available(registry)['simgpu-4Q'], 0);
     assert.equal(board.framebufferUsed, 8 * GiB);
-    assert.throws(() => registry.create('simgpu0', 'simgpu-4Q'), { code: 'EUSERS' });
-    assert.throws(() => registry.create('simgpu0', 'simgpu-1Q'), { code: 'EUSERS' });
+    assert.throws(() => registry.create('simgpu0', 'simgpu-4Q'), { code: 'ENOSPC' });
+    assert.throws(() => registry.create('simgpu0', 'simgpu-1Q'), { code: 'ENOSPC' });
     registry.remove(a.uuid);
     assert.deepEqual(Object.entries(available(registry)).filter(([, n]) => n > 0), [['simgpu-4Q', 1]]);
   } finally {

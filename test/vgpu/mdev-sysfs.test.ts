@@ -142,7 +142,7 @@ describe('mdev sysfs: create', () => {
     assert.equal(registry.size, 0);
   });
 
-  it('EEXIST for a UUID in use, EUSERS when available_instances is 0', () => {
+  it('EEXIST for a UUID in use, ENOSPC when available_instances is 0', () => {
     const { sys, board } = mdevFixture();
     sys.sysfs.write(`${T2}/create`, UUID_A);
     assertErrno(() => sys.sysfs.write(`${T2}/create`, UUID_A), 'EEXIST');
@@ -150,14 +150,14 @@ describe('mdev sysfs: create', () => {
     // A 2Q runs: the other types are narrowed to 0.
     assert.equal(sys.sysfs.read(`${T1}/available_instances`), '0');
     assert.equal(sys.sysfs.read(`${T2}/available_instances`), '3');
-    assertErrno(() => sys.sysfs.write(`${T1}/create`, UUID_B), 'EUSERS');
+    assertErrno(() => sys.sysfs.write(`${T1}/create`, UUID_B), 'ENOSPC');
     for (const u of [UUID_B, UUID_C, 'aaaaaaaa-0000-0000-0000-000000000000']) sys.sysfs.write(`${T2}/create`, u);
     assert.equal(sys.sysfs.read(`${T2}/available_instances`), '0');
-    assertErrno(() => sys.sysfs.write(`${T2}/create`, 'bbbbbbbb-0000-0000-0000-000000000000'), 'EUSERS');
+    assertErrno(() => sys.sysfs.write(`${T2}/create`, 'bbbbbbbb-0000-0000-0000-000000000000'), 'ENOSPC');
     assert.equal(board.creates, 4);
     const err = (() => { try { sys.sysfs.write(`${T2}/create`, 'bbbbbbbb-0000-0000-0000-000000000000'); } catch (e) { return e; } })();
     assert.ok(isSysError(err));
-    assert.equal(err.errno, 87);
+    assert.equal(err.errno, 28);
     assert.equal(err.syscall, 'write');
   });
 

@@ -90,7 +90,7 @@ describe('vGPU registry: parents and types', () => {
     assert.deepEqual(available(registry), { 'tgpu-1Q': 0, 'tgpu-2Q': 3, 'tgpu-4Q': 0, 'tgpu-8Q': 0 });
     registry.create('board0', 'tgpu-2Q', UUID_B);
     assert.deepEqual(available(registry), { 'tgpu-1Q': 0, 'tgpu-2Q': 2, 'tgpu-4Q': 0, 'tgpu-8Q': 0 });
-    assertErrno(() => registry.create('board0', 'tgpu-4Q', UUID_C), 'EUSERS');
+    assertErrno(() => registry.create('board0', 'tgpu-4Q', UUID_C), 'ENOSPC');
     registry.remove(a.uuid);
     registry.remove(UUID_B);
     assert.deepEqual(available(registry), FULL);
@@ -163,15 +163,15 @@ describe('vGPU registry: create', () => {
     assert.equal(registry.size, 1);
   });
 
-  it('no instance left is EUSERS, and the vendor is not asked to create', () => {
+  it('no instance left is ENOSPC, and the vendor is not asked to create', () => {
     const { registry, board } = setup();
     registry.create('board0', 'tgpu-8Q', UUID_A);
-    assertErrno(() => registry.create('board0', 'tgpu-8Q', UUID_B), 'EUSERS');
-    assertErrno(() => registry.create('board0', 'tgpu-1Q', UUID_B), 'EUSERS');
+    assertErrno(() => registry.create('board0', 'tgpu-8Q', UUID_B), 'ENOSPC');
+    assertErrno(() => registry.create('board0', 'tgpu-1Q', UUID_B), 'ENOSPC');
     assert.equal(board.creates, 1);
     const err = (() => { try { registry.create('board0', 'tgpu-8Q', UUID_B); } catch (e) { return e; } })();
     assert.ok(isSysError(err));
-    assert.equal(err.errno, 87);
+    assert.equal(err.errno, 28);
     assert.equal(err.syscall, 'write');
   });
 
