@@ -21,8 +21,7 @@ import { listTree } from './hash.js';
 import { runVm } from './vm/run.js';
 import { bootCase, bootWithRetry, parityNotComputed } from './crash.js';
 import { mdevImage } from './mdev-image.js';
-import { isMigrationOutcome, migrationParityCase, migrationPhase } from './migration-parity.js';
-import { isMdevParityCase, mdevParityCases, mdevParityPhase } from './mdev-parity.js';
+import { isSuiteOutcome, PARITY_SUITES, suiteParityCases, suitePhases } from './suite-parity.js';
 
 const conformanceDir = 'dist/test/conformance';
 const e2eFile = 'dist/test/e2e/edu.test.js';
@@ -56,12 +55,10 @@ function plan(): { phases: GuestPhase[]; missing: ReportCase[]; conformance: str
   // The kernel's mdev samples (mdev-samples.ts), loaded by /init.
   phases.push({ name: 'mdev-host', files: ['dist/test/kernel/guest/mdev-host.js'] });
   phases.push({ name: 'mdev-vfio', files: ['dist/test/kernel/guest/mdev-vfio.js'] });
-  // VFIO migration v2 on mtty (6.12; 6.1's mtty has none), compared with a vGPU on the mock.
-  const migration = migrationPhase();
-  if (migration) phases.push(migration);
-  const mdevParity = mdevParityPhase();
-  if (mdevParity.phase) phases.push(mdevParity.phase);
-  if (mdevParity.missing) missing.push(mdevParity.missing);
+  // The parity suites on the samples (suite-parity.ts): migration on mtty, the mdev bus, the display.
+  const suites = suitePhases();
+  phases.push(...suites.phases);
+  missing.push(...suites.missing);
   return { phases, missing, conformance };
 }
 
@@ -163,14 +160,12 @@ async function runKernel(series: KernelSeries, options: Options, setup: Setup): 
 
   const real = evaluation.outcomes?.outcomes ?? [];
   if (parityWanted(options, setup)) {
-    const conformanceOutcomes = real.filter((o) => !isMigrationOutcome(o) && !isMdevParityCase(o));
-    cases.push(await parityCase(series, kernel.release, conformanceOutcomes, setup.conformance, options));
+    cases.push(await parityCase(series, kernel.release, real.filter((o) => !isSuiteOutcome(o)), setup.conformance, options));
   }
-  if (options.parity && setup.phases.some((p) => p.name === 'migration')) {
-    cases.push(await migrationParityCase(kernel.release, real, options.timeoutSeconds));
-  }
-  if (options.parity && mdev.parents.length && setup.phases.some((p) => p.name === 'mdev-parity')) {
-    cases.push(...await mdevParityCases(series, kernel.release, real.filter(isMdevParityCase), options.timeoutSeconds));
+  // The suites need the samples: a failed sample build is its own failing case (mdevImage).
+  for (const suite of PARITY_SUITES) {
+    if (!options.parity || !mdev.parents.length || !setup.phases.some((p) => p.name === suite.phase)) continue;
+    cases.push(...await suiteParityCases(suite, series, kernel.release, real, options.timeoutSeconds));
   }
 
   const timing = result.bootSeconds !== undefined
