@@ -50,9 +50,12 @@ export interface CaseOptions {
   versionDependent?: string;
 }
 
+/** What a record names of the system under test (every parity suite's target has it). */
+export type RecordTarget = Pick<Target, 'kind' | 'flavour' | 'release'>;
+
 const names = new Set<string>();
 
-function record(t: Target, name: string, observed: unknown, passed: boolean, opts: CaseOptions): void {
+function record(t: RecordTarget, name: string, observed: unknown, passed: boolean, opts: CaseOptions): void {
   const file = process.env['VGPU_CONFORMANCE_OUT'];
   if (!file) return;
   const line: Record<string, unknown> = { case: name, observed, kernel: t.release, sys: t.kind, passed };
@@ -65,7 +68,7 @@ function record(t: Target, name: string, observed: unknown, passed: boolean, opt
  * One conformance case: `observe` returns the observed outcome, which must equal
  * `expected` (deepStrictEqual). Names are unique and stable ("area: what").
  */
-export function conformanceCase<T>(t: Target, name: string, expected: T, observe: () => T | Promise<T>, opts: CaseOptions = {}): void {
+export function conformanceCase<T>(t: RecordTarget, name: string, expected: T, observe: () => T | Promise<T>, opts: CaseOptions = {}): void {
   if (names.has(name)) throw new Error(`duplicate conformance case name: ${name}`);
   names.add(name);
   test(name, async () => {
