@@ -6,33 +6,15 @@
 // the next access signals it and leaves low power.
 import { isSysError, sysError, type ErrnoCode } from '../../../addon/errors.js';
 import { flags as F } from '../../../uapi/constants.js';
+import { deviceFeature } from '../../../uapi/migration.js';
 import { vfio_device_feature } from '../../../uapi/structs.js';
 import type { EventfdRef, EventfdSink } from '../../../device/backend.js';
+import { checkFeature, featureHeader } from '../../../device/migration/feature.js';
 
 const OP = 'VFIO_DEVICE_FEATURE';
 
-/** Feature numbers of <linux/vfio.h>. */
-export const deviceFeatures = {
-  VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: 0,
-  VFIO_DEVICE_FEATURE_MIGRATION: 1,
-  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: 2,
-  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY: 3,
-  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP: 4,
-  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT: 5,
-} as const;
-
 function fail(code: ErrnoCode, detail?: string): never {
   throw sysError(code, 'ioctl', OP, detail);
-}
-
-/** vfio_check_feature: 0 for a successful PROBE, 1 to go on; throws otherwise. */
-function checkFeature(flags: number, argsz: number, supported: number, minsz: number): 0 | 1 {
-  if ((flags & F.VFIO_DEVICE_FEATURE_GET) && !(supported & F.VFIO_DEVICE_FEATURE_GET)) fail('EINVAL', 'GET not supported');
-  if ((flags & F.VFIO_DEVICE_FEATURE_SET) && !(supported & F.VFIO_DEVICE_FEATURE_SET)) fail('EINVAL', 'SET not supported');
-  if (flags & F.VFIO_DEVICE_FEATURE_PROBE) return 0;
-  if (!(flags & (F.VFIO_DEVICE_FEATURE_GET | F.VFIO_DEVICE_FEATURE_SET))) fail('EINVAL', 'neither GET nor SET');
-  if (argsz < minsz) fail('EINVAL', 'argsz too small for the feature data');
-  return 1;
 }
 
 /** The runtime-PM state the low-power features drive (vdev->pm_runtime_engaged). */
@@ -69,23 +51,15 @@ export class LowPowerState {
 
   ioctl(buf: Uint8Array): number {
     const minsz = vfio_device_feature.size;
-    if (buf.byteLength < minsz) fail('EFAULT', 'buffer shorter than vfio_device_feature');
-    const { argsz, flags } = vfio_device_feature.decode(buf);
-    if (argsz < minsz) fail('EINVAL', `argsz ${argsz}`);
-    const known = F.VFIO_DEVICE_FEATURE_MASK | F.VFIO_DEVICE_FEATURE_SET | F.VFIO_DEVICE_FEATURE_GET | F.VFIO_DEVICE_FEATURE_PROBE;
-    if (flags & ~known) fail('EINVAL', 'unknown flags');
-    if (!(flags & F.VFIO_DEVICE_FEATURE_PROBE) && (flags & F.VFIO_DEVICE_FEATURE_SET) && (flags & F.VFIO_DEVICE_FEATURE_GET)) {
-      fail('EINVAL', 'GET and SET together without PROBE');
-    }
-    const dataSize = argsz - minsz;
-    switch (flags & F.VFIO_DEVICE_FEATURE_MASK) {
-      case deviceFeatures.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY:
-        if (checkFeature(flags, dataSize, F.VFIO_DEVICE_FEATURE_SET, 0) === 0) return 0;
+    const req = featureHeader(buf);
+    switch (req.feature) {
+      case deviceFeature.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY:
+        if (checkFeature(req, F.VFIO_DEVICE_FEATURE_SET, 0) === 0) return 0;
         if (this.engaged) fail('EINVAL', 'already in low power');
         this.engaged = true;
         return 0;
-      case deviceFeatures.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP: {
-        if (checkFeature(flags, dataSize, F.VFIO_DEVICE_FEATURE_SET, 8) === 0) return 0;
+      case deviceFeature.VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP: {
+        if (checkFeature(req, F.VFIO_DEVICE_FEATURE_SET, 8) === 0) return 0;
         if (buf.byteLength < minsz + 8) fail('EFAULT', 'data runs past the buffer');
         const dv = new DataView(buf.buffer, buf.byteOffset + minsz, 8);
         const fd = dv.getInt32(0, true);
@@ -106,14 +80,14 @@ export class LowPowerState {
         this.wakeFd = fd;
         return 0;
       }
-      case deviceFeatures.VFIO_DEVICE_FEATURE_LOW_POWER_EXIT:
-        if (checkFeature(flags, dataSize, F.VFIO_DEVICE_FEATURE_SET, 0) === 0) return 0;
+      case deviceFeature.VFIO_DEVICE_FEATURE_LOW_POWER_EXIT:
+        if (checkFeature(req, F.VFIO_DEVICE_FEATURE_SET, 0) === 0) return 0;
         this.release();
         return 0;
       default:
         // PCI_VF_TOKEN (no token), MIGRATION and MIG_DEVICE_STATE (no migration ops),
         // DMA logging (no logging ops) and anything newer.
-        return fail('ENOTTY', `feature ${flags & F.VFIO_DEVICE_FEATURE_MASK} not supported`);
+        return fail('ENOTTY', `feature ${req.feature} not supported`);
     }
   }
 }
