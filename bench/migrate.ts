@@ -7,51 +7,20 @@
 // workload, with both vGPUs on the in-process mock kernel (kernel fds, no socket, no
 // other process): the difference is what the protocol and the second process cost.
 // Rounds alternate the four cases; each figure is min / median / max over the rounds.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createMockSys } from '../src/sys/index.js';
 import { liveMigrate, type LiveMigrationReport } from '../src/vendors/simgpu/live-migrate.js';
 import { SimGpuBoard, simgpuDriver } from '../src/vendors/simgpu/index.js';
 import { openDevice, openVfioUserDevice } from '../src/vfio/index.js';
 import { attachMockKernel, VgpuRegistry } from '../src/vgpu/index.js';
-import { report, title } from './report.js';
+import { report, spread, title } from './report.js';
+import { serveSimgpu, type ServedVgpu } from './serve.js';
 
 const ROUNDS = 7;
 const TYPE = 'simgpu-1Q';
 const UUID = '3f1d5e00-0000-4000-8000-00000000be9c';
-const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-interface Spread { min: number; median: number; max: number }
-
-function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { min: sorted[0]!, median: sorted[Math.floor(sorted.length / 2)]!, max: sorted[sorted.length - 1]! };
-}
-
-/** `vgpu serve` on the mock kernel with the simgpu vGPU UUID started; its vfio-user socket. */
-async function startDaemon(dir: string): Promise<{ socket: string; child: ChildProcess }> {
-  const env = { ...process.env, VGPU_SYS: 'mock', VGPU_SOCKET: join(dir, 'vgpu.sock'), VGPU_DEFINITIONS_ROOT: join(dir, 'defs') };
-  const child = spawn(process.execPath, [mainJs, 'serve', '--run-dir', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  const deadline = Date.now() + 15_000;
-  while (!/^vgpu serve: ready/m.test(stderr)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`vgpu serve did not start: ${stderr.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const started = spawnSync(process.execPath, [mainJs, 'start', '-u', UUID, '-p', 'simgpu0', '-t', TYPE], { env, encoding: 'utf8' });
-  if (started.status !== 0) {
-    child.kill('SIGKILL');
-    throw new Error(`vgpu start failed: ${started.stderr.trim()}`);
-  }
-  return { socket: join(dir, `${UUID}.sock`), child };
-}
 
 function check(r: LiveMigrationReport): LiveMigrationReport {
   if (r.failures.length) throw new Error(`the move lost the user's work: ${r.failures.join('; ')}`);
@@ -60,7 +29,7 @@ function check(r: LiveMigrationReport): LiveMigrationReport {
 
 export async function run(): Promise<void> {
   const dirs = [mkdtempSync(join(tmpdir(), 'vfio-vgpu-bench-mig-a-')), mkdtempSync(join(tmpdir(), 'vfio-vgpu-bench-mig-b-'))];
-  const daemons: ChildProcess[] = [];
+  const daemons: ServedVgpu[] = [];
   // The baseline: both vGPUs on one in-process mock kernel.
   const sys = createMockSys({ devices: [] });
   const registry = new VgpuRegistry();
@@ -72,8 +41,8 @@ export async function run(): Promise<void> {
   try {
     const sockets: string[] = [];
     for (const dir of dirs) {
-      const d = await startDaemon(dir);
-      daemons.push(d.child);
+      const d = await serveSimgpu(dir, TYPE, UUID);
+      daemons.push(d);
       sockets.push(d.socket);
     }
     const results: Record<string, LiveMigrationReport[]> = {};
@@ -105,7 +74,7 @@ export async function run(): Promise<void> {
       report(`${load}: guest memory copied at the stop`, user[0]!.guestMemoryBytes / 1024, 'KiB');
     }
   } finally {
-    for (const d of daemons) d.kill('SIGTERM');
+    for (const d of daemons) d.stop();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
 }

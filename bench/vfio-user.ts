@@ -10,61 +10,33 @@
 // with SCM_RIGHTS and the server's mmap of the client's memfd are real; the vGPU's
 // register read is the core's region dispatch to the simgpu vendor driver. Rounds
 // alternate C and ours; each figure is min / median / max over the rounds.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pciCommand } from '../src/vfio/index.js';
 import { openVfioUserDevice } from '../src/vfio/user/index.js';
 import { note, reportSpread, spread, title, type Spread } from './report.js';
+import { serveSimgpu, type ServedVgpu } from './serve.js';
 
 const ITERATIONS = 5_000;
 const ROUNDS = 7;
 const MAP_BYTES = 1 << 20;
 const source = fileURLToPath(new URL('../../bench/vfio-user-baseline.c', import.meta.url));
-const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** µs per operation from ns per operation. */
 function micros(values: readonly number[]): Spread {
   return spread(values.map((ns) => ns / 1000));
 }
 
-/** `vgpu serve` on the mock kernel with one simgpu vGPU; resolves with its vfio-user socket. */
-async function startServer(dir: string): Promise<{ socket: string; stop(): void }> {
-  const env = { ...process.env, VGPU_SYS: 'mock', VGPU_SOCKET: join(dir, 'vgpu.sock'), VGPU_DEFINITIONS_ROOT: join(dir, 'defs') };
-  const runDir = join(dir, 'run');
-  const child = spawn(process.execPath, [mainJs, 'serve', '--run-dir', runDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  const deadline = Date.now() + 15_000;
-  while (!/^vgpu serve: ready/m.test(stderr)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`vgpu serve did not start: ${stderr.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const started = spawnSync(process.execPath, [mainJs, 'start', '-p', 'simgpu0', '-t', 'simgpu-1Q'], { env, encoding: 'utf8' });
-  if (started.status !== 0) {
-    child.kill('SIGKILL');
-    throw new Error(`vgpu start failed: ${started.stderr.trim()}`);
-  }
-  const socket = join(runDir, `${started.stdout.trim()}.sock`);
-  if (!existsSync(socket)) {
-    child.kill('SIGKILL');
-    throw new Error(`no vfio-user socket at ${socket}`);
-  }
-  return { socket, stop: () => child.kill('SIGTERM') };
-}
-
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-vgpu-bench-vu-'));
   const binary = join(dir, 'vfio-user-baseline');
-  let server: { socket: string; stop(): void } | undefined;
+  let server: ServedVgpu | undefined;
   try {
     execFileSync('cc', ['-O2', '-o', binary, source], { stdio: ['ignore', 'ignore', 'inherit'] });
-    server = await startServer(dir);
+    server = await serveSimgpu(dir, 'simgpu-1Q');
     const handle = openVfioUserDevice(server.socket);
     try {
       handle.device.config.enable(pciCommand.MEMORY);
