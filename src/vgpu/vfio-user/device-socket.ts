@@ -76,7 +76,11 @@ export class DeviceSocket {
       } catch {
         return; // ECONNABORTED, EMFILE...: the next readable event tries again
       }
-      if (fd === undefined || this.closed) return;
+      if (fd === undefined) return;
+      if (this.closed) {
+        addon().close(fd); // accepted as the socket closed: nobody will serve it
+        return;
+      }
       if (this.current) {
         const refusal = new Refusal(fd, this.limits.refusalTimeoutMs, (r) => this.refusals.delete(r));
         this.refusals.add(refusal);
