@@ -60,7 +60,7 @@ export class DraAgent {
     makeDirectories(options.pluginDir, 0o750);
     this.checkpoint = new Checkpoint(join(options.pluginDir, 'checkpoint.json'));
     this.preparer = new ClaimPreparer({
-      driver: options.driver, node: options.node, cdiDir: options.cdiDir, host: options.host, api: options.api,
+      driver: options.driver, node: options.node, cdiDir: options.cdiDir, pluginDir: options.pluginDir, host: options.host, api: options.api,
       checkpoint: this.checkpoint, offered: () => this.offered,
     });
     this.publisher = new SlicePublisher(options.api, { driver: options.driver, node: options.node, partitionable: options.partitionable });

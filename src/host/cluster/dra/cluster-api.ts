@@ -6,7 +6,7 @@ import type { ResourceSliceObject } from './slices.js';
 
 /** The fields of a ResourceClaim the driver reads. */
 export interface ClaimObject {
-  metadata: { name: string; namespace: string; uid: string };
+  metadata: { name: string; namespace: string; uid: string; annotations?: Record<string, string> };
   status?: {
     allocation?: {
       devices?: { results?: { request: string; driver: string; pool: string; device: string }[] };

@@ -52,16 +52,18 @@ function counterSetName(parent: string): string {
   return dnsLabel(`parent-${parent}`);
 }
 
-function sliceDevice(device: OfferedDevice, partitionable: boolean): SliceDevice {
-  const out: SliceDevice = {
-    name: device.name,
-    attributes: {
-      typeId: { string: device.type.id },
-      typeName: { string: device.type.name },
-      parent: { string: device.parent },
-      mdevUUID: { string: device.uuid },
-    },
+/** A device's attributes, in its slice and in its KEP-5304 metadata file alike. */
+export function deviceAttributes(device: OfferedDevice): Record<string, Attribute> {
+  return {
+    typeId: { string: device.type.id },
+    typeName: { string: device.type.name },
+    parent: { string: device.parent },
+    mdevUUID: { string: device.uuid },
   };
+}
+
+function sliceDevice(device: OfferedDevice, partitionable: boolean): SliceDevice {
+  const out: SliceDevice = { name: device.name, attributes: deviceAttributes(device) };
   const fb = framebufferOf(device);
   if (fb !== undefined) {
     out.capacity = { [FRAMEBUFFER_COUNTER]: { value: String(fb) } };
