@@ -31,6 +31,7 @@ let api: FakeApiServer;
 let kubelet: FakeDraKubelet;
 let watch: InventoryWatch;
 let agent: DraAgent;
+let nodeUid: string;
 const logs: string[] = [];
 
 async function startAgent(partitionable = false): Promise<DraAgent> {
@@ -103,6 +104,7 @@ beforeEach(async () => {
   host = createHost({ sys: createMockSys({ devices: [] }), definitionsRoot: join(dir, 'defs'), simulated: true, report: () => undefined });
   api = new FakeApiServer();
   await api.start();
+  nodeUid = api.addNode(NODE);
   kubelet = new FakeDraKubelet(join(dir, 'plugins_registry'));
   agent = await startAgent();
 });
@@ -161,6 +163,7 @@ describe('DRA: ResourceSlices', () => {
     for (const s of all) {
       assert.equal(s.apiVersion, 'resource.k8s.io/v1');
       assert.equal(s.kind, 'ResourceSlice');
+      assert.deepEqual(s.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: nodeUid, controller: true }]);
       assert.deepEqual(Object.keys(s.spec).sort(), ['devices', 'driver', 'nodeName', 'pool']);
       assert.equal(s.spec.driver, DRIVER);
       assert.equal(s.spec.nodeName, NODE);
@@ -336,6 +339,9 @@ describe('DRA: prepare and unprepare', () => {
     assert.equal(host.holds.isHeld(slot), true);
     assert.ok(slices().length > 0);
     assert.ok(generation > 0);
+    // The slices were deleted at shutdown; the pool goes on from the saved generation, not from 1.
+    assert.deepEqual(slices().map((s) => s.spec.pool.generation), slices().map(() => generation + 1));
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'plugins', DRIVER, 'pool-generation.json'), 'utf8')), { generation: generation + 1 });
     assert.deepEqual(await kubelet.prepare(DRIVER, [claim]), first);
     assert.deepEqual(await kubelet.unprepare(DRIVER, [claim]), { claims: { [uid]: { error: '' } } });
     assert.equal(host.liveDevice(slot), undefined);
@@ -449,6 +455,24 @@ describe('DRA: device metadata (KEP-5304) as KubeVirt 1.9 reads it', () => {
     assert.equal(existsSync(join(dir, 'cdi', `${DRIVER}-vgpu_${uid}.json`)), false);
     assert.equal(existsSync(join(dir, 'cdi', `${DRIVER}-metadata_${uid}.json`)), false);
     assert.equal(existsSync(join(dir, 'plugins', DRIVER, 'dra-device-metadata', 'vms_bad-annotation')), false);
+  });
+});
+
+describe('DRA: the Node and the saved generation', () => {
+  it('refuses to start without its Node object, and on a damaged generation file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    await stopAgent();
+    api.nodes.clear();
+    await assert.rejects(startAgent(), (err: Error) => err.message.includes('cannot read the Node node-a'));
+    watch.stop();
+    nodeUid = api.addNode(NODE);
+    const path = join(dir, 'plugins', DRIVER, 'pool-generation.json');
+    writeFileSync(path, '{"generation":-1}');
+    await assert.rejects(startAgent(), (err: Error) => err.message.includes(path) && err.message.includes('does not hold a pool generation'));
+    watch.stop();
+    rmSync(path);
+    agent = await startAgent();
+    assert.deepEqual(slices()[0]!.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: nodeUid, controller: true }]);
   });
 });
 
