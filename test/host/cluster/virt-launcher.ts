@@ -46,7 +46,7 @@ export function cdiMounts(cdiDir: string, cdiDeviceIds: string[]): Map<string, s
     const device = m ? specs.filter((s) => s.kind === m[1]).flatMap((s) => s.devices).find((d) => d.name === m[2]) : undefined;
     if (!device) throw new Error(`CDI: unresolvable device ${id}`);
     for (const mount of device.containerEdits.mounts ?? []) {
-      if (!mount.options?.includes('ro')) throw new Error(`CDI: metadata mount ${mount.containerPath} is not read-only`);
+      if (mount.containerPath.startsWith(`${DRA_METADATA_DIR}/`) && !mount.options?.includes('ro')) throw new Error(`CDI: metadata mount ${mount.containerPath} is not read-only`);
       out.set(mount.containerPath, mount.hostPath);
     }
   }

@@ -141,7 +141,7 @@ export class ClaimPreparer {
         host.holds.hold(uuid, holder, `ResourceClaim ${claim.namespace}/${claim.name}`);
         prepared.push({ device: name, uuid, requestNames, created, cdiDeviceIds: [] });
         lives.push(live);
-        // As published; a live vGPU offered by no slice (held elsewhere) says what the host knows.
+        // As published; a live vGPU made since the last inventory is in no slice yet: what the host knows.
         attributes.push(slot ? deviceAttributes(slot) : { typeId: { string: live.type }, parent: { string: live.parent }, mdevUUID: { string: uuid } });
       }
       const cdiDevices: CdiDevice[] = prepared.map((d, i) => cdiDevice(claim.uid, d.device, lives[i]!));
