@@ -38,6 +38,7 @@ describe('vgpu serve with the Kubernetes node agents', () => {
     await kubelet.start();
     api = new FakeApiServer();
     await api.start();
+    api.addNode('node-a');
   });
 
   after(async () => {

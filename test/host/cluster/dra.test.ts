@@ -4,7 +4,7 @@
 // the prepare / unprepare round trip with CDI spec and checkpoint, idempotence, errors,
 // a daemon restart in between, slices wiped and republished.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -19,6 +19,8 @@ import { nameBasedUuid } from '../../../src/host/cluster/names.js';
 import type { ResourceSliceObject, SliceDevice } from '../../../src/host/cluster/dra/slices.js';
 import { FakeApiServer } from './fake-apiserver.js';
 import { FakeDraKubelet } from './fake-dra-kubelet.js';
+import { cdiMounts, draMdevUuid, type VmiResourceClaim } from './virt-launcher.js';
+import type { NodePrepareResourcesResponse } from '../../../src/host/cluster/proto/messages.js';
 
 const DRIVER = 'vgpu.vfio-vgpu.io';
 const NODE = 'node-a';
@@ -29,6 +31,7 @@ let api: FakeApiServer;
 let kubelet: FakeDraKubelet;
 let watch: InventoryWatch;
 let agent: DraAgent;
+let nodeUid: string;
 const logs: string[] = [];
 
 async function startAgent(partitionable = false): Promise<DraAgent> {
@@ -71,10 +74,10 @@ async function expectedSlots(): Promise<Map<string, { parent: string; type: stri
   return out;
 }
 
-function claimObject(name: string, uid: string, devices: { request: string; device: string; pool?: string; driver?: string }[]): Record<string, unknown> {
+function claimObject(name: string, uid: string, devices: { request: string; device: string; pool?: string; driver?: string }[], annotations?: Record<string, string>): Record<string, unknown> {
   return {
     apiVersion: 'resource.k8s.io/v1', kind: 'ResourceClaim',
-    metadata: { name, namespace: 'vms', uid },
+    metadata: { name, namespace: 'vms', uid, ...(annotations ? { annotations } : {}) },
     spec: { devices: { requests: [...new Set(devices.map((d) => d.request))].map((r) => ({ name: r, exactly: { deviceClassName: 'vgpu.vfio-vgpu.io' } })) } },
     status: {
       allocation: {
@@ -101,6 +104,7 @@ beforeEach(async () => {
   host = createHost({ sys: createMockSys({ devices: [] }), definitionsRoot: join(dir, 'defs'), simulated: true, report: () => undefined });
   api = new FakeApiServer();
   await api.start();
+  nodeUid = api.addNode(NODE);
   kubelet = new FakeDraKubelet(join(dir, 'plugins_registry'));
   agent = await startAgent();
 });
@@ -159,6 +163,7 @@ describe('DRA: ResourceSlices', () => {
     for (const s of all) {
       assert.equal(s.apiVersion, 'resource.k8s.io/v1');
       assert.equal(s.kind, 'ResourceSlice');
+      assert.deepEqual(s.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: nodeUid, controller: true }]);
       assert.deepEqual(Object.keys(s.spec).sort(), ['devices', 'driver', 'nodeName', 'pool']);
       assert.equal(s.spec.driver, DRIVER);
       assert.equal(s.spec.nodeName, NODE);
@@ -238,7 +243,8 @@ describe('DRA: prepare and unprepare', () => {
     const claim = { namespace: 'vms', uid, name: 'vm-gpu' };
     const first = await kubelet.prepare(DRIVER, [claim]);
     const cdiName = `${uid}-${device}`;
-    assert.deepEqual(first, { claims: { [uid]: { devices: [{ request_names: ['gpu'], pool_name: NODE, device_name: device, cdi_device_ids: [`${DRIVER}/vgpu=${cdiName}`] }], error: '' } } });
+    const metadataId = `${DRIVER}/metadata=${uid}_gpu`;
+    assert.deepEqual(first, { claims: { [uid]: { devices: [{ request_names: ['gpu'], pool_name: NODE, device_name: device, cdi_device_ids: [`${DRIVER}/vgpu=${cdiName}`, metadataId] }], error: '' } } });
     const live = host.liveDevice(uuid)!;
     assert.deepEqual({ parent: live.parent, type: live.type }, { parent: 'simgpu0', type: 'simgpu-4Q' });
     const specPath = join(dir, 'cdi', `${DRIVER}-vgpu_${uid}.json`);
@@ -254,8 +260,11 @@ describe('DRA: prepare and unprepare', () => {
       }],
     });
     const checkpoint = JSON.parse(readFileSync(join(dir, 'plugins', DRIVER, 'checkpoint.json'), 'utf8')) as unknown;
+    const metadataDir = join(dir, 'plugins', DRIVER, 'dra-device-metadata', 'vms_vm-gpu');
+    const metadataSpec = join(dir, 'cdi', `${DRIVER}-metadata_${uid}.json`);
     assert.deepEqual(checkpoint, { version: 1, claims: [{ uid, namespace: 'vms', name: 'vm-gpu', cdiSpec: specPath,
-      devices: [{ device, uuid, requestNames: ['gpu'], created: true, cdiDeviceIds: [`${DRIVER}/vgpu=${cdiName}`] }] }] });
+      devices: [{ device, uuid, requestNames: ['gpu'], created: true, cdiDeviceIds: [`${DRIVER}/vgpu=${cdiName}`, metadataId] }],
+      metadata: { dir: metadataDir, cdiSpec: metadataSpec } }] });
     // Held: the vgpu command does not take it away.
     await assert.rejects(host.stop(uuid), (err: Error & { code?: string }) => err.code === 'EBUSY' && err.message.includes('ResourceClaim vms/vm-gpu'));
     // Idempotent: the same answer, in either API version, and no second vGPU.
@@ -270,6 +279,8 @@ describe('DRA: prepare and unprepare', () => {
     assert.deepEqual(await kubelet.unprepare(DRIVER, [claim]), { claims: { [uid]: { error: '' } } });
     assert.equal(host.liveDevice(uuid), undefined);
     assert.equal(existsSync(specPath), false);
+    assert.equal(existsSync(metadataSpec), false);
+    assert.equal(existsSync(metadataDir), false);
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'plugins', DRIVER, 'checkpoint.json'), 'utf8')), { version: 1, claims: [] });
     assert.deepEqual(await kubelet.unprepare(DRIVER, [claim], 'v1beta1'), { claims: { [uid]: { error: '' } } });
   });
@@ -328,9 +339,140 @@ describe('DRA: prepare and unprepare', () => {
     assert.equal(host.holds.isHeld(slot), true);
     assert.ok(slices().length > 0);
     assert.ok(generation > 0);
+    // The slices were deleted at shutdown; the pool goes on from the saved generation, not from 1.
+    assert.deepEqual(slices().map((s) => s.spec.pool.generation), slices().map(() => generation + 1));
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'plugins', DRIVER, 'pool-generation.json'), 'utf8')), { generation: generation + 1 });
     assert.deepEqual(await kubelet.prepare(DRIVER, [claim]), first);
     assert.deepEqual(await kubelet.unprepare(DRIVER, [claim]), { claims: { [uid]: { error: '' } } });
     assert.equal(host.liveDevice(slot), undefined);
+  });
+});
+
+/** The CDI ids the kubelet gives a container that names `request` of the claim. */
+function idsFor(res: NodePrepareResourcesResponse, uid: string, request: string): string[] {
+  const claim = res.claims[uid]!;
+  assert.equal(claim.error, '');
+  return claim.devices.filter((d) => d.request_names.includes(request)).flatMap((d) => d.cdi_device_ids);
+}
+
+/** What virt-launcher gets for (claimName, requestName) of a VMI with these resourceClaims. */
+function launcherUuid(res: NodePrepareResourcesResponse, uid: string, vmiClaims: VmiResourceClaim[], claimName: string, request: string): string {
+  return draMdevUuid(cdiMounts(join(dir, 'cdi'), idsFor(res, uid, request)), vmiClaims, claimName, request);
+}
+
+describe('DRA: device metadata (KEP-5304) as KubeVirt 1.9 reads it', () => {
+  it('a named claim: the metadata stream field by field, its CDI mount, and the UUID virt-launcher reads', async () => {
+    const [uuid, slot] = [...(await expectedSlots())].find(([, s]) => s.type === 'simgpu-4Q')!;
+    const device = `vgpu-${uuid}`;
+    const uid = 'd2d2d2d2-0000-4000-8000-000000000001';
+    api.addClaim(claimObject('named-gpu', uid, [{ request: 'gpu', device }]));
+    const res = await kubelet.prepare(DRIVER, [{ namespace: 'vms', uid, name: 'named-gpu' }]);
+    const hostFile = join(dir, 'plugins', DRIVER, 'dra-device-metadata', 'vms_named-gpu', 'gpu', 'metadata.json');
+    const containerFile = `/var/run/kubernetes.io/dra-device-attributes/resourceclaims/named-gpu/gpu/${DRIVER}-metadata.json`;
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'cdi', `${DRIVER}-metadata_${uid}.json`), 'utf8')), {
+      cdiVersion: '0.6.0', kind: `${DRIVER}/metadata`,
+      devices: [{ name: `${uid}_gpu`, containerEdits: { mounts: [{ hostPath: hostFile, containerPath: containerFile, options: ['ro', 'bind'] }] } }],
+    });
+    const text = readFileSync(hostFile, 'utf8');
+    const body = (apiVersion: string): unknown => ({
+      kind: 'DeviceMetadata', apiVersion,
+      metadata: { name: 'named-gpu', namespace: 'vms', uid, generation: 1, creationTimestamp: null },
+      requests: [{ name: 'gpu', devices: [{ driver: DRIVER, pool: NODE, name: device, attributes: {
+        typeId: { string: 'simgpu-4Q' }, typeName: { string: slot.name }, parent: { string: 'simgpu0' }, mdevUUID: { string: uuid },
+      } }] }],
+    });
+    // A JSON stream: v1beta1 first, then v1alpha1, each pretty-printed and ending in a newline.
+    assert.equal(text, [body('metadata.resource.k8s.io/v1beta1'), body('metadata.resource.k8s.io/v1alpha1')].map((o) => `${JSON.stringify(o, null, 2)}\n`).join(''));
+    assert.equal(statSync(hostFile).mode & 0o777, 0o644);
+    const vmi: VmiResourceClaim[] = [{ name: 'gpu-claim', resourceClaimName: 'named-gpu' }];
+    assert.equal(launcherUuid(res, uid, vmi, 'gpu-claim', 'gpu'), uuid);
+    assert.equal(host.liveDevice(uuid)!.uuid, uuid);
+    // Read as a template claim, the file is not there.
+    assert.throws(() => launcherUuid(res, uid, [{ name: 'named-gpu', resourceClaimTemplateName: 't' }], 'named-gpu', 'gpu'), /0 metadata files/);
+  });
+
+  it('a template claim: mounted under resourceclaimtemplates/<pod claim name>, podClaimName recorded', async () => {
+    const [uuid] = [...(await expectedSlots())].find(([, s]) => s.type === 'simgpu-2Q')!;
+    const uid = 'd2d2d2d2-0000-4000-8000-000000000002';
+    const generated = 'virt-launcher-vm1-abcde-gpu-claim-x7k2p';
+    api.addClaim(claimObject(generated, uid, [{ request: 'gpu', device: `vgpu-${uuid}` }], { 'resource.kubernetes.io/pod-claim-name': 'gpu-claim' }));
+    const res = await kubelet.prepare(DRIVER, [{ namespace: 'vms', uid, name: generated }]);
+    const mounts = cdiMounts(join(dir, 'cdi'), idsFor(res, uid, 'gpu'));
+    assert.deepEqual([...mounts.keys()], [`/var/run/kubernetes.io/dra-device-attributes/resourceclaimtemplates/gpu-claim/gpu/${DRIVER}-metadata.json`]);
+    const objects = readFileSync([...mounts.values()][0]!, 'utf8').split(/\n(?=\{)/).map((t) => JSON.parse(t) as Record<string, unknown>);
+    assert.deepEqual(objects.map((o) => [o['apiVersion'], o['podClaimName'], Object.keys(o)]), [
+      ['metadata.resource.k8s.io/v1beta1', 'gpu-claim', ['kind', 'apiVersion', 'metadata', 'podClaimName', 'requests']],
+      ['metadata.resource.k8s.io/v1alpha1', 'gpu-claim', ['kind', 'apiVersion', 'metadata', 'podClaimName', 'requests']],
+    ]);
+    assert.equal(launcherUuid(res, uid, [{ name: 'gpu-claim', resourceClaimTemplateName: 'vgpu-template' }], 'gpu-claim', 'gpu'), uuid);
+    assert.throws(() => launcherUuid(res, uid, [{ name: 'gpu-claim', resourceClaimName: generated }], 'gpu-claim', 'gpu'), /0 metadata files/);
+  });
+
+  it('two requests: one file each, each with its own vGPU; a restart in between; unprepare removes exactly them', async () => {
+    const slots = [...(await expectedSlots())].filter(([, s]) => s.type === 'simgpu-1Q').slice(0, 2).map(([u]) => u);
+    assert.equal(slots.length, 2);
+    const uid = 'd2d2d2d2-0000-4000-8000-000000000003';
+    api.addClaim(claimObject('two', uid, [{ request: 'first', device: `vgpu-${slots[0]}` }, { request: 'second', device: `vgpu-${slots[1]}` }]));
+    const other = 'd2d2d2d2-0000-4000-8000-000000000004';
+    const otherSlot = [...(await expectedSlots())].find(([u, s]) => s.type === 'simgpu-1Q' && !slots.includes(u))![0];
+    api.addClaim(claimObject('other', other, [{ request: 'gpu', device: `vgpu-${otherSlot}` }]));
+    const claim = { namespace: 'vms', uid, name: 'two' };
+    const res = await kubelet.prepare(DRIVER, [claim, { namespace: 'vms', uid: other, name: 'other' }]);
+    assert.deepEqual(res.claims[uid]!.devices.map((d) => d.cdi_device_ids), [
+      [`${DRIVER}/vgpu=${uid}-vgpu-${slots[0]}`, `${DRIVER}/metadata=${uid}_first`],
+      [`${DRIVER}/vgpu=${uid}-vgpu-${slots[1]}`, `${DRIVER}/metadata=${uid}_second`],
+    ]);
+    const vmi: VmiResourceClaim[] = [{ name: 'gpus', resourceClaimName: 'two' }];
+    assert.equal(launcherUuid(res, uid, vmi, 'gpus', 'first'), slots[0]);
+    assert.equal(launcherUuid(res, uid, vmi, 'gpus', 'second'), slots[1]);
+    // A daemon restart between prepare and the read: the files stay, the answer is the same.
+    await stopAgent();
+    kubelet.close();
+    host.holds.releaseAll('');
+    agent = await startAgent();
+    const again = await kubelet.prepare(DRIVER, [claim]);
+    assert.deepEqual(again.claims[uid], res.claims[uid]);
+    assert.equal(launcherUuid(again, uid, vmi, 'gpus', 'first'), slots[0]);
+    assert.equal(launcherUuid(again, uid, vmi, 'gpus', 'second'), slots[1]);
+    assert.deepEqual(slots.map((u) => host.liveDevice(u)?.uuid), slots);
+    // Unprepare: this claim's files and spec go, the other claim's stay and still read.
+    assert.deepEqual(await kubelet.unprepare(DRIVER, [claim]), { claims: { [uid]: { error: '' } } });
+    assert.equal(existsSync(join(dir, 'plugins', DRIVER, 'dra-device-metadata', 'vms_two')), false);
+    assert.equal(existsSync(join(dir, 'cdi', `${DRIVER}-metadata_${uid}.json`)), false);
+    assert.throws(() => launcherUuid(res, uid, vmi, 'gpus', 'first'), /unresolvable device/);
+    assert.deepEqual(readdirSync(join(dir, 'plugins', DRIVER, 'dra-device-metadata')), ['vms_other']);
+    assert.equal(launcherUuid(res, other, [{ name: 'o', resourceClaimName: 'other' }], 'o', 'gpu'), otherSlot);
+  });
+
+  it('refuses a claim whose names cannot be a path, leaving nothing behind', async () => {
+    const [uuid] = [...(await expectedSlots())][0]!;
+    const uid = 'd2d2d2d2-0000-4000-8000-000000000005';
+    api.addClaim(claimObject('bad-annotation', uid, [{ request: 'gpu', device: `vgpu-${uuid}` }], { 'resource.kubernetes.io/pod-claim-name': '../../etc' }));
+    const before = host.liveDevices().length;
+    const res = await kubelet.prepare(DRIVER, [{ namespace: 'vms', uid, name: 'bad-annotation' }]);
+    assert.match(res.claims[uid]!.error, /pod claim name "\.\.\/\.\.\/etc" is not a valid Kubernetes name/);
+    assert.equal(host.liveDevices().length, before);
+    assert.equal(existsSync(join(dir, 'cdi', `${DRIVER}-vgpu_${uid}.json`)), false);
+    assert.equal(existsSync(join(dir, 'cdi', `${DRIVER}-metadata_${uid}.json`)), false);
+    assert.equal(existsSync(join(dir, 'plugins', DRIVER, 'dra-device-metadata', 'vms_bad-annotation')), false);
+  });
+});
+
+describe('DRA: the Node and the saved generation', () => {
+  it('refuses to start without its Node object, and on a damaged generation file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    await stopAgent();
+    api.nodes.clear();
+    await assert.rejects(startAgent(), (err: Error) => err.message.includes('cannot read the Node node-a'));
+    watch.stop();
+    nodeUid = api.addNode(NODE);
+    const path = join(dir, 'plugins', DRIVER, 'pool-generation.json');
+    writeFileSync(path, '{"generation":-1}');
+    await assert.rejects(startAgent(), (err: Error) => err.message.includes(path) && err.message.includes('does not hold a pool generation'));
+    watch.stop();
+    rmSync(path);
+    agent = await startAgent();
+    assert.deepEqual(slices()[0]!.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid: nodeUid, controller: true }]);
   });
 });
 

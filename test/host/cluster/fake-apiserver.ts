@@ -1,6 +1,6 @@
 // A fake Kubernetes API server on 127.0.0.1 for what the DRA driver touches:
 // ResourceSlices (list with field selectors, create, replace with resourceVersion
-// checks, delete) and ResourceClaims (read). Every object written is validated against
+// checks, delete), ResourceClaims and Nodes (read). Every object written is validated against
 // the resource.k8s.io/v1 schema that kubernetes-models ships (generated from the
 // Kubernetes OpenAPI), plus the API server's own limits that a schema cannot say
 // (devices per slice, counter sets, one of devices or sharedCounters, DNS names).
@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ResourceSlice, ResourceClaim } from 'kubernetes-models/resource.k8s.io/v1';
+import { Node } from 'kubernetes-models/v1';
 
 type Json = Record<string, unknown>;
 
@@ -71,6 +72,7 @@ function checkSliceLimits(slice: Json): void {
 export class FakeApiServer {
   readonly slices = new Map<string, Json>();
   readonly claims = new Map<string, Json>();
+  readonly nodes = new Map<string, Json>();
   readonly writes: Write[] = [];
   /** Every request line: "GET /apis/...?...". */
   readonly requests: string[] = [];
@@ -111,6 +113,14 @@ export class FakeApiServer {
     return stored;
   }
 
+  /** Adds a Node (validated) and returns its UID. */
+  addNode(name: string): string {
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name, uid: randomUUID(), resourceVersion: String(++this.version) } };
+    new Node(node as never).validate();
+    this.nodes.set(name, node);
+    return node.metadata.uid;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
@@ -119,7 +129,13 @@ export class FakeApiServer {
       const body = await readBody(req);
       const slices = /^\/apis\/resource\.k8s\.io\/v1\/resourceslices(?:\/([^/]+))?$/.exec(url.pathname);
       const claim = /^\/apis\/resource\.k8s\.io\/v1\/namespaces\/([^/]+)\/resourceclaims\/([^/]+)$/.exec(url.pathname);
+      const node = /^\/api\/v1\/nodes\/([^/]+)$/.exec(url.pathname);
       if (slices) return this.send(res, ...this.sliceRequest(req.method ?? 'GET', slices[1], url, body));
+      if (node && req.method === 'GET') {
+        const found = this.nodes.get(node[1]!);
+        if (!found) throw new HttpError(404, 'NotFound', `nodes "${node[1]}" not found`);
+        return this.send(res, 200, found);
+      }
       if (claim && req.method === 'GET') {
         const found = this.claims.get(`${claim[1]}/${claim[2]}`);
         if (!found) throw new HttpError(404, 'NotFound', `resourceclaims.resource.k8s.io "${claim[2]}" not found`);
@@ -190,6 +206,12 @@ export class FakeApiServer {
     const name = (body['metadata'] as Json | undefined)?.['name'];
     if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name)) throw new HttpError(422, 'Invalid', `metadata.name ${String(name)} is not a DNS subdomain`);
     checkSliceLimits(body);
+    // A real server takes any owner, and its garbage collector deletes an object whose owner
+    // is gone (a wrong UID counts as gone): the fake refuses that, so a test sees it.
+    for (const owner of ((body['metadata'] as Json)['ownerReferences'] ?? []) as Json[]) {
+      const node = owner['kind'] === 'Node' && owner['apiVersion'] === 'v1' ? this.nodes.get(String(owner['name'])) : undefined;
+      if (!node || (node['metadata'] as Json)['uid'] !== owner['uid']) throw new HttpError(422, 'Invalid', `owner ${JSON.stringify(owner)} does not exist: the garbage collector would delete the slice`);
+    }
     return body;
   }
 

@@ -60,10 +60,11 @@ export class DraAgent {
     makeDirectories(options.pluginDir, 0o750);
     this.checkpoint = new Checkpoint(join(options.pluginDir, 'checkpoint.json'));
     this.preparer = new ClaimPreparer({
-      driver: options.driver, node: options.node, cdiDir: options.cdiDir, host: options.host, api: options.api,
+      driver: options.driver, node: options.node, cdiDir: options.cdiDir, pluginDir: options.pluginDir, host: options.host, api: options.api,
       checkpoint: this.checkpoint, offered: () => this.offered,
     });
-    this.publisher = new SlicePublisher(options.api, { driver: options.driver, node: options.node, partitionable: options.partitionable });
+    this.publisher = new SlicePublisher(options.api, { driver: options.driver, node: options.node, partitionable: options.partitionable },
+      join(options.pluginDir, 'pool-generation.json'));
   }
 
   get registrationSocket(): string {
@@ -75,6 +76,13 @@ export class DraAgent {
   }
 
   async start(): Promise<void> {
+    let nodeUid: string;
+    try {
+      nodeUid = await this.options.api.readNodeUid(this.options.node);
+    } catch (err) {
+      throw new Error(`DRA: cannot read the Node ${this.options.node} (is --node-name right, may the driver get nodes?): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.publisher.setNodeUid(nodeUid);
     this.preparer.restoreHolds();
     this.offered = this.computeOffered();
     await this.serialized(() => this.publish());

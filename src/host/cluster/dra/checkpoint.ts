@@ -5,6 +5,7 @@
 // exactly that) and holds those vGPUs again.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../atomic-write.js';
+import type { WrittenMetadata } from './device-metadata.js';
 
 export interface PreparedDevice {
   /** The DRA device name, "vgpu-<uuid>". */
@@ -23,6 +24,8 @@ export interface PreparedClaim {
   devices: PreparedDevice[];
   /** The CDI spec file written for the claim. */
   cdiSpec: string | undefined;
+  /** The KEP-5304 metadata files and their CDI spec (absent in checkpoints of older versions). */
+  metadata?: WrittenMetadata;
 }
 
 interface CheckpointFile {
@@ -85,6 +88,7 @@ function isPreparedClaim(v: unknown): v is PreparedClaim {
   const c = v as Partial<PreparedClaim> | null;
   return typeof c === 'object' && c !== null && typeof c.uid === 'string' && typeof c.namespace === 'string' && typeof c.name === 'string'
     && (c.cdiSpec === undefined || typeof c.cdiSpec === 'string') && Array.isArray(c.devices)
+    && (c.metadata === undefined || (typeof c.metadata === 'object' && c.metadata !== null && typeof c.metadata.dir === 'string' && typeof c.metadata.cdiSpec === 'string'))
     && c.devices.every((d) => typeof d === 'object' && d !== null && typeof d.device === 'string' && typeof d.uuid === 'string'
       && typeof d.created === 'boolean' && isStrings(d.requestNames) && isStrings(d.cdiDeviceIds));
 }

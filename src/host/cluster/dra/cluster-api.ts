@@ -1,12 +1,12 @@
 // What the DRA driver asks of the API server, and its implementation with
 // @kubernetes/client-node (1.4.x: the line that runs on Node 20) from a kubeconfig
 // file or the in-cluster service account.
-import { ApiException, KubeConfig, ResourceV1Api, type V1ResourceSlice } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig, ResourceV1Api, type V1ResourceSlice } from '@kubernetes/client-node';
 import type { ResourceSliceObject } from './slices.js';
 
 /** The fields of a ResourceClaim the driver reads. */
 export interface ClaimObject {
-  metadata: { name: string; namespace: string; uid: string };
+  metadata: { name: string; namespace: string; uid: string; annotations?: Record<string, string> };
   status?: {
     allocation?: {
       devices?: { results?: { request: string; driver: string; pool: string; device: string }[] };
@@ -20,6 +20,8 @@ export interface ClusterApi {
   replaceSlice(slice: ResourceSliceObject): Promise<ResourceSliceObject>;
   deleteSlice(name: string): Promise<void>;
   readClaim(namespace: string, name: string): Promise<ClaimObject>;
+  /** The Node object's UID (the owner of the node's slices). */
+  readNodeUid(name: string): Promise<string>;
 }
 
 /** An API error's HTTP status (404, 409...), or undefined for any other failure. */
@@ -50,6 +52,7 @@ export function loadKubeConfig(choice: KubeConfigChoice = {}): KubeConfig {
 
 export function kubeClusterApi(kc: KubeConfig): ClusterApi {
   const api = kc.makeApiClient(ResourceV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
   return {
     async listSlices(driver, node) {
       const list = await api.listResourceSlice({ fieldSelector: `spec.driver=${driver},spec.nodeName=${node}` });
@@ -66,6 +69,11 @@ export function kubeClusterApi(kc: KubeConfig): ClusterApi {
     },
     async readClaim(namespace, name) {
       return plain(await api.readNamespacedResourceClaim({ namespace, name }));
+    },
+    async readNodeUid(name) {
+      const uid = (await core.readNode({ name })).metadata?.uid;
+      if (!uid) throw new Error(`the Node ${name} has no UID`);
+      return uid;
     },
   };
 }

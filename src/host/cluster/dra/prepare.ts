@@ -2,7 +2,8 @@
 // read from the API server (its UID must be the one the kubelet names), its devices of
 // this driver and this node's pool are taken (a live vGPU reserved, a published one not
 // yet made created with the very UUID that was published), a CDI spec is written, and
-// the checkpoint records it all; unprepare undoes exactly that. Both are idempotent:
+// the KEP-5304 device metadata (with mdevUUID, for KubeVirt) is written and mounted by a
+// second CDI spec, and the checkpoint records it all; unprepare undoes exactly that. Both are idempotent:
 // a claim prepared before gets the same answer, one not prepared is already undone.
 import type { LiveDevice, StartRequest } from '../../api.js';
 import type { AllocationHolds } from '../../holds.js';
@@ -12,6 +13,8 @@ import { cdiDevice, cdiDeviceId, cdiSpecPath, removeCdiSpec, writeCdiSpec, type 
 import type { Checkpoint, PreparedClaim, PreparedDevice } from './checkpoint.js';
 import { httpStatusOf, type ClusterApi } from './cluster-api.js';
 import type { OfferedDevice } from './devices.js';
+import { POD_CLAIM_NAME_ANNOTATION, removeClaimMetadata, writeClaimMetadata, type MetadataDevice, type WrittenMetadata } from './device-metadata.js';
+import { deviceAttributes } from './slices.js';
 
 export interface DraHost {
   liveDevice(uuid: string): LiveDevice | undefined;
@@ -24,6 +27,8 @@ export interface PreparerOptions {
   driver: string;
   node: string;
   cdiDir: string;
+  /** The driver's plugin folder, where the metadata files live. */
+  pluginDir: string;
   host: DraHost;
   api: ClusterApi;
   checkpoint: Checkpoint;
@@ -70,6 +75,7 @@ export class ClaimPreparer {
       return `claim ${known.namespace}/${known.name} (${known.uid}): ${describe(err)}`;
     }
     if (known.cdiSpec !== undefined) removeCdiSpec(known.cdiSpec);
+    if (known.metadata !== undefined) removeClaimMetadata(known.metadata);
     this.options.checkpoint.delete(known.uid);
     return '';
   }
@@ -103,7 +109,12 @@ export class ClaimPreparer {
     const holder = DRA_HOLDER + claim.uid;
     const prepared: PreparedDevice[] = [];
     const lives: LiveDevice[] = [];
+    const attributes: MetadataDevice['attributes'][] = [];
+    let metadata: WrittenMetadata | undefined;
+    let cdiSpec: string | undefined;
     const undo = async (): Promise<void> => {
+      if (metadata) removeClaimMetadata(metadata);
+      if (cdiSpec !== undefined) removeCdiSpec(cdiSpec);
       for (const d of prepared) {
         host.holds.release(d.uuid, holder);
         if (d.created) await host.stop(d.uuid).catch(() => undefined);
@@ -116,11 +127,11 @@ export class ClaimPreparer {
         if (uuid === undefined) throw new Error(`device ${name} is not one of this driver's (vgpu-<uuid>)`);
         let live = host.liveDevice(uuid);
         let created = false;
+        const slot = offered.get(name);
         if (live) {
           const others = host.holds.holderIds(uuid).filter((h) => h !== holder);
           if (others.length > 0) throw new Error(`vGPU ${uuid} is held already (${host.holds.holders(uuid).join(', ')})`);
         } else {
-          const slot = offered.get(name);
           if (!slot) throw new Error(`device ${name} is not offered by this node now`);
           await host.start({ uuid, parent: slot.parent, type: slot.type.id });
           created = true;
@@ -130,15 +141,25 @@ export class ClaimPreparer {
         host.holds.hold(uuid, holder, `ResourceClaim ${claim.namespace}/${claim.name}`);
         prepared.push({ device: name, uuid, requestNames, created, cdiDeviceIds: [] });
         lives.push(live);
+        // As published; a live vGPU made since the last inventory is in no slice yet: what the host knows.
+        attributes.push(slot ? deviceAttributes(slot) : { typeId: { string: live.type }, parent: { string: live.parent }, mdevUUID: { string: uuid } });
       }
       const cdiDevices: CdiDevice[] = prepared.map((d, i) => cdiDevice(claim.uid, d.device, lives[i]!));
       prepared.forEach((d, i) => { d.cdiDeviceIds = [cdiDeviceId(driver, cdiDevices[i]!)]; });
-      let cdiSpec: string | undefined;
       if (cdiDevices.length > 0) {
         cdiSpec = cdiSpecPath(this.options.cdiDir, driver, claim.uid);
         writeCdiSpec(cdiSpec, this.options.cdiDir, driver, cdiDevices);
+        const byRequest = new Map<string, MetadataDevice[]>();
+        prepared.forEach((d, i) => {
+          for (const r of d.requestNames) byRequest.set(r, [...(byRequest.get(r) ?? []), { driver, pool: node, name: d.device, attributes: attributes[i]! }]);
+        });
+        const podClaimName = object.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION];
+        const out = writeClaimMetadata({ driver, pluginDir: this.options.pluginDir, cdiDir: this.options.cdiDir },
+          { namespace: claim.namespace, name: claim.name, uid: claim.uid, podClaimName: podClaimName || undefined }, byRequest);
+        metadata = out.written;
+        for (const d of prepared) d.cdiDeviceIds.push(...new Set(d.requestNames.map((r) => out.cdiIds.get(r)!)));
       }
-      const record: PreparedClaim = { uid: claim.uid, namespace: claim.namespace, name: claim.name, devices: prepared, cdiSpec };
+      const record: PreparedClaim = { uid: claim.uid, namespace: claim.namespace, name: claim.name, devices: prepared, cdiSpec, ...(metadata ? { metadata } : {}) };
       this.options.checkpoint.put(record);
       return record;
     } catch (err) {

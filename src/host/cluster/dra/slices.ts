@@ -25,7 +25,7 @@ export interface CounterSet { name: string; counters: Record<string, Quantity> }
 export interface ResourceSliceObject {
   apiVersion: 'resource.k8s.io/v1';
   kind: 'ResourceSlice';
-  metadata: { name: string; resourceVersion?: string; uid?: string; labels?: Record<string, string> };
+  metadata: { name: string; resourceVersion?: string; uid?: string; labels?: Record<string, string>; ownerReferences?: OwnerReference[] };
   spec: {
     driver: string;
     nodeName: string;
@@ -35,10 +35,14 @@ export interface ResourceSliceObject {
   };
 }
 
+export interface OwnerReference { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }
+
 export interface SliceOptions {
   driver: string;
   node: string;
   partitionable: boolean;
+  /** The Node's UID: its slices name it as owner, so they go when the Node object is deleted. */
+  nodeUid?: string;
 }
 
 /** The framebuffer bytes of a type, when its attributes say. */
@@ -52,16 +56,18 @@ function counterSetName(parent: string): string {
   return dnsLabel(`parent-${parent}`);
 }
 
-function sliceDevice(device: OfferedDevice, partitionable: boolean): SliceDevice {
-  const out: SliceDevice = {
-    name: device.name,
-    attributes: {
-      typeId: { string: device.type.id },
-      typeName: { string: device.type.name },
-      parent: { string: device.parent },
-      mdevUUID: { string: device.uuid },
-    },
+/** A device's attributes, in its slice and in its KEP-5304 metadata file alike. */
+export function deviceAttributes(device: OfferedDevice): Record<string, Attribute> {
+  return {
+    typeId: { string: device.type.id },
+    typeName: { string: device.type.name },
+    parent: { string: device.parent },
+    mdevUUID: { string: device.uuid },
   };
+}
+
+function sliceDevice(device: OfferedDevice, partitionable: boolean): SliceDevice {
+  const out: SliceDevice = { name: device.name, attributes: deviceAttributes(device) };
   const fb = framebufferOf(device);
   if (fb !== undefined) {
     out.capacity = { [FRAMEBUFFER_COUNTER]: { value: String(fb) } };
@@ -116,7 +122,10 @@ export function buildSlices(devices: Iterable<OfferedDevice>, options: SliceOpti
   return specs.map((spec, i) => ({
     apiVersion: 'resource.k8s.io/v1',
     kind: 'ResourceSlice',
-    metadata: { name: `${prefix}-${i}` },
+    metadata: {
+      name: `${prefix}-${i}`,
+      ...(options.nodeUid === undefined ? {} : { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: options.node, uid: options.nodeUid, controller: true }] }),
+    },
     spec: {
       driver: options.driver,
       nodeName: options.node,
