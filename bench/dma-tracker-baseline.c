@@ -8,9 +8,10 @@
  *
  * The structure is a flat two-level B-tree: sorted leaves of up to 64 mappings (start,
  * end, pointer) under a sorted array of each leaf's last end, binary searched at both
- * levels: the structure DmaStore uses, in C with exact 64-bit keys. FINGER=1 also
- * keeps DmaStore's finger (the last search's place, checked before searching);
- * FINGER=0 searches from the top on every call, as a plain B-tree does.
+ * levels, with exact 64-bit keys (DmaStore's structure before it became a page table).
+ * FINGER=1 also keeps a finger (the last search's place, checked before searching);
+ * FINGER=0 searches from the top on every call, as a plain B-tree does. Overlap checks
+ * and walks judge by the leaf's keys, never visiting a mapping outside the range.
  * Mappings are malloc'd at MAP and freed at UNMAP, as the ioctl path allocates one. */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -87,14 +88,16 @@ static int seek(store *s, uint64_t q) {
   return 1;
 }
 
-static mapping *first(store *s, uint64_t q) {
-  return seek(s, q) ? s->chunks[s->fc]->m[s->fi] : NULL;
+/* The first mapping ending above q that starts below end, judged by the leaf's own key
+ * (no visit to a mapping outside the range). */
+static mapping *first_below(store *s, uint64_t q, uint64_t end) {
+  if (!seek(s, q)) return NULL;
+  chunk *ch = s->chunks[s->fc];
+  return ch->start[s->fi] < end ? ch->m[s->fi] : NULL;
 }
 
 static mapping *find(store *s, uint64_t start, uint64_t size) {
-  mapping *m = first(s, start);
-  if (!m) return NULL;
-  return (size == 0 ? m->iova < start : m->iova < start + size) ? m : NULL;
+  return first_below(s, start, size == 0 ? start : start + size);
 }
 
 static mapping *translate(store *s, uint64_t q, uint64_t *offset) {
@@ -228,8 +231,8 @@ static int64_t unmap_dma(store *s, uint64_t iova, uint64_t size) {
   mapping *l = find(s, end - 1, 0);
   if (l && l->iova + l->size != end) return -1;
   int64_t unmapped = 0;
-  for (mapping *m = first(s, iova); m && m->iova < end;) {
-    mapping *next = first(s, m->iova + m->size);
+  for (mapping *m = first_below(s, iova, end); m;) {
+    mapping *next = first_below(s, m->iova + m->size, end);
     unmapped += (int64_t)m->size;
     remove_mapping(s, m);
     free(m);

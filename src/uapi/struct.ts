@@ -23,39 +23,39 @@ export interface StructCodec<F extends FieldSpecs> {
 
 const widths: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8 };
 
-// The last buffer's DataView: callers reuse one argument buffer call after call (an
-// ioctl's struct is decoded, then written back), and a new DataView per call was the
-// largest cost of the MAP_DMA/UNMAP_DMA path (bench/dma-tracker). One entry only, so
-// at most one buffer is kept alive by it.
-let lastBuf: Uint8Array | undefined;
-let lastView: DataView | undefined;
+// Fields are read and written byte by byte: a DataView per call was the largest cost of
+// the MAP_DMA/UNMAP_DMA path (bench/dma-tracker), and one cached per buffer thrashes as
+// soon as a caller alternates two buffers. A u64 goes through one 8-byte scratch array.
+const scratch = new BigUint64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+/** The scratch array's byte holding the value's byte k (the structs are little-endian). */
+const HOST_BYTE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? [0, 1, 2, 3, 4, 5, 6, 7] : [7, 6, 5, 4, 3, 2, 1, 0];
 
-function view(buf: Uint8Array): DataView {
-  if (buf !== lastBuf) {
-    lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    lastBuf = buf;
-  }
-  return lastView!;
-}
-
-export function readField(dv: DataView, type: FieldType, at: number): number | bigint {
+function readField(buf: Uint8Array, type: FieldType, at: number): number | bigint {
   switch (type) {
-    case 'u8': return dv.getUint8(at);
-    case 'u16': return dv.getUint16(at, true);
-    case 'u32': return dv.getUint32(at, true);
-    case 's32': return dv.getInt32(at, true);
-    case 'u64': return dv.getBigUint64(at, true);
+    case 'u8': return buf[at]!;
+    case 'u16': return buf[at]! | (buf[at + 1]! << 8);
+    case 'u32': return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
+    case 's32': return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24);
+    case 'u64':
+      for (let k = 0; k < 8; k++) scratchBytes[HOST_BYTE[k]!] = buf[at + k]!;
+      return scratch[0]!;
   }
 }
 
-export function writeField(dv: DataView, type: FieldType, at: number, value: number | bigint): void {
-  switch (type) {
-    case 'u8': dv.setUint8(at, Number(value)); return;
-    case 'u16': dv.setUint16(at, Number(value), true); return;
-    case 'u32': dv.setUint32(at, Number(value) >>> 0, true); return;
-    case 's32': dv.setInt32(at, Number(value), true); return;
-    case 'u64': dv.setBigUint64(at, BigInt.asUintN(64, BigInt(value)), true); return;
+function writeField(buf: Uint8Array, type: FieldType, at: number, value: number | bigint): void {
+  if (type === 'u64') {
+    scratch[0] = BigInt.asUintN(64, BigInt(value));
+    for (let k = 0; k < 8; k++) buf[at + k] = scratchBytes[HOST_BYTE[k]!]!;
+    return;
   }
+  const n = Number(value);
+  buf[at] = n; // a Uint8Array keeps the low 8 bits, as DataView's setters did
+  if (type === 'u8') return;
+  buf[at + 1] = n >>> 8;
+  if (type === 'u16') return;
+  buf[at + 2] = n >>> 16;
+  buf[at + 3] = n >>> 24;
 }
 
 export function defineStruct<F extends FieldSpecs>(name: string, size: number, fields: F): StructCodec<F> {
@@ -78,17 +78,15 @@ export function defineStruct<F extends FieldSpecs>(name: string, size: number, f
     },
     write(buf, values, offset = 0) {
       if (offset + size > buf.byteLength) throw new RangeError(`${name} needs ${size} bytes at ${offset}, buffer has ${buf.byteLength}`);
-      const dv = view(buf);
       for (let i = 0; i < names.length; i++) {
         const value = values[names[i]!];
-        if (value !== undefined) writeField(dv, types[i]!, offset + offsets[i]!, value);
+        if (value !== undefined) writeField(buf, types[i]!, offset + offsets[i]!, value);
       }
     },
     decode(buf, offset = 0) {
       if (offset + size > buf.byteLength) throw new RangeError(`${name} needs ${size} bytes at ${offset}, buffer has ${buf.byteLength}`);
-      const dv = view(buf);
       const out: Record<string, number | bigint> = {};
-      for (let i = 0; i < names.length; i++) out[names[i]!] = readField(dv, types[i]!, offset + offsets[i]!);
+      for (let i = 0; i < names.length; i++) out[names[i]!] = readField(buf, types[i]!, offset + offsets[i]!);
       return out as StructValue<F>;
     },
   };

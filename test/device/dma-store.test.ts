@@ -1,7 +1,8 @@
-// The sorted DMA store (DmaStore: the mock's TYPE1 mappings, vfio-user DMA regions)
-// against a plain list, operation by operation: random inserts and removes at any
-// position (chunks split and empty out), every lookup at the boundaries, and IOVAs
-// past 2^53 where doubles round.
+// The DMA store (DmaStore: the mock's TYPE1 mappings, vfio-user DMA regions) against a
+// plain list, operation by operation: random inserts and removes at any position (page
+// tables fill and empty out), mappings from one page to many GiB at every alignment
+// (superpage entries at every level), every lookup at the boundaries, bounded walks, and
+// IOVAs up to the top of the 64-bit space.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DmaStore, type IovaRange } from '../../src/device/dma/dma-store.js';
@@ -29,6 +30,15 @@ class Model {
   }
   containing(iova: bigint): DmaMapping | undefined {
     return this.list.find((m) => m.iova <= iova && iova < m.iova + m.size);
+  }
+  /** vfio_find_dma: the first mapping overlapping [start, start + size); size 0 as the kernel compares. */
+  find(start: bigint, size: bigint): DmaMapping | undefined {
+    if (size === 0n) return this.list.find((m) => m.iova < start && start < m.iova + m.size);
+    return this.list.find((m) => m.iova < start + size && start < m.iova + m.size);
+  }
+  /** The mappings a walk over [start, end) meets. */
+  within(start: bigint, end: bigint): DmaMapping[] {
+    return this.list.filter((m) => m.iova < end && start < m.iova + m.size);
   }
 }
 
@@ -68,7 +78,7 @@ function probesOf(list: readonly DmaMapping[]): bigint[] {
 }
 
 describe('DmaStore', () => {
-  it('agrees with a plain list through random inserts and removes across chunk splits', () => {
+  it('agrees with a plain list through random inserts and removes filling and emptying page tables', () => {
     const store = new DmaStore();
     const model = new Model();
     const rand = random(2024);
@@ -90,7 +100,7 @@ describe('DmaStore', () => {
       }
       if (step % 1000 === 999) check(store, model, probesOf(model.list));
     }
-    assert.ok(store.count > 1000, 'enough to need several chunks');
+    assert.ok(store.count > 1000, 'enough to need several leaf tables');
     for (const m of [...model.list]) {
       store.remove(m);
       model.remove(m);
@@ -132,7 +142,7 @@ describe('DmaStore', () => {
     assert.equal(store.translate(0x10010n), undefined);
     assert.equal(store.translate(0x12001n)?.mapping, b);
   });
-  it('walks and removes as UNMAP does (next, then remove) across chunk boundaries, wherever the last search was', () => {
+  it('walks and removes as UNMAP does (next, then remove) across table boundaries, wherever the last search was', () => {
     const store = new DmaStore();
     const model = new Model();
     const rand = random(77);
@@ -146,8 +156,9 @@ describe('DmaStore', () => {
       const end = from + BigInt(1 + rand(300)) * PAGE;
       // A search elsewhere first, so the walk cannot lean on where the last one landed.
       store.first(BigInt(rand(2000)) * PAGE);
-      for (let m = store.first(from); m && m.iova < end;) {
-        const next = store.next(m);
+      const bounded = round % 2 === 0; // both forms of a walk: bounded by the store, or by the caller
+      for (let m = bounded ? store.first(from, end) : store.first(from); m && (bounded || m.iova < end);) {
+        const next = bounded ? store.next(m, end) : store.next(m);
         if (rand(2) === 0) store.first(BigInt(rand(2000)) * PAGE);
         store.remove(m);
         model.remove(m);
@@ -192,5 +203,97 @@ describe('DmaStore', () => {
     assert.deepEqual([...store.values()], [a]);
     store.insert(mapping(0xf000n, PAGE));
     assert.equal(store.count, 2);
+  });
+
+  it('keeps mappings of one page to many GiB at any alignment, each over the levels it spans, exactly', () => {
+    const store = new DmaStore();
+    const model = new Model();
+    const rand = random(4242);
+    const GiB = 1n << 30n;
+    // Sizes from a page to 3 x 512 GiB, at offsets that cross 2 MiB, 1 GiB and 512 GiB table
+    // boundaries, placed in slots far enough apart that they never overlap.
+    const sizes = [PAGE, 2n * PAGE, 511n * PAGE, 512n * PAGE, 513n * PAGE, 1023n * PAGE, GiB, GiB + PAGE, 3n * GiB - PAGE, 3n * 512n * GiB];
+    const slot = 4n * 512n * GiB;
+    const live: DmaMapping[] = [];
+    for (let step = 0; step < 400; step++) {
+      if (live.length > 0 && rand(3) === 0) {
+        const m = live.splice(rand(live.length), 1)[0]!;
+        store.remove(m);
+        model.remove(m);
+      } else {
+        const at = BigInt(rand(64)) * slot + BigInt(rand(1 << 20)) * PAGE * BigInt(1 + rand(512));
+        const m = mapping(at, sizes[rand(sizes.length)]!);
+        if (model.find(m.iova, m.size)) {
+          assert.throws(() => store.insert(m), /overlaps/);
+          continue;
+        }
+        store.insert(m);
+        model.insert(m);
+        live.push(m);
+      }
+      if (step % 40 === 39) {
+        check(store, model, probesOf(model.list));
+        for (const m of model.list) {
+          assert.equal(store.find(m.iova, 0n), undefined);
+          assert.equal(store.find(m.iova + 1n, 0n), m);
+          assert.equal(store.find(m.iova - PAGE, PAGE), model.find(m.iova - PAGE, PAGE));
+          assert.equal(store.find(m.iova + m.size, 1n), model.find(m.iova + m.size, 1n));
+        }
+      }
+    }
+    for (const m of [...live]) store.remove(m);
+    assert.equal(store.count, 0);
+    assert.equal(store.tables, 1, 'every table but the root went back');
+  });
+
+  it('bounds a walk by its end: no mapping starting at or past it, whatever the end\'s alignment', () => {
+    const store = new DmaStore();
+    const model = new Model();
+    for (let i = 0n; i < 40n; i++) {
+      const m = mapping(i * 3n * PAGE, (1n + (i % 2n)) * PAGE);
+      store.insert(m);
+      model.insert(m);
+    }
+    const ends = [0n, 1n, PAGE - 1n, PAGE, PAGE + 1n, 3n * PAGE, 3n * PAGE + 1n, 50n * PAGE - 1n, 200n * PAGE, (1n << 64n) - 1n, 1n << 64n];
+    for (const start of [0n, PAGE, PAGE + 7n, 3n * PAGE, 10n * PAGE + 5n]) {
+      for (const end of ends) {
+        const walked: DmaMapping[] = [];
+        for (let m = store.first(start, end); m; m = store.next(m, end)) walked.push(m);
+        assert.deepEqual(walked, model.within(start, end), `walk [0x${start.toString(16)}, 0x${end.toString(16)})`);
+      }
+    }
+  });
+
+  it('refuses a mapping that is empty, not 4 KiB aligned or past 2^64, and changes nothing', () => {
+    const store = new DmaStore();
+    const a = mapping(0x10000n, PAGE);
+    store.insert(a);
+    for (const bad of [mapping(0x20000n, 0n), mapping(0x20800n, PAGE), mapping(0x20000n, PAGE + 1n), mapping(-PAGE, PAGE),
+      mapping((1n << 64n) - PAGE, 2n * PAGE), mapping(1n << 64n, PAGE)]) {
+      assert.throws(() => store.insert(bad), /empty, not 4 KiB aligned or past 2\^64/);
+    }
+    assert.deepEqual([...store.values()], [a]);
+    assert.equal(store.tables, 1);
+  });
+
+  it('gives tables back: map and unmap cycles over scattered addresses end with only the path to what is left', () => {
+    const store = new DmaStore();
+    const rand = random(9);
+    const keep = mapping(0n, PAGE);
+    store.insert(keep);
+    let most = 0;
+    for (let cycle = 0; cycle < 20; cycle++) {
+      // 50 single pages spread over 2^48 bytes: each wants tables of its own.
+      const batch = Array.from({ length: 50 }, (_, k) => mapping((BigInt(rand(1 << 30)) * 64n + BigInt(k + 1)) * PAGE, PAGE));
+      for (const m of batch) store.insert(m);
+      most = Math.max(most, store.tables);
+      for (const m of batch) store.remove(m);
+      // Left: page 0 and the tables on its path, one per level (the tree stays as tall as it grew).
+      assert.equal(store.tables, 4, `cycle ${cycle}`);
+    }
+    assert.ok(most > 100, `scattered pages held tables of their own (${most} at most)`);
+    assert.deepEqual([...store.values()], [keep]);
+    store.remove(keep);
+    assert.equal(store.tables, 1, 'an empty store holds its root only');
   });
 });

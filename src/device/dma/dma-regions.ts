@@ -110,6 +110,7 @@ export class DmaRegions implements DmaSpace {
   readonly pageSize: number;
   readonly maxRegions: number;
   private readonly page: bigint;
+  private readonly pageMask: bigint;
   private readonly windowSize: number;
   private readonly store = new DmaStore<Region>();
   private readonly options: DmaRegionsOptions;
@@ -120,7 +121,11 @@ export class DmaRegions implements DmaSpace {
   constructor(options: DmaRegionsOptions = {}) {
     this.options = options;
     this.pageSize = options.pageSize ?? addon().pageSize;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 4096 || (this.pageSize & (this.pageSize - 1)) !== 0) {
+      throw new RangeError(`DMA page size ${this.pageSize}: a power of two of at least 4096`);
+    }
     this.page = BigInt(this.pageSize);
+    this.pageMask = this.page - 1n;
     this.maxRegions = options.maxRegions ?? DEFAULT_MAX_DMA_REGIONS;
     this.windowSize = options.windowSize ?? Math.max(this.pageSize, DEFAULT_WINDOW_SIZE - (DEFAULT_WINDOW_SIZE % this.pageSize));
   }
@@ -175,14 +180,15 @@ export class DmaRegions implements DmaSpace {
    */
   add(request: DmaRegionRequest): void {
     const { iova, size, prot, source } = request;
-    const what = `DMA region [${hex(iova)}, +${hex(size)})`;
-    if (this.closed) fail('EINVAL', 'dma_map', `${what}: the DMA space is closed`);
-    if (size <= 0n || iova < 0n || iova % this.page !== 0n || size % this.page !== 0n) fail('EINVAL', 'dma_map', `${what}: zero or not page aligned`);
-    if (iova + size > U64_LIMIT) fail('EINVAL', 'dma_map', `${what}: wraps past 2^64`);
-    if (!Number.isInteger(prot) || (prot & ~(IOMMU_READ | IOMMU_WRITE)) !== 0 || prot === 0) fail('EINVAL', 'dma_map', `${what}: prot ${prot}`);
+    // Built only for an error: this is every DMA_MAP's path.
+    const what = (): string => `DMA region [${hex(iova)}, +${hex(size)})`;
+    if (this.closed) fail('EINVAL', 'dma_map', `${what()}: the DMA space is closed`);
+    if (size <= 0n || iova < 0n || ((iova | size) & this.pageMask) !== 0n) fail('EINVAL', 'dma_map', `${what()}: zero or not page aligned`);
+    if (iova + size > U64_LIMIT) fail('EINVAL', 'dma_map', `${what()}: wraps past 2^64`);
+    if (!Number.isInteger(prot) || (prot & ~(IOMMU_READ | IOMMU_WRITE)) !== 0 || prot === 0) fail('EINVAL', 'dma_map', `${what()}: prot ${prot}`);
     const existing = this.store.find(iova, size);
-    if (existing) fail('EEXIST', 'dma_map', `${what} overlaps [${hex(existing.iova)}, +${hex(existing.size)})`);
-    if (this.store.count >= this.maxRegions) fail('ENOSPC', 'dma_map', `${what}: ${this.maxRegions} regions already`);
+    if (existing) fail('EEXIST', 'dma_map', `${what()} overlaps [${hex(existing.iova)}, +${hex(existing.size)})`);
+    if (this.store.count >= this.maxRegions) fail('ENOSPC', 'dma_map', `${what()}: ${this.maxRegions} regions already`);
     let memory: FileWindows | undefined;
     if (source.kind === 'file') {
       const mmapProt = (prot & IOMMU_READ ? PROT_READ : 0) | (prot & IOMMU_WRITE ? PROT_WRITE : 0);
@@ -198,16 +204,16 @@ export class DmaRegions implements DmaSpace {
    * empty, not page aligned or past 2^64. Returns the bytes unmapped.
    */
   remove(iova: bigint, size: bigint): bigint {
-    const what = `unmap of [${hex(iova)}, +${hex(size)})`;
-    if (size <= 0n || iova < 0n || iova % this.page !== 0n || size % this.page !== 0n) fail('EINVAL', 'dma_unmap', `${what}: zero or not page aligned`);
+    const what = (): string => `unmap of [${hex(iova)}, +${hex(size)})`;
+    if (size <= 0n || iova < 0n || ((iova | size) & this.pageMask) !== 0n) fail('EINVAL', 'dma_unmap', `${what()}: zero or not page aligned`);
     const end = iova + size;
-    if (end > U64_LIMIT) fail('EINVAL', 'dma_unmap', `${what}: wraps past 2^64`);
+    if (end > U64_LIMIT) fail('EINVAL', 'dma_unmap', `${what()}: wraps past 2^64`);
     const first = this.store.containing(iova);
-    if (first && first.iova !== iova) fail('EINVAL', 'dma_unmap', `${what} starts inside [${hex(first.iova)}, +${hex(first.size)})`);
+    if (first && first.iova !== iova) fail('EINVAL', 'dma_unmap', `${what()} starts inside [${hex(first.iova)}, +${hex(first.size)})`);
     const last = this.store.containing(end - 1n);
-    if (last && last.iova + last.size !== end) fail('EINVAL', 'dma_unmap', `${what} ends inside [${hex(last.iova)}, +${hex(last.size)})`);
+    if (last && last.iova + last.size !== end) fail('EINVAL', 'dma_unmap', `${what()} ends inside [${hex(last.iova)}, +${hex(last.size)})`);
     const doomed: Region[] = [];
-    for (let r = this.store.first(iova); r && r.iova < end; r = this.store.next(r)) doomed.push(r);
+    for (let r = this.store.first(iova, end); r; r = this.store.next(r, end)) doomed.push(r);
     let unmapped = 0n;
     for (const r of doomed) {
       this.release(r);

@@ -1,40 +1,11 @@
-// DMA ranges sorted by IOVA: the container's mappings in the mock kernel (struct
-// vfio_dma), a vfio-user client's DMA regions in the device layer. Entries never
-// overlap, so "sorted by start" is also "sorted by end". The store only reads `iova`
-// and `size`; what else an entry holds is its owner's.
+// DMA ranges by IOVA: the container's mappings in the mock kernel (struct vfio_dma), a
+// vfio-user client's DMA regions in the device layer. Entries never overlap. The store
+// only reads `iova` and `size`; what else an entry holds is its owner's.
 
-/** What the store needs of an entry: [iova, iova + size), page aligned, size > 0. */
+/** What the store needs of an entry: [iova, iova + size), 4 KiB aligned, size > 0, below 2^64. */
 export interface IovaRange {
   readonly iova: bigint;
   readonly size: bigint;
-}
-
-/** Entries per chunk: a chunk is a fixed slot of WIDTH entries in the store's flat arrays. */
-const SHIFT = 6;
-const WIDTH = 1 << SHIFT;
-/**
- * Entries per chunk before it splits. Small enough that shifting a chunk's entries on
- * insert or remove is cheap (at 65,536 live, slots of 64 measured no worse than 32 or
- * 128). Slots are never given back to the allocator: a store keeps the room of its
- * largest size until it goes.
- */
-const CHUNK_MAX = WIDTH - 1;
-/** Up to here an IOVA converts to a double exactly (2^53 - 1). */
-const EXACT_LIMIT = Number.MAX_SAFE_INTEGER;
-const U64_LIMIT = 1n << 64n;
-
-// A bigint to a double through a 64-bit typed array: V8 compiles the store and the two
-// 32-bit loads inline, where Number(bigint) calls into the runtime (~4 ns against ~34 ns
-// here). Exact below 2^53, correctly rounded above, for 0 <= b < 2^64 only: the store
-// wraps anything else modulo 2^64, so callers route those to the exact paths first.
-const scratch = new BigUint64Array(1);
-const halves = new Uint32Array(scratch.buffer);
-const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
-const HIGH = 1 - LOW;
-
-function toDouble(b: bigint): number {
-  scratch[0] = b;
-  return halves[HIGH]! * 4294967296 + halves[LOW]!;
 }
 
 /** What translate() answers: valid until the store's next translate(). */
@@ -44,82 +15,114 @@ export interface Translation<M extends IovaRange = IovaRange> {
   offset: number;
 }
 
+/** The store's unit: 4 KiB, the smallest page an IOMMU maps. Any larger page size is a multiple. */
+const PAGE_SHIFT = 12;
+const PAGE_MASK = (1 << PAGE_SHIFT) - 1;
+/** Index bits per level: 512 entries per table, as an x86 or Arm IOMMU page table. */
+const BITS = 9;
+const FANOUT = 1 << BITS;
+const INDEX_MASK = FANOUT - 1;
+const WORDS = FANOUT / 32;
+/** 6 levels of 9 bits cover the 52 bits of a 4 KiB page number below 2^64. */
+const MAX_LEVELS = 6;
+/** Pages one entry covers at each level (SPAN[MAX_LEVELS]: what a full-height root covers). */
+const SPAN = Array.from({ length: MAX_LEVELS + 1 }, (_, level) => 2 ** (BITS * level));
+/** 1 / SPAN, exact powers of two: a page number times INVERSE[level], truncated, is its index above that level. */
+const INVERSE = new Float64Array(SPAN.map((span) => 1 / span));
+
+// A bigint's two 32-bit halves through a 64-bit typed array: V8 compiles the store and
+// the loads inline, where Number(bigint) or bigint shifts call into the runtime and
+// allocate. Callers first check 0 <= b < 2^64 (the array would wrap anything else).
+const scratch = new BigUint64Array(1);
+const halves = new Uint32Array(scratch.buffer);
+const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HIGH = 1 - LOW;
+
+function inU64(b: bigint): boolean {
+  return BigInt.asUintN(64, b) === b;
+}
+
+/** The page number of 0 <= b < 2^64 (exact: at most 52 bits). */
+function pageOf(b: bigint): number {
+  scratch[0] = b;
+  return halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (halves[LOW]! >>> PAGE_SHIFT);
+}
+
 /**
- * Sorted chunks of sorted mappings (a flat two-level B-tree): an insert or remove moves
- * at most one chunk's entries, so 65535 mappings stay fast in any insertion order, and
- * one huge mapping (all guest RAM) is one entry like any other.
+ * The mappings in a page table, as the IOMMU itself keeps them: a radix tree of 512-entry
+ * tables indexed by the bits of the page number, 9 at a time. An entry is empty, a table
+ * of the level below, or a mapping that covers the entry's whole span, so a 1 GiB mapping
+ * at a 1 GiB boundary is one entry two levels up (a superpage), a single page one leaf
+ * entry, and any range at most 2 x 511 entries per level. A lookup reads one entry per
+ * level (two for the first 1 GiB of IOVA space, three for the first 512 GiB) with no
+ * comparisons; walks in IOVA order skip empty entries through each table's bitmap.
  *
- * Every chunk is a slot of WIDTH entries in three flat arrays (first addresses, past-the
- * -end addresses, mappings), and the chunks' order and last ends are two more: a search
- * reads contiguous numbers, with no object to follow per level.
+ * The tree is as tall as the highest mapping needs. Tables live in one flat Int32Array
+ * (table t's entries at t * 512), with their bitmaps and fill counts beside it; a table
+ * that empties goes back to a free list. Memory follows the mappings' layout, as the
+ * IOMMU's does: dense mappings share tables (~10 bytes each at 65,536 single pages every
+ * other page), an isolated single page costs a table per level it does not share.
  *
- * Searches compare doubles, not bigints (no allocation, no pointer chasing per step).
- * Mappings are page aligned, so their first and past-the-end addresses are exact as
- * doubles up to 2^64 (52 significant bits at most). A query IOVA past 2^53 may round,
- * but only towards a neighbouring boundary, so the search lands on the right mapping or
- * the one after it, and an exact bigint comparison settles which.
- *
- * A finger remembers where the last search landed. The ioctl paths ask about one place
- * several times in a row (MAP: overlap, then insert; UNMAP: both ends, the first
- * mapping, the next one, the removals) and DMA tends to stay in one mapping, so most
- * searches are answered by checking the finger's entry and the one after it.
+ * Entry values: 0 empty, > 0 a table's index, < 0 the mapping numbered ~value. Mapping
+ * numbers index `items` and the first/end page arrays, and are reused after removal.
  */
 export class DmaStore<M extends IovaRange = IovaRange> {
-  // Slots: chunk storage, entry k of slot s at (s << SHIFT) + k.
-  private starts: Float64Array = new Float64Array(4 * WIDTH);
-  private ends: Float64Array = new Float64Array(4 * WIDTH);
-  private items: (M | undefined)[] = new Array<M | undefined>(4 * WIDTH).fill(undefined);
-  private lengths = new Int32Array(4);
-  private slotsUsed = 0;
-  private readonly freeSlots: number[] = [];
-  // Chunks in IOVA order: their slots and the past-the-end address of each one's last mapping.
-  private order = new Int32Array(16);
-  private chunkEnds = new Float64Array(16);
-  private n = 0;
+  private entries = new Int32Array(4 * FANOUT);
+  private bitmaps = new Int32Array(4 * WORDS);
+  private fills = new Int32Array(4);
+  /** Table 0 is never used: an entry of 0 means empty. */
+  private tablesUsed = 2; // and table 1 is the first root
+  private readonly freeTables: number[] = [];
+  private root = 1;
+  /** Levels from the root table down to the leaves. */
+  private height = 1;
+
+  private items: (M | undefined)[] = [];
+  private firstPages = new Float64Array(64);
+  private endPages = new Float64Array(64);
+  private readonly freeNumbers: number[] = [];
   private total = 0;
-  /** The finger: a chunk (by order) and an entry in it; none when fc >= n. */
-  private fc = 0;
-  private fi = 0;
+
   // translate()'s last hit, checked before anything else (DMA tends to stay in one
   // mapping); emptied by every insert and remove.
-  private hitStart = 0;
-  private hitEnd = -1;
-  private hitMapping: M | undefined;
+  private hitFirst = 0;
+  private hitEnd = 0;
+  private hitNumber = -1;
   private readonly translation: Translation<M> = { mapping: undefined as unknown as M, offset: 0 };
 
   get count(): number {
     return this.total;
   }
 
+  /** Page tables held now, the root included (2 KiB of entries and 64 bytes of bitmap each). */
+  get tables(): number {
+    return this.tablesUsed - 1 - this.freeTables.length;
+  }
+
   /** Every mapping, by IOVA. Take a copy ([...values()]) before removing while iterating. */
   *values(): IterableIterator<M> {
-    for (let c = 0; c < this.n; c++) {
-      const slot = this.order[c]!;
-      const base = slot << SHIFT;
-      for (let i = 0; i < this.lengths[slot]!; i++) yield this.items[base + i]!;
+    let last = -1;
+    for (let n = this.firstAtOrAfter(0); n >= 0; n = this.firstAtOrAfter(this.endPages[n]!)) {
+      if (n === last) break;
+      last = n;
+      yield this.items[n]!;
     }
   }
 
-  /** The first mapping that ends above `iova` (the one containing it, or the next one). */
-  first(iova: bigint): M | undefined {
-    scratch[0] = iova; // toDouble(iova), written out: this is the hot path
-    const q = halves[HIGH]! * 4294967296 + halves[LOW]!;
-    if (q > EXACT_LIMIT || iova >= U64_LIMIT) return this.firstExact(iova);
-    return this.seek(q) ? this.fingerItem() : undefined;
+  /**
+   * The first mapping that ends above `iova` (the one containing it, or the next one);
+   * with `end`, only if it starts below `end`. A walk over [iova, end) is first(iova,
+   * end), then next(m, end) until undefined: bounded so, it never reads the mapping
+   * past the range (a cache miss per walk on a large store).
+   */
+  first(iova: bigint, end?: bigint): M | undefined {
+    if (!inU64(iova)) return undefined;
+    return this.bounded(this.firstAtOrAfter(pageOf(iova)), end);
   }
 
-  /** The mapping after `m` in IOVA order. */
-  next(m: M): M | undefined {
-    // After first(m.iova) or the previous next(), the finger is on m: step from there.
-    if (this.fc >= this.n || this.fingerItem() !== m) return this.first(m.iova + m.size);
-    if (this.fi + 1 < this.lengths[this.order[this.fc]!]!) {
-      this.fi++;
-    } else {
-      if (this.fc + 1 === this.n) return undefined;
-      this.fc++;
-      this.fi = 0;
-    }
-    return this.fingerItem();
+  /** The mapping after `m` in IOVA order; with `end`, only if it starts below `end`. */
+  next(m: M, end?: bigint): M | undefined {
+    return this.bounded(this.firstAtOrAfter(pageOf(m.iova) + pageOf(m.size)), end);
   }
 
   /**
@@ -127,16 +130,24 @@ export class DmaStore<M extends IovaRange = IovaRange> {
    * kernel's comparison finds only a mapping that starts strictly below `start`.
    */
   find(start: bigint, size: bigint): M | undefined {
-    scratch[0] = start; // toDouble(start), written out: this is the hot path
-    const q = halves[HIGH]! * 4294967296 + halves[LOW]!;
-    if (q > EXACT_LIMIT || start >= U64_LIMIT) return this.findExact(start, size);
-    if (!this.seek(q)) return undefined;
-    const at = (this.order[this.fc]! << SHIFT) + this.fi;
-    const first = this.starts[at]!;
-    if (size === 0n) return first < q ? this.items[at] : undefined;
-    const end = q + toDouble(size);
-    if (end > EXACT_LIMIT || size >= U64_LIMIT) return this.findExact(start, size);
-    return first < end ? this.items[at] : undefined;
+    if (!inU64(start)) return undefined;
+    scratch[0] = start;
+    const low = halves[LOW]!;
+    const page = halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (low >>> PAGE_SHIFT);
+    if (size === 0n) {
+      const n = this.numberAt(page);
+      if (n < 0 || (this.firstPages[n] === page && (low & PAGE_MASK) === 0)) return undefined;
+      return this.items[n];
+    }
+    const n = this.firstAtOrAfter(page);
+    if (n < 0) return undefined;
+    if (!inU64(size)) return this.items[n]; // reaches past 2^64: whatever comes next overlaps
+    scratch[0] = size;
+    const sizeLow = halves[LOW]!;
+    const sizePages = halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (sizeLow >>> PAGE_SHIFT);
+    // The page of the range's last byte, start + size - 1, without a bigint.
+    const lastPage = page + sizePages + Math.floor(((low & PAGE_MASK) + (sizeLow & PAGE_MASK) - 1) / (PAGE_MASK + 1));
+    return this.firstPages[n]! <= lastPage ? this.items[n] : undefined;
   }
 
   /** The mapping that contains `iova`. */
@@ -146,276 +157,249 @@ export class DmaStore<M extends IovaRange = IovaRange> {
 
   /** The mapping that contains `iova` and the offset in it (one shared answer object). */
   translate(iova: bigint): Translation<M> | undefined {
-    scratch[0] = iova; // toDouble(iova), written out: this is the hot path
-    const q = halves[HIGH]! * 4294967296 + halves[LOW]!;
-    if (this.hitStart <= q && q < this.hitEnd && q <= EXACT_LIMIT && iova < U64_LIMIT) {
-      this.translation.mapping = this.hitMapping!;
-      this.translation.offset = q - this.hitStart;
-      return this.translation;
+    if (!inU64(iova)) return undefined;
+    scratch[0] = iova;
+    const low = halves[LOW]!;
+    const page = halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (low >>> PAGE_SHIFT);
+    let n = this.hitNumber;
+    if (!(page >= this.hitFirst && page < this.hitEnd)) {
+      n = this.numberAt(page);
+      if (n < 0) return undefined;
+      this.hitNumber = n;
+      this.hitFirst = this.firstPages[n]!;
+      this.hitEnd = this.endPages[n]!;
     }
-    if (q > EXACT_LIMIT || iova >= U64_LIMIT) return this.translateExact(iova);
-    if (!this.seek(q)) return undefined;
-    const at = (this.order[this.fc]! << SHIFT) + this.fi;
-    const start = this.starts[at]!;
-    if (start > q) return undefined;
-    this.hitStart = start;
-    this.hitEnd = this.ends[at]!;
-    this.hitMapping = this.items[at]!;
-    this.translation.mapping = this.hitMapping;
-    this.translation.offset = q - start;
+    this.translation.mapping = this.items[n]!;
+    this.translation.offset = (page - this.hitFirst) * (PAGE_MASK + 1) + (low & PAGE_MASK);
     return this.translation;
   }
 
-  /** Adds a mapping; it must not overlap one in the store (callers check with find()). */
+  /** Adds a mapping; it must not overlap one in the store (callers check with find() first). */
   insert(mapping: M): void {
-    let start = toDouble(mapping.iova);
-    let end = start + toDouble(mapping.size);
-    if (end > EXACT_LIMIT) {
-      start = Number(mapping.iova);
-      end = Number(mapping.iova + mapping.size);
-    }
-    let c: number;
-    let at: number;
-    if (this.seek(start)) {
-      c = this.fc;
-      at = this.fi;
-      if (this.starts[(this.order[c]! << SHIFT) + at]! < end) throw new Error('DMA mapping overlaps one in the store');
-    } else if (this.n > 0) {
-      c = this.n - 1;
-      at = this.lengths[this.order[c]!]!;
-    } else {
-      this.order[0] = this.allocSlot();
-      this.n = 1;
-      c = 0;
-      at = 0;
-    }
-    const slot = this.order[c]!;
-    const base = slot << SHIFT;
-    const { items, starts, ends } = this;
-    const length = this.lengths[slot]!;
-    // Plain loops: for at most a chunk's entries they beat copyWithin's call overhead.
-    for (let k = base + length; k > base + at; k--) {
-      items[k] = items[k - 1];
-      starts[k] = starts[k - 1]!;
-      ends[k] = ends[k - 1]!;
-    }
-    items[base + at] = mapping;
-    starts[base + at] = start;
-    ends[base + at] = end;
-    this.lengths[slot] = length + 1;
-    if (at === length) this.chunkEnds[c] = end;
+    const { iova, size } = mapping;
+    if (!inU64(iova) || !inU64(size)) throw misfit(mapping);
+    scratch[0] = iova;
+    const iovaLow = halves[LOW]!;
+    const first = halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (iovaLow >>> PAGE_SHIFT);
+    scratch[0] = size;
+    const sizeLow = halves[LOW]!;
+    const end = first + halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (sizeLow >>> PAGE_SHIFT);
+    if (((iovaLow | sizeLow) & PAGE_MASK) !== 0 || end === first || end > 2 ** (64 - PAGE_SHIFT)) throw misfit(mapping);
+    while (end > SPAN[this.height]!) this.grow();
+    if (this.occupied(this.root, this.height - 1, 0, first, end)) throw new Error('DMA mapping overlaps one in the store');
+    const n = this.allocNumber();
+    this.items[n] = mapping;
+    this.firstPages[n] = first;
+    this.endPages[n] = end;
+    this.fill(this.root, this.height - 1, 0, first, end, ~n);
     this.total++;
-    this.forgetHit();
-    this.fc = c;
-    this.fi = at;
-    if (length + 1 > CHUNK_MAX) this.split(c);
+    this.hitEnd = 0;
   }
 
   /** Removes a mapping of the store (the same object); anything else throws. */
   remove(mapping: M): void {
-    let c = this.fc;
-    let at = this.fi;
-    // After first(), the finger is on it; after next(), on the one after it.
-    const onFinger = c < this.n && this.fingerItem() === mapping;
-    if (!onFinger) {
-      if (c < this.n && at > 0 && this.items[(this.order[c]! << SHIFT) + at - 1] === mapping) {
-        at--;
-      } else {
-        // Its start is exact (page aligned): the first mapping ending above it is itself.
-        const q = toDouble(mapping.iova);
-        if (!this.seek(q > EXACT_LIMIT ? Number(mapping.iova) : q) || this.fingerItem() !== mapping) {
-          throw new Error('DMA mapping is not in the store');
-        }
-        c = this.fc;
-        at = this.fi;
-      }
-    }
-    const slot = this.order[c]!;
-    const base = slot << SHIFT;
-    const { items, starts, ends } = this;
-    const length = this.lengths[slot]! - 1;
-    for (let k = base + at; k < base + length; k++) {
-      items[k] = items[k + 1];
-      starts[k] = starts[k + 1]!;
-      ends[k] = ends[k + 1]!;
-    }
-    items[base + length] = undefined; // no reference kept to a removed mapping
-    this.lengths[slot] = length;
+    const n = inU64(mapping.iova) ? this.numberAt(pageOf(mapping.iova)) : -1;
+    if (n < 0 || this.items[n] !== mapping) throw new Error('DMA mapping is not in the store');
+    this.clear(this.root, this.height - 1, 0, this.firstPages[n]!, this.endPages[n]!);
+    this.items[n] = undefined; // no reference kept to a removed mapping
+    this.freeNumbers.push(n);
     this.total--;
-    this.forgetHit();
-    if (length === 0) {
-      this.freeSlots.push(slot);
-      this.order.copyWithin(c, c + 1, this.n);
-      this.chunkEnds.copyWithin(c, c + 1, this.n);
-      this.n--;
-      this.fc = c;
-      this.fi = 0;
-      return;
+    this.hitEnd = 0;
+    if (this.total === 0) this.height = 1; // the root is empty now: start low again
+  }
+
+  /** Mapping `n` unless there is none or it starts at or past `end`. */
+  private bounded(n: number, end: bigint | undefined): M | undefined {
+    if (n < 0) return undefined;
+    if (end === undefined || !inU64(end)) return this.items[n]; // nothing ends past 2^64
+    scratch[0] = end;
+    const low = halves[LOW]!;
+    // The page after the range's last byte (end - 1), without a bigint.
+    const endPage = halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (low >>> PAGE_SHIFT) + ((low & PAGE_MASK) === 0 ? 0 : 1);
+    return this.firstPages[n]! < endPage ? this.items[n] : undefined;
+  }
+
+  /** The number of the mapping containing `page`, or -1. */
+  private numberAt(page: number): number {
+    if (!(page < SPAN[this.height]!)) return -1;
+    const entries = this.entries;
+    let table = this.root;
+    for (let level = this.height - 1; ; level--) {
+      const entry = entries[(table << BITS) | ((page * INVERSE[level]!) & INDEX_MASK)]!;
+      if (entry <= 0) return entry === 0 ? -1 : ~entry;
+      table = entry;
     }
-    if (at === length) {
-      this.chunkEnds[c] = ends[base + length - 1]!;
-      this.fc = c + 1;
-      this.fi = 0;
-    } else {
-      this.fc = c;
-      this.fi = at;
+  }
+
+  /** The number of the first mapping with a page at or after `page`, or -1. */
+  private firstAtOrAfter(page: number): number {
+    if (!(page < SPAN[this.height]!)) return -1;
+    // Down the page's own path first: the answer is nearly always on it or next to it in
+    // the same table. Only when that table has nothing after the page, search from the top.
+    const entries = this.entries;
+    let table = this.root;
+    for (let level = this.height - 1; ; level--) {
+      const i = (page * INVERSE[level]!) & INDEX_MASK;
+      const entry = entries[(table << BITS) | i]!;
+      if (entry < 0) return ~entry;
+      if (entry === 0) {
+        const j = this.nextUsed(table, i + 1);
+        if (j < 0) break;
+        const after = entries[(table << BITS) | j]!;
+        return after < 0 ? ~after : this.leftmost(after);
+      }
+      table = entry;
+    }
+    return this.firstIn(this.root, this.height - 1, 0, page);
+  }
+
+  /** The number of the first mapping under `table` (tables below the root are never empty). */
+  private leftmost(table: number): number {
+    for (;;) {
+      const entry = this.entries[(table << BITS) | this.nextUsed(table, 0)]!;
+      if (entry < 0) return ~entry;
+      table = entry;
     }
   }
 
-  private forgetHit(): void {
-    this.hitEnd = -1;
-    this.hitMapping = undefined;
+  /** firstAtOrAfter() inside one table, which covers pages from `base`. */
+  private firstIn(table: number, level: number, base: number, page: number): number {
+    const span = SPAN[level]!;
+    const from = page > base ? ((page - base) * INVERSE[level]!) & INDEX_MASK : 0;
+    for (let i = this.nextUsed(table, from); i >= 0; i = this.nextUsed(table, i + 1)) {
+      const entry = this.entries[(table << BITS) | i]!;
+      if (entry < 0) return ~entry;
+      const n = this.firstIn(entry, level - 1, base + i * span, page);
+      if (n >= 0) return n;
+    }
+    return -1;
   }
 
-  private fingerItem(): M | undefined {
-    return this.items[(this.order[this.fc]! << SHIFT) + this.fi];
+  /** The first non-empty entry of `table` at index `from` or later, or -1. */
+  private nextUsed(table: number, from: number): number {
+    if (from >= FANOUT) return -1;
+    const at = table * WORDS;
+    let w = from >> 5;
+    let word = this.bitmaps[at + w]! & (-1 << (from & 31));
+    while (word === 0) {
+      if (++w === WORDS) return -1;
+      word = this.bitmaps[at + w]!;
+    }
+    return (w << 5) + 31 - Math.clz32(word & -word);
   }
 
-  /**
-   * Moves the finger to the first mapping that ends above `q` (what a binary search over
-   * every end would answer); false, finger unmoved, when none does. Checks the finger's
-   * entry and the one after it before searching.
-   */
-  private seek(q: number): boolean {
-    const { ends, order } = this;
-    const n = this.n;
-    let c = this.fc;
-    if (c < n) {
-      let base = order[c]! << SHIFT;
-      let i = this.fi;
-      const below = i > 0 ? ends[base + i - 1]! : c > 0 ? this.chunkEnds[c - 1]! : -Infinity;
-      if (below <= q) {
-        if (q < ends[base + i]!) return true;
-        if (++i === this.lengths[order[c]!]) {
-          if (++c === n) return false;
-          base = order[c]! << SHIFT;
-          i = 0;
-        }
-        if (q < ends[base + i]!) {
-          this.fc = c;
-          this.fi = i;
-          return true;
-        }
+  /** Whether any page of [first, end) under `table` (covering pages from `base`) is mapped. */
+  private occupied(table: number, level: number, base: number, first: number, end: number): boolean {
+    const span = SPAN[level]!;
+    const from = first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
+    const to = Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
+    for (let i = from; i < to; i++) {
+      const entry = this.entries[(table << BITS) | i]!;
+      if (entry < 0) return true;
+      if (entry === 0) continue;
+      const start = base + i * span;
+      // A table under an entry the range covers whole holds some mapping.
+      if ((first <= start && start + span <= end) || this.occupied(entry, level - 1, start, first, end)) return true;
+    }
+    return false;
+  }
+
+  /** Sets the entries of [first, end) under `table` (covering pages from `base`) to `value`. */
+  private fill(table: number, level: number, base: number, first: number, end: number, value: number): void {
+    const span = SPAN[level]!;
+    const from = first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
+    const to = Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
+    for (let i = from; i < to; i++) {
+      const start = base + i * span;
+      if (first <= start && start + span <= end) {
+        this.setEntry(table, i, value);
+        continue;
+      }
+      let child = this.entries[(table << BITS) | i]!;
+      if (child === 0) {
+        child = this.allocTable();
+        this.setEntry(table, i, child);
+      }
+      this.fill(child, level - 1, start, first, end, value);
+    }
+  }
+
+  /** Empties the entries of [first, end) under `table`, giving back tables left empty. */
+  private clear(table: number, level: number, base: number, first: number, end: number): void {
+    const span = SPAN[level]!;
+    const from = first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
+    const to = Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
+    for (let i = from; i < to; i++) {
+      const start = base + i * span;
+      if (first <= start && start + span <= end) {
+        this.setEntry(table, i, 0);
+        continue;
+      }
+      const child = this.entries[(table << BITS) | i]!;
+      this.clear(child, level - 1, start, first, end);
+      if (this.fills[child] === 0) {
+        this.setEntry(table, i, 0);
+        this.freeTables.push(child);
       }
     }
-    c = upperBound(this.chunkEnds, q, 0, n);
-    if (c === n) return false;
-    const slot = order[c]!;
-    const base = slot << SHIFT;
-    this.fc = c;
-    this.fi = upperBound(ends, q, base, base + this.lengths[slot]!) - base;
-    return true;
   }
 
-  /** A free slot for a chunk (growing the slot arrays when every one is taken). */
-  private allocSlot(): number {
-    const reused = this.freeSlots.pop();
-    if (reused !== undefined) {
-      this.lengths[reused] = 0;
-      return reused;
-    }
-    if (this.slotsUsed === this.lengths.length) {
-      const capacity = this.lengths.length * 2;
-      const grow = (old: Float64Array): Float64Array => {
-        const bigger = new Float64Array(capacity * WIDTH);
-        bigger.set(old);
-        return bigger;
-      };
-      this.starts = grow(this.starts);
-      this.ends = grow(this.ends);
-      for (let k = this.items.length; k < capacity * WIDTH; k++) this.items.push(undefined);
-      const lengths = new Int32Array(capacity);
-      lengths.set(this.lengths);
-      this.lengths = lengths;
-    }
-    if (this.n === this.order.length) {
-      const order = new Int32Array(this.order.length * 2);
-      order.set(this.order);
-      this.order = order;
-      const chunkEnds = new Float64Array(this.chunkEnds.length * 2);
-      chunkEnds.set(this.chunkEnds);
-      this.chunkEnds = chunkEnds;
-    }
-    this.lengths[this.slotsUsed] = 0;
-    return this.slotsUsed++;
-  }
-
-  /** Moves the upper half of chunk c into a new chunk after it. */
-  private split(c: number): void {
-    const upper = this.allocSlot();
-    const slot = this.order[c]!;
-    const base = slot << SHIFT;
-    const upperBase = upper << SHIFT;
-    const { items, starts, ends } = this;
-    const length = this.lengths[slot]!;
-    const half = length >> 1;
-    for (let k = 0; k < length - half; k++) {
-      items[upperBase + k] = items[base + half + k];
-      items[base + half + k] = undefined;
-      starts[upperBase + k] = starts[base + half + k]!;
-      ends[upperBase + k] = ends[base + half + k]!;
-    }
-    this.lengths[slot] = half;
-    this.lengths[upper] = length - half;
-    this.order.copyWithin(c + 2, c + 1, this.n);
-    this.chunkEnds.copyWithin(c + 2, c + 1, this.n);
-    this.order[c + 1] = upper;
-    this.n++;
-    this.chunkEnds[c] = ends[base + half - 1]!;
-    this.chunkEnds[c + 1] = ends[upperBase + length - half - 1]!;
-    if (this.fc === c && this.fi >= half) {
-      this.fc = c + 1;
-      this.fi -= half;
-    } else if (this.fc > c) {
-      this.fc++;
+  private setEntry(table: number, i: number, value: number): void {
+    const at = (table << BITS) | i;
+    const was = this.entries[at]!;
+    this.entries[at] = value;
+    if ((was === 0) !== (value === 0)) {
+      const word = table * WORDS + (i >> 5);
+      this.bitmaps[word] = this.bitmaps[word]! ^ (1 << (i & 31));
+      this.fills[table] = this.fills[table]! + (value === 0 ? -1 : 1);
     }
   }
 
-  /** The last mapping, if any. */
-  private last(): M | undefined {
-    if (this.n === 0) return undefined;
-    const slot = this.order[this.n - 1]!;
-    return this.items[(slot << SHIFT) + this.lengths[slot]! - 1];
-  }
-
-  /** first() past 2^53: the double search found the answer or one mapping later. */
-  private firstExact(iova: bigint): M | undefined {
-    if (!this.seek(Number(iova))) {
-      const last = this.last();
-      return last && last.iova + last.size > iova ? last : undefined;
+  /** One level more on top: the old root becomes the new root's first entry (an empty root just rises). */
+  private grow(): void {
+    if (this.fills[this.root] !== 0) {
+      const top = this.allocTable();
+      this.setEntry(top, 0, this.root);
+      this.root = top;
     }
-    const found = this.fingerItem()!;
-    let prev: M | undefined;
-    if (this.fi > 0) {
-      prev = this.items[(this.order[this.fc]! << SHIFT) + this.fi - 1];
-    } else if (this.fc > 0) {
-      const slot = this.order[this.fc - 1]!;
-      prev = this.items[(slot << SHIFT) + this.lengths[slot]! - 1];
+    this.height++;
+  }
+
+  private allocTable(): number {
+    const reused = this.freeTables.pop();
+    if (reused !== undefined) return reused; // empty: its entries, bitmap and fill are all 0
+    if (this.tablesUsed === this.fills.length) {
+      const capacity = this.fills.length * 2;
+      this.entries = grown(this.entries, capacity * FANOUT);
+      this.bitmaps = grown(this.bitmaps, capacity * WORDS);
+      this.fills = grown(this.fills, capacity);
     }
-    return prev && prev.iova + prev.size > iova ? prev : found;
+    return this.tablesUsed++;
   }
 
-  private findExact(start: bigint, size: bigint): M | undefined {
-    const m = this.firstExact(start);
-    if (!m) return undefined;
-    return (size === 0n ? m.iova < start : m.iova < start + size) ? m : undefined;
-  }
-
-  private translateExact(iova: bigint): Translation<M> | undefined {
-    const m = this.firstExact(iova);
-    if (!m || m.iova > iova) return undefined;
-    this.translation.mapping = m;
-    this.translation.offset = Number(iova - m.iova);
-    return this.translation;
+  private allocNumber(): number {
+    const reused = this.freeNumbers.pop();
+    if (reused !== undefined) return reused;
+    const n = this.items.length;
+    this.items.push(undefined);
+    if (n === this.firstPages.length) {
+      const firstPages = new Float64Array(n * 2);
+      firstPages.set(this.firstPages);
+      this.firstPages = firstPages;
+      const endPages = new Float64Array(n * 2);
+      endPages.set(this.endPages);
+      this.endPages = endPages;
+    }
+    return n;
   }
 }
 
-/** Index of the first element in [lo, hi) greater than `value`. */
-function upperBound(list: Float64Array, value: number, lo: number, hi: number): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+function misfit(m: IovaRange): Error {
+  return new Error(`DMA mapping [0x${m.iova.toString(16)}, +0x${m.size.toString(16)}) is empty, not 4 KiB aligned or past 2^64`);
+}
+
+function grown(old: Int32Array, length: number): Int32Array<ArrayBuffer> {
+  const bigger = new Int32Array(length);
+  bigger.set(old);
+  return bigger;
 }

@@ -80,6 +80,8 @@ export class Type1Iommu {
   private pgsizeBitmapValue = 0n;
   /** log2 of the smallest page size, kept with the bitmap (every MAP and UNMAP needs it). */
   private pgshift = 0n;
+  /** 1 << pgshift, kept with it: every MAP_DMA and UNMAP_DMA checks alignment against it. */
+  private minPageSizeValue = 1n;
   private dirtyTracking = false;
   private vaddrInvalidCount = 0;
   /** Open devices that can be told to unpin (iommu->device_list); only they may pin. */
@@ -103,6 +105,7 @@ export class Type1Iommu {
   private set pgsizeBitmap(bitmap: bigint) {
     this.pgsizeBitmapValue = bitmap;
     this.pgshift = lowestBit(bitmap);
+    this.minPageSizeValue = 1n << this.pgshift;
   }
 
   /** vfio_iommu_type1_open(): which SET_IOMMU arguments make a TYPE1 IOMMU. */
@@ -139,7 +142,7 @@ export class Type1Iommu {
 
   /** The smallest page size mappings must be aligned to. */
   get minPageSize(): bigint {
-    return 1n << this.pgshift;
+    return this.minPageSizeValue;
   }
 
   get dirtyPageTracking(): boolean {
@@ -328,7 +331,7 @@ export class Type1Iommu {
     }
     let unmapped = 0n;
     const marked: DmaMapping[] = [];
-    for (let m = this.store.first(iova); m && m.iova < end;) {
+    for (let m = this.store.first(iova, end); m;) {
       if (!this.v2 && iova > m.iova) break;
       if (invalidateVaddr) {
         if (m.vaddrInvalid) {
@@ -339,13 +342,13 @@ export class Type1Iommu {
         this.vaddrInvalidCount++;
         marked.push(m);
         unmapped += m.size;
-        m = this.store.next(m);
+        m = this.store.next(m, end);
         continue;
       }
       if (m.pins?.size) this.settlePins(m);
       if (bitmap) this.reportDirty(bitmap.data, m, iova, op);
       unmapped += m.size;
-      const next = this.store.next(m);
+      const next = this.store.next(m, end);
       this.removeMapping(m);
       m = next;
     }
@@ -399,7 +402,7 @@ export class Type1Iommu {
     if (first && first.iova !== range.iova) fail('EINVAL', op, 'the range starts inside a mapping');
     const last = this.store.find(end - 1n, 0n);
     if (last && last.iova + last.size !== end) fail('EINVAL', op, 'the range ends inside a mapping');
-    for (let m = this.store.first(range.iova); m && m.iova < end; m = this.store.next(m)) {
+    for (let m = this.store.first(range.iova, end); m; m = this.store.next(m, end)) {
       this.reportDirty(range.bitmap_data, m, range.iova, op);
       // A report starts the next interval afresh: only pinned pages stay dirty.
       m.dirty = this.pinnedDirtyPages(m);
