@@ -40,12 +40,9 @@ const LOOKUPS = 2_000_000;
 const ROUNDS = 9;
 const source = fileURLToPath(new URL('../../bench/dma-tracker-baseline.c', import.meta.url));
 
-/** What the C tracker's struct mapping holds. */
-interface Mapping {
-  readonly iova: bigint;
-  readonly size: bigint;
-  readonly vaddr: bigint;
-  readonly prot: number;
+/** What the C tracker's struct mapping holds; a class, as the mock's TYPE1 allocates its mappings. */
+class Mapping {
+  constructor(readonly iova: bigint, readonly size: bigint, readonly vaddr: bigint, readonly prot: number) {}
 }
 
 /** Deterministic pseudo-random numbers below `modulo` (xorshift32): the C program makes the same. */
@@ -64,7 +61,7 @@ function randomSlots(count: number, seed: number, modulo: number): Uint32Array {
 /** VFIO_IOMMU_MAP_DMA's steps on the store (type1.ts mapDma). */
 function mapDma(store: DmaStore<Mapping>, iova: bigint, size: bigint): void {
   if (store.find(iova, size)) throw new Error('overlap');
-  store.insert({ iova, size, vaddr: VADDR + iova, prot: 3 });
+  store.insert(new Mapping(iova, size, VADDR + iova, 3));
 }
 
 /** VFIO_IOMMU_UNMAP_DMA (v2)'s steps on the store (type1.ts doUnmap). */
@@ -146,7 +143,7 @@ function bytesPerMapping(iovaOf: (i: number) => bigint): { total: number; store:
   const before = used();
   const mappings = Array.from({ length: LIVE }, (_, i): Mapping => {
     const iova = iovaOf(i);
-    return { iova, size: PAGE, vaddr: VADDR + iova, prot: 3 };
+    return new Mapping(iova, PAGE, VADDR + iova, 3);
   });
   const objects = used();
   const store = new DmaStore<Mapping>();

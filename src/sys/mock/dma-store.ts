@@ -15,7 +15,7 @@ export interface DmaMapping {
   /** IOMMU_READ | IOMMU_WRITE, from the device's point of view. */
   readonly prot: number;
   /** The user memory it pins (empty when no IOMMU-backed group pins it). */
-  pinned: Segment[];
+  pinned: readonly Segment[];
   /** Pages charged to locked memory for it. */
   lockedPages: number;
   /** Pinned and mapped in an IOMMU domain (dma->iommu_mapped). */
