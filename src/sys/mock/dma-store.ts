@@ -1,5 +1,5 @@
 // A container's DMA mappings (struct vfio_dma) and the pins devices hold in them. The
-// sorted store itself is the device layer's (src/device/dma/dma-store.ts), shared with
+// store itself (a page table) is the device layer's (src/device/dma/dma-store.ts), shared with
 // the vfio-user server's DMA regions.
 import type { MemoryRegion, Segment } from './address-space.js';
 
