@@ -134,25 +134,24 @@ function hugeStore(): DmaStore<Mapping> {
   return store;
 }
 
-/** Bytes per live mapping at 65,536 single pages laid out by `iovaOf`: the store's tables and the mapping objects. */
+/** Bytes per live mapping at 65,536 single pages laid out by `iovaOf`: the store's arrays and the mapping objects. */
 function bytesPerMapping(iovaOf: (i: number) => bigint): { total: number; store: number } {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  // The store's tables are typed arrays, whose memory is outside the JS heap.
-  const used = (): number => { gc(); const u = process.memoryUsage(); return u.heapUsed + u.arrayBuffers; };
-  const before = used();
+  gc();
+  const before = process.memoryUsage().heapUsed;
   const mappings = Array.from({ length: LIVE }, (_, i): Mapping => {
     const iova = iovaOf(i);
     return new Mapping(iova, PAGE, VADDR + iova, 3);
   });
-  const objects = used();
+  gc();
+  // The array holding the objects is the measurement's, not the store's.
+  const objects = (process.memoryUsage().heapUsed - before - 8 * LIVE) / LIVE;
   const store = new DmaStore<Mapping>();
   for (const m of mappings) store.insert(m);
-  const after = used();
   if (store.count !== LIVE) throw new Error('lost mappings');
-  // The array holding the objects is the measurement's, not the store's.
-  const holder = 8 * LIVE;
-  return { total: (after - before - holder) / LIVE, store: (after - objects) / LIVE };
+  // The store's tables are typed arrays (outside the JS heap): it counts them itself.
+  return { total: objects + store.byteLength / LIVE, store: store.byteLength / LIVE };
 }
 
 type Figures = [pairs: number, cold: number, warm16: number, warm1: number, hugePairs: number, hugeLookups: number, bytes: number];
@@ -208,8 +207,8 @@ export async function run(): Promise<void> {
     const spreadOut = randomSlots(LIVE, 4242, 1 << 30);
     const scattered = bytesPerMapping((i) => BigInt(spreadOut[i]!) * (1n << 18n) + BigInt(i % 64) * PAGE);
     console.log(`  bytes per live mapping: C B-tree ${rows.plain[0]![6].toFixed(0)} (malloc'd: leaves + 32-byte structs, any layout);`
-      + ` DmaStore ${dense.total.toFixed(0)} every other page (page tables ${dense.store.toFixed(0)} + the mapping object with its bigints),`
-      + ` ${scattered.total.toFixed(0)} scattered one per 256 KiB over 2^48 bytes (page tables ${scattered.store.toFixed(0)}: an IOMMU's worst case)`);
+      + ` DmaStore ${dense.total.toFixed(0)} every other page (the store ${dense.store.toFixed(0)}, its arrays at capacity, + the mapping object with its bigints),`
+      + ` ${scattered.total.toFixed(0)} scattered one per 256 KiB over 2^48 bytes (the store ${scattered.store.toFixed(0)}: a page table's worst case)`);
     const raw = perSecond(rows.ours, 0);
     title('dma-tracker: the real paths beside the raw structure (65,536 live, the same gaps)');
     reportSpread('DmaStore map+unmap pairs (raw structure)', raw, 'pairs/s');

@@ -94,6 +94,13 @@ export class DmaStore<M extends IovaRange = IovaRange> {
     return this.total;
   }
 
+  /** Bytes the store holds (its arrays at their capacity; the mappings themselves are their owner's). */
+  get byteLength(): number {
+    const arrays = [this.entries, this.bitmaps, this.fills, this.firstPages, this.endPages];
+    // items: one pointer (8 bytes) per number ever handed out.
+    return arrays.reduce((sum, array) => sum + array.byteLength, 0) + 8 * this.items.length;
+  }
+
   /** Page tables held now, the root included (2 KiB of entries and 64 bytes of bitmap each). */
   get tables(): number {
     return this.tablesUsed - 1 - this.freeTables.length;
