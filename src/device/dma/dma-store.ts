@@ -298,9 +298,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
   /** Whether any page of [first, end) under `table` (covering pages from `base`) is mapped. */
   private occupied(table: number, level: number, base: number, first: number, end: number): boolean {
     const span = SPAN[level]!;
-    const from = first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
-    const to = Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
-    for (let i = from; i < to; i++) {
+    for (let i = firstIndex(level, base, first), to = endIndex(level, base, end); i < to; i++) {
       const entry = this.entries[(table << BITS) | i]!;
       if (entry < 0) return true;
       if (entry === 0) continue;
@@ -314,9 +312,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
   /** Sets the entries of [first, end) under `table` (covering pages from `base`) to `value`. */
   private fill(table: number, level: number, base: number, first: number, end: number, value: number): void {
     const span = SPAN[level]!;
-    const from = first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
-    const to = Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
-    for (let i = from; i < to; i++) {
+    for (let i = firstIndex(level, base, first), to = endIndex(level, base, end); i < to; i++) {
       const start = base + i * span;
       if (first <= start && start + span <= end) {
         this.setEntry(table, i, value);
@@ -334,9 +330,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
   /** Empties the entries of [first, end) under `table`, giving back tables left empty. */
   private clear(table: number, level: number, base: number, first: number, end: number): void {
     const span = SPAN[level]!;
-    const from = first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
-    const to = Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
-    for (let i = from; i < to; i++) {
+    for (let i = firstIndex(level, base, first), to = endIndex(level, base, end); i < to; i++) {
       const start = base + i * span;
       if (first <= start && start + span <= end) {
         this.setEntry(table, i, 0);
@@ -399,6 +393,16 @@ export class DmaStore<M extends IovaRange = IovaRange> {
     }
     return n;
   }
+}
+
+/** The index of the entry holding page `first` in a table at `level` covering pages from `base` (0 if before it). */
+function firstIndex(level: number, base: number, first: number): number {
+  return first > base ? Math.floor((first - base) * INVERSE[level]!) : 0;
+}
+
+/** One past the index of the entry holding the page before `end`, at most a table's last. */
+function endIndex(level: number, base: number, end: number): number {
+  return Math.min(FANOUT, Math.ceil((end - base) * INVERSE[level]!));
 }
 
 function misfit(m: IovaRange): Error {
