@@ -7,16 +7,18 @@
 //   cold lookups: translate (mapping + offset) at random live IOVAs;
 //   warm lookups: 16 consecutive in each of those mappings, and one mapping every time;
 //   huge mappings: 8 of 16 GiB (guest RAM), a 1 GiB map+unmap in a gap, lookups in them;
-//   bytes per live mapping (heap here with the mapping objects, malloc'd bytes in C).
+//   bytes per live mapping (the store's arrays and the mapping objects here, malloc'd
+//   bytes in C).
 // DmaStore is a page table (a radix tree of 512-entry tables, as the IOMMU keeps). The C
 // tracker is a B-tree (a flat two-level tree of sorted leaves, 64-bit keys), run twice:
 // searching from the top on every call (a plain B-tree, as libvfio-user's), and with a
-// finger (the last search's place checked first: the stronger C baseline). Then the
+// finger (the last search's place checked first: the stronger C baseline); and DmaStore's
+// own algorithm in C (how far the language is from it, not a competitor). Then the
 // real paths beside the raw structure: MAP_DMA + UNMAP_DMA through the
 // mock kernel's ioctls (an in-process call stands in for the syscall) and the vfio-user
 // server's DMA_MAP + DMA_UNMAP handlers (message decode, checks, DmaRegions; no socket).
 //
-// Rounds alternate C (both variants) and ours; each figure is min / median / max over
+// Rounds alternate the three C runs and ours; each figure is min / median / max over
 // the rounds, and a ratio is of the medians.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -156,9 +158,11 @@ function bytesPerMapping(iovaOf: (i: number) => bigint): { total: number; store:
 
 type Figures = [pairs: number, cold: number, warm16: number, warm1: number, hugePairs: number, hugeLookups: number, bytes: number];
 
-function buildC(dir: string): (finger: 0 | 1) => Figures {
-  const binary = join(dir, 'dma-tracker-baseline');
-  execFileSync('cc', ['-O3', '-o', binary, source], { stdio: ['ignore', 'ignore', 'inherit'] });
+/** Builds the C tracker in one form (the B-tree, or the page table with -DPAGE_TABLE); returns a run of it. */
+function buildC(dir: string, form: 'btree' | 'pagetable'): (finger: 0 | 1) => Figures {
+  const binary = join(dir, `dma-tracker-${form}`);
+  const defines = form === 'pagetable' ? ['-DPAGE_TABLE'] : [];
+  execFileSync('cc', ['-O3', ...defines, '-o', binary, source], { stdio: ['ignore', 'ignore', 'inherit'] });
   return (finger) => {
     const out = execFileSync(binary, [String(PAIRS), String(LOOKUPS), String(finger)], { encoding: 'utf8' }).trim().split(' ').map(Number);
     if (out.length !== 7 || out.some((v) => !Number.isFinite(v))) throw new Error(`dma-tracker-baseline printed ${out.join(' ')}`);
@@ -169,7 +173,8 @@ function buildC(dir: string): (finger: 0 | 1) => Figures {
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-vgpu-dma-bench-'));
   try {
-    const measureC = buildC(dir);
+    const btree = buildC(dir, 'btree');
+    const pageTable = buildC(dir, 'pagetable');
     const w = workload();
     const store = liveStore();
     const huge = hugeStore();
@@ -179,7 +184,7 @@ export async function run(): Promise<void> {
     ];
     const real = dmaRealPaths(LIVE, w.gaps);
     const rows = alternate(ROUNDS, {
-      plain: () => measureC(0), finger: () => measureC(1), ours, ioctl: real.ioctlPair, vfioUser: real.vfioUserPair,
+      plain: () => btree(0), finger: () => btree(1), pageTable: () => pageTable(0), ours, ioctl: real.ioctlPair, vfioUser: real.vfioUserPair,
     });
     real.close();
     if (store.count !== LIVE || huge.count !== 8) throw new Error('the stores lost mappings');
@@ -196,17 +201,20 @@ export async function run(): Promise<void> {
     figures.forEach(([name, unit], k) => {
       const plain = perSecond(rows.plain, k);
       const finger = perSecond(rows.finger, k);
+      const table = perSecond(rows.pageTable, k);
       const mine = perSecond(rows.ours, k);
       console.log(`  ${name}`);
       reportSpread('  C B-tree (a search per call)', plain, unit);
       reportSpread('  C B-tree + finger', finger, unit);
+      reportSpread('  C page table (DmaStore\'s algorithm, in C)', table, unit);
       reportSpread('  DmaStore', mine, unit, 'C B-tree', plain);
       reportSpread('    the same, against C + finger', mine, unit, 'C + finger', finger);
+      reportSpread('    the same, against the C page table', mine, unit, 'C table', table);
     });
     const dense = bytesPerMapping((i) => BigInt(i) * STRIDE);
     const spreadOut = randomSlots(LIVE, 4242, 1 << 30);
     const scattered = bytesPerMapping((i) => BigInt(spreadOut[i]!) * (1n << 18n) + BigInt(i % 64) * PAGE);
-    console.log(`  bytes per live mapping: C B-tree ${rows.plain[0]![6].toFixed(0)} (malloc'd: leaves + 32-byte structs, any layout);`
+    console.log(`  bytes per live mapping: C B-tree ${rows.plain[0]![6].toFixed(0)} (malloc'd: leaves + 32-byte structs, any layout), C page table ${rows.pageTable[0]![6].toFixed(0)};`
       + ` DmaStore ${dense.total.toFixed(0)} every other page (the store ${dense.store.toFixed(0)}, its arrays at capacity, + the mapping object with its bigints),`
       + ` ${scattered.total.toFixed(0)} scattered one per 256 KiB over 2^48 bytes (the store ${scattered.store.toFixed(0)}: a page table's worst case)`);
     const raw = perSecond(rows.ours, 0);
