@@ -111,8 +111,13 @@ export interface Addon {
 const require = createRequire(import.meta.url);
 let loaded: Addon | undefined;
 
-/** The addon, loaded on first use (build/Release/vfio_vgpu.node). */
+/**
+ * The addon, loaded on first use (build/Release/vfio_vgpu.node), as a copy with fast
+ * properties: V8 keeps an object that was given its properties one by one, as the
+ * addon's exports are, in a hash table from the 20th on, and looking `ioctl` up there
+ * cost ~5 ns of every call (bench/ioctl.ts). A spread copy is laid out at once.
+ */
 export function addon(): Addon {
-  loaded ??= (require('bindings') as (name: string) => Addon)('vfio_vgpu');
+  loaded ??= { ...(require('bindings') as (name: string) => Addon)('vfio_vgpu') };
   return loaded;
 }
