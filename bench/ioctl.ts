@@ -23,8 +23,8 @@ import { addon } from '../src/addon/addon.js';
 import { createNativeSys } from '../src/sys/native.js';
 import { alternate, nsPerCall, reportSpread, spread, title } from './report.js';
 
-const ITERATIONS = 200_000;
-const ROUNDS = 15;
+const ITERATIONS = 100_000;
+const ROUNDS = 31;
 const source = fileURLToPath(new URL('../../bench/ioctl-baseline.c', import.meta.url));
 
 /** Builds the C baseline; returns a function timing one run after a warm-up (threads: 0 or 1 extra). */
