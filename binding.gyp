@@ -21,7 +21,7 @@
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       # -O3, calls into Node through its GOT rather than PLT stubs, and no symbol but the
-      # module's own exported: together ~2 ns off each ioctl (bench/ioctl.ts).
+      # module's own exported: together ~2 ns off each ioctl.
       "cflags_cc": ["-std=c++17", "-O3", "-fno-plt", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags_cc!": ["-std=gnu++17"]
     }

@@ -126,7 +126,7 @@ export function addon(): Addon {
  * The Addon over the raw exports, in a new object laid out at once: V8 keeps an object
  * that was given its properties one by one, as the raw exports are, in a hash table
  * from the 20th on, and looking `ioctl` up there cost ~5 ns of every call
- * (bench/ioctl.ts). ioctl's wrapper, which V8 inlines into its callers, gives back the
+ * (bench/ioctl.ts's loop). ioctl's wrapper, which V8 inlines into its callers, gives back the
  * 0 the addon leaves out; it holds the raw function itself, not the raw object.
  */
 function fromRaw(raw: RawAddon): Addon {
