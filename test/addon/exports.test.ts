@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { addon } from '../../src/addon/addon.js';
 import { O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE } from '../../src/sys/types.js';
+import { runChild } from './child.js';
 
 const a = addon();
 
@@ -42,5 +43,14 @@ describe('addon exports', () => {
     assert.equal(a.constants.EFD_NONBLOCK, a.constants.O_NONBLOCK);
     assert.equal(a.constants.MFD_CLOEXEC, 1);
     assert.equal(a.constants.MFD_ALLOW_SEALING, 2);
+  });
+});
+
+describe('addon object', () => {
+  it('has fast properties, so a call such as a.ioctl() is not a hash lookup', () => {
+    // The addon's own exports object is a hash table (its 33 properties were added one by one).
+    const result = runChild('console.log(%HasFastProperties(addon));', { nodeArgs: ['--allow-natives-syntax'] });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim(), 'true');
   });
 });

@@ -117,6 +117,18 @@ describe('ioctl', () => {
     } finally { a.close(fd); }
   });
 
+  it('returns what the ioctl returns when it is not 0', () => {
+    // NS_GET_NSTYPE (_IO(0xb7, 3)) returns the namespace's CLONE_NEW* flag.
+    const expected = { net: 0x40000000, uts: 0x04000000, ipc: 0x08000000 };
+    for (const [ns, flag] of Object.entries(expected)) {
+      const fd = a.open(`/proc/self/ns/${ns}`, c.O_RDONLY | c.O_CLOEXEC);
+      try {
+        assert.equal(a.ioctl(fd, 0xb703), flag, ns);
+        assert.equal(a.ioctl(fd, 0xb703, 0), flag, ns);
+      } finally { a.close(fd); }
+    }
+  });
+
   it('an ioctl the driver does not know is ENOTTY; a bad fd is EBADF', () => {
     const fd = a.open('/dev/null', c.O_RDWR);
     try {
