@@ -119,7 +119,7 @@ const packageRoot = fileURLToPath(new URL('../../..', import.meta.url));
 /**
  * The addon, loaded on first use: build/Release/vfio_vgpu.node, else build/Debug. Told
  * its root and the two places node-gyp builds to, `bindings` neither walks a stack trace
- * to find the caller nor tries a dozen other folders (a few ms on every daemon command).
+ * to find the caller nor tries a dozen other folders (every daemon command loads it).
  */
 export function addon(): Addon {
   loaded ??= (require('bindings') as (options: bindings.Options) => Addon)({
