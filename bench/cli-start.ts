@@ -3,10 +3,12 @@
 // every command once, so a busy machine slows all of them alike; each figure is min /
 // median / max over the rounds, and the ratio is of the medians. Target: <= 1.3x node.
 //
-// Without a daemon: `list -d` over a root with two definitions, and `define -p -t` into a
-// root of its own (a parent this host has, so the type is checked). Through a daemon
-// (`vgpu serve` started here, on the mock kernel): `list` and `types`.
+// Without a daemon: `list -d` over a root with two definitions, `define -p -t` into a
+// root of its own (a parent this host has, so the type is checked), `modify -t` of one
+// of the two (the type checked too), and `undefine` of a definition seeded for each round.
+// Through a daemon (`vgpu serve` started here, on the mock kernel): `list` and `types`.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,14 +21,16 @@ const vgpu = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 interface Command {
   name: string;
-  args: string[];
+  /** The same every round, or each round's own (a definition to undefine). */
+  args: string[] | ((round: number) => string[]);
   env?: NodeJS.ProcessEnv;
 }
 
 /** Milliseconds for one whole process; a failing command fails the bench. */
-function timeProcess(command: Command): number {
+function timeProcess(command: Command, round = 0): number {
+  const args = typeof command.args === 'function' ? command.args(round) : command.args;
   const start = performance.now();
-  const result = spawnSync(process.execPath, command.args, { env: { ...process.env, ...command.env }, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, args, { env: { ...process.env, ...command.env }, encoding: 'utf8' });
   const ms = performance.now() - start;
   if (result.status !== 0) throw new Error(`${command.name} exited ${result.status}: ${result.stderr.trim()}`);
   return ms;
@@ -54,19 +58,26 @@ export async function run(): Promise<void> {
   const socket = join(dir, 'vgpu.sock');
   // No daemon for the definition verbs: a socket nobody listens on.
   const alone = { VGPU_SOCKET: join(dir, 'none.sock'), VGPU_SYS: 'mock' };
-  for (let i = 0; i < 2; i++) timeProcess({ name: 'seed', args: [vgpu, '--root', listRoot, 'define', '-p', 'simgpu0', '-t', 'simgpu-1Q'], env: alone });
+  const undefineRoot = join(dir, 'undefined');
+  const listed = [randomUUID(), randomUUID()];
+  const seeded = Array.from({ length: ROUNDS }, () => randomUUID());
+  const seed = (root: string, uuid: string): number => timeProcess({ name: 'seed', args: [vgpu, '--root', root, 'define', '-u', uuid, '-p', 'simgpu0', '-t', 'simgpu-1Q'], env: alone });
+  for (const uuid of listed) seed(listRoot, uuid);
+  for (const uuid of seeded) seed(undefineRoot, uuid);
   const stop = await startDaemon(socket, join(dir, 'daemon-defs'));
   try {
     const baseline: Command = { name: 'node -e 0', args: ['-e', '0'] };
     const commands: Command[] = [
       { name: 'vgpu list -d (no daemon)', args: [vgpu, '--root', listRoot, 'list', '-d'], env: alone },
       { name: 'vgpu define -p -t (no daemon)', args: [vgpu, '--root', defineRoot, 'define', '-p', 'simgpu0', '-t', 'simgpu-1Q'], env: alone },
+      { name: 'vgpu modify -t (no daemon)', args: (round) => [vgpu, '--root', listRoot, 'modify', '-u', listed[0]!, '-t', round % 2 === 0 ? 'simgpu-2Q' : 'simgpu-1Q'], env: alone },
+      { name: 'vgpu undefine (no daemon)', args: (round) => [vgpu, '--root', undefineRoot, 'undefine', '-u', seeded[round]!], env: alone },
       { name: 'vgpu list (daemon)', args: [vgpu, 'list'], env: { VGPU_SOCKET: socket } },
       { name: 'vgpu types (daemon)', args: [vgpu, 'types'], env: { VGPU_SOCKET: socket } },
     ];
     const times = [baseline, ...commands].map(() => [] as number[]);
     for (let round = 0; round < ROUNDS; round++) {
-      [baseline, ...commands].forEach((command, i) => times[i]!.push(timeProcess(command)));
+      [baseline, ...commands].forEach((command, i) => times[i]!.push(timeProcess(command, round)));
     }
     const base = spread(times[0]!);
     title(`cli start: whole processes, ${ROUNDS} alternating rounds (ms: median, ratio of medians, min..max)`);

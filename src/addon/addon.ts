@@ -1,6 +1,8 @@
 // The C++ addon (native/), loaded with `bindings`, and the typed shape of what it
 // exports. The addon only makes system calls; all VFIO policy lives in TypeScript.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type bindings from 'bindings';
 
 export interface AddonWatcher {
   close(): void;
@@ -116,9 +118,20 @@ type RawAddon = Omit<Addon, 'ioctl'> & {
   ioctl(fd: number, request: number, arg?: number | ArrayBufferView): number | undefined;
 };
 
-/** The addon, loaded on first use (build/Release/vfio_vgpu.node). */
+/** The package's folder (dist/src/addon/addon.js and src/addon/addon.ts are three below it). */
+const packageRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
+/**
+ * The addon, loaded on first use: build/Release/vfio_vgpu.node, else build/Debug. Told
+ * its root and the two places node-gyp builds to, `bindings` neither walks a stack trace
+ * to find the caller nor tries a dozen other folders (every daemon command loads it).
+ */
 export function addon(): Addon {
-  loaded ??= fromRaw((require('bindings') as (name: string) => RawAddon)('vfio_vgpu'));
+  loaded ??= fromRaw((require('bindings') as (options: bindings.Options) => RawAddon)({
+    bindings: 'vfio_vgpu',
+    module_root: packageRoot,
+    try: [['module_root', 'build', 'Release', 'bindings'], ['module_root', 'build', 'Debug', 'bindings']],
+  }));
   return loaded;
 }
 

@@ -1,7 +1,9 @@
-// The host a command without a daemon answers from: the saved definitions are read here
-// (`list -d` needs no parent, `define -p -t` on the mock only the simulated type ids), and the full Host (addon, mock kernel, parents) is made
-// only when a call needs parents or live devices, and then once.
+// The host a command without a daemon answers from: the saved definitions are read and
+// written here (`list -d` and `undefine` need no parent; `define -p -t` and `modify` on
+// the mock kernel only the simulated type ids), and the full Host (addon, mock kernel,
+// parents) is made only when a call needs parents or live devices, and then once.
 import type { Definition, DefineRequest, DeviceReport, LiveDevice, ModifyRequest, Screenshot, StartRequest, TypeInfo } from '../host/api.js';
+import type { ParentChecks } from '../host/definition-edits.js';
 import { DefinitionStore, definitionsRoot } from '../host/definitions.js';
 import type { Host } from '../host/host.js';
 import type { ClosableHost } from './definitions-link.js';
@@ -20,20 +22,26 @@ export class LocalHost implements ClosableHost {
   async start(request: StartRequest): Promise<string> { return (await this.full()).start(request); }
   async stop(uuid: string, options?: { force?: boolean }): Promise<void> { return (await this.full()).stop(uuid, options); }
   async define(request: DefineRequest): Promise<string> {
-    // By type on the mock kernel, the parents are the simulated ones, whose type ids are
-    // known without making them; anything else needs the full Host.
-    // Loaded here, not for `list -d` (a UUID generator loads node:crypto).
-    const [{ defineByType, noAttributesError, noTypeError }, { simulatedTypeIds }, { chooseSysKind }] = await Promise.all([
-      import('../host/define.js'), import('../host/simulated-types.js'), import('../sys/kind.js')]);
-    if ((request.definition === undefined && request.type === undefined) || chooseSysKind() !== 'mock') return (await this.full()).define(request);
+    const checks = request.definition === undefined && request.type === undefined ? undefined : await simulatedChecks();
+    if (!checks) return (await this.full()).define(request);
+    // Loaded here, not for `list -d`.
+    const { defineByType } = await import('../host/define.js');
     return defineByType(this.definitions, request, (parent, type, attrs) => {
-      const ids = simulatedTypeIds(parent);
-      if (ids !== undefined && !ids.includes(type)) throw noTypeError(parent, type, ids);
-      if (ids !== undefined && attrs.length > 0) throw noAttributesError(parent, type, attrs);
+      checks.type(parent, type);
+      checks.attributes(parent, type, attrs);
     });
   }
-  async undefine(uuid: string, parent?: string, options?: { force?: boolean }): Promise<number> { return (await this.full()).undefine(uuid, parent, options); }
-  async modify(request: ModifyRequest): Promise<Definition> { return (await this.full()).modify(request); }
+  /** No allocation holds a vGPU of this process (only the daemon's node agents make them), so force changes nothing here. */
+  async undefine(uuid: string, parent?: string): Promise<number> {
+    const { removeDefinitions } = await import('../host/definition-edits.js');
+    return removeDefinitions(this.definitions, uuid, parent);
+  }
+  async modify(request: ModifyRequest): Promise<Definition> {
+    const checks = await simulatedChecks();
+    if (!checks) return (await this.full()).modify(request);
+    const { modifyDefinition } = await import('../host/definition-edits.js');
+    return modifyDefinition(this.definitions, request, checks);
+  }
   async info(target: string): Promise<DeviceReport> { return (await this.full()).info(target); }
   async screenshot(uuid: string): Promise<Screenshot> { return (await this.full()).screenshot(uuid); }
 
@@ -45,4 +53,24 @@ export class LocalHost implements ClosableHost {
     this.host ??= import('./host-link.js').then(({ createInProcessHost }) => createInProcessHost(this.definitions.root));
     return this.host;
   }
+}
+
+/**
+ * On the mock kernel the parents are the simulated ones, whose type ids are known without
+ * making them: the checks the full Host would make, answered from those ids. Undefined on
+ * a real kernel, where only the full Host knows the parents.
+ */
+async function simulatedChecks(): Promise<ParentChecks | undefined> {
+  const [{ noAttributesError, noTypeError }, { simulatedTypeIds }, { chooseSysKind }] = await Promise.all([
+    import('../host/define.js'), import('../host/simulated-types.js'), import('../sys/kind.js')]);
+  if (chooseSysKind() !== 'mock') return undefined;
+  return {
+    type(parent, type) {
+      const ids = simulatedTypeIds(parent);
+      if (ids !== undefined && !ids.includes(type)) throw noTypeError(parent, type, ids);
+    },
+    attributes(parent, type, attrs) {
+      if (attrs.length > 0 && simulatedTypeIds(parent) !== undefined) throw noAttributesError(parent, type, attrs);
+    },
+  };
 }

@@ -152,9 +152,17 @@ export class DaemonClient implements HostApi {
   info(target: string): Promise<DeviceReport> { return this.call('info', { target }); }
   screenshot(uuid: string): Promise<Screenshot> { return this.call('screenshot', { uuid }); }
 
-  /** Ends the connection; requests already sent still get their answers first. */
+  /**
+   * Ends the connection; requests already sent still get their answers first. With none
+   * waiting, the socket is closed at once instead of after the daemon's end of stream (a
+   * round trip less for every command): every answer has been read, so the daemon reads
+   * an orderly end of file (data left unread in a closed unix socket would be ECONNRESET).
+   */
   async close(): Promise<void> {
-    if (!this.socket.destroyed) this.socket.end();
+    if (!this.socket.destroyed) {
+      if (this.pending.size === 0 && this.assembling === undefined) this.socket.destroy();
+      else this.socket.end();
+    }
     this.broken ??= sysErrorSaying('ENOTCONN', 'write', `this client of the vgpu daemon at ${this.socketPath} is closed`);
     await this.closed;
   }

@@ -29,11 +29,12 @@ import { PNG } from 'pngjs';
 import { checkStart, defineByType, hostError, noAttributesError, noTypeError, validateAttrs } from './define.js';
 import { DefinitionStore, definitionsRoot } from './definitions.js';
 import { AllocationHolds } from './holds.js';
+import { findDefinition, modifyDefinition, removeDefinitions } from './definition-edits.js';
 
 export { hostError } from './define.js';
 import { describeTarget } from './info.js';
 import { KernelMdevParents, MDEV_BUS_DEVICES } from './kernel-mdev.js';
-import { quoteName, validateAttrName, validateAttrValue, validateParentName, validateTypeId, validateUuid } from './names.js';
+import { quoteName, validateParentName, validateTypeId, validateUuid } from './names.js';
 import { defaultSimulatedParents, simulatedWanted } from './simulated.js';
 
 export interface HostOptions {
@@ -215,7 +216,7 @@ export class Host implements HostApi {
       if (parent === undefined) throw hostError('EINVAL', 'starting a device by type needs its parent (--parent)');
     } else {
       if (uuid === undefined) throw hostError('EINVAL', 'start needs the UUID of a defined device, or a parent and a type');
-      const def = await this.findDefinition(uuid, parent, 'start');
+      const def = findDefinition(this.definitions, uuid, parent, 'start');
       parent = def.parent;
       type = def.type;
       attrs = def.attrs;
@@ -273,48 +274,15 @@ export class Host implements HostApi {
     this.checkOpen();
     const key = validateUuid(uuid);
     this.holds.check(key, 'undefine', options.force === true);
-    const only = parent === undefined ? undefined : validateParentName(parent);
-    const defs = (await this.definitions.find(key)).filter((d) => only === undefined || d.parent === only);
-    if (defs.length === 0) throw hostError('ENOENT', `no definition of ${key}${only === undefined ? '' : ` on ${only}`}`);
-    for (const def of defs) await this.definitions.remove(def.parent, def.uuid);
-    return defs.length;
+    return removeDefinitions(this.definitions, key, parent);
   }
 
   async modify(request: ModifyRequest): Promise<Definition> {
     this.checkOpen();
-    const uuid = validateUuid(request.uuid);
-    const parent = request.parent === undefined ? undefined : validateParentName(request.parent);
-    const def = await this.findDefinition(uuid, parent, 'modify');
-    const next: Definition = { ...def, attrs: [...def.attrs] };
-    if (request.definition !== undefined) {
-      if (request.type !== undefined || request.addAttr !== undefined || request.delAttr !== undefined) {
-        throw hostError('EINVAL', 'a JSON file replaces the whole definition: give it alone (with --auto/--manual at most)');
-      }
-      next.type = validateTypeId(request.definition.type);
-      next.start = checkStart(request.definition.start ?? def.start);
-      next.attrs = validateAttrs(request.definition.attrs ?? []);
-    }
-    if (request.type !== undefined) next.type = validateTypeId(request.type);
-    if (request.start !== undefined) next.start = checkStart(request.start);
-    if (request.addAttr !== undefined && request.delAttr !== undefined) throw hostError('EINVAL', 'add or delete an attribute, not both at once');
-    if (request.addAttr !== undefined) {
-      const name = validateAttrName(request.addAttr.name);
-      const value = validateAttrValue(name, request.addAttr.value);
-      const index = request.addAttr.index ?? next.attrs.length;
-      checkIndex(index, next.attrs.length + 1, 'add');
-      next.attrs.splice(index, 0, { name, value });
-    }
-    if (request.delAttr !== undefined) {
-      if (next.attrs.length === 0) throw hostError('EINVAL', `device ${uuid} has no attribute to delete`);
-      const index = request.delAttr.index ?? next.attrs.length - 1;
-      checkIndex(index, next.attrs.length, 'delete');
-      next.attrs.splice(index, 1);
-    }
-    if (next.type !== def.type && this.parentKind(next.parent) !== undefined) this.requireType(next.parent, next.type);
-    // Attributes it already had are left to --delattr; new ones must be able to apply.
-    if (request.addAttr !== undefined || request.definition !== undefined) this.requireAttributesApply(next.parent, next.type, next.attrs);
-    await this.definitions.save(next);
-    return next;
+    return modifyDefinition(this.definitions, request, {
+      type: (parent, type) => { if (this.parentKind(parent) !== undefined) this.requireType(parent, type); },
+      attributes: (parent, type, attrs) => this.requireAttributesApply(parent, type, attrs),
+    });
   }
 
   async info(target: string): Promise<DeviceReport> {
@@ -480,15 +448,6 @@ export class Host implements HostApi {
     throw noTypeError(parent, type, ids);
   }
 
-  private async findDefinition(uuid: string, parent: string | undefined, verb: string): Promise<Definition> {
-    const defs = (await this.definitions.find(uuid)).filter((d) => parent === undefined || d.parent === parent);
-    if (defs.length === 0) {
-      const more = verb === 'start' ? ' (give --parent and --type to start one that is not defined)' : '';
-      throw hostError('ENOENT', `no definition of ${uuid}${parent === undefined ? '' : ` on ${parent}`}${more}`);
-    }
-    if (defs.length > 1) throw hostError('EINVAL', `${uuid} is defined on several parents (${defs.map((d) => d.parent).join(', ')}): give --parent`);
-    return defs[0]!;
-  }
 
   private async loadDefinitions(): Promise<Definition[]> {
     return (await this.definitions.load()).definitions;
@@ -509,11 +468,6 @@ export function createHost(options: HostOptions = {}): Host {
 }
 
 
-function checkIndex(index: unknown, limit: number, what: string): void {
-  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= limit) {
-    throw hostError('EINVAL', `cannot ${what} an attribute at index ${String(index)}: valid indexes are 0..${limit - 1}`);
-  }
-}
 
 
 function describe(err: unknown): string {

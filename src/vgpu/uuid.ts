@@ -1,7 +1,6 @@
 // UUIDs name vGPUs, as they name mdev devices: the kernel's guid_parse() rules for
 // input (8-4-4-4-12 hex digits of either case, any version) and its "%pUl" form for
 // output (lower case), so "ABC..." and "abc..." are the same vGPU.
-import { randomUUID } from 'node:crypto';
 
 /** Characters in a UUID's text form (the kernel's UUID_STRING_LEN). */
 export const UUID_STRING_LEN = 36;
@@ -27,7 +26,11 @@ export function parseUuid(text: string): string | undefined {
   return isUuid(text) ? text.toLowerCase() : undefined;
 }
 
-/** A new random (version 4) UUID in canonical form. */
+/**
+ * A new random (version 4) UUID in canonical form, from the global Web Crypto object (the
+ * same generator as node:crypto's): importing node:crypto would load it for every command
+ * that imports this file, a global loads it on the first call.
+ */
 export function generateUuid(): string {
-  return randomUUID();
+  return globalThis.crypto.randomUUID();
 }

@@ -4,7 +4,6 @@ import { relative, sep } from 'node:path';
 import type { Definition, DefinitionAttr, LiveDevice } from '../../host/api.js';
 import { flag, stringValue, type Parsed } from '../args.js';
 import { withDefinitions, withLiveHost, type Cli } from '../context.js';
-import { definedListJson, liveListJson } from '../../host/mdevctl-json.js';
 import { unreadableDefinitions } from '../definitions-link.js';
 import { spaced, type Cell, type Output } from '../output.js';
 
@@ -22,15 +21,20 @@ export async function run({ values }: Parsed, cli: Cli): Promise<number> {
       definitions: await host.listDefined(filter),
       unreadable: root === undefined ? [] : (await unreadableDefinitions(root)).filter((bad) => concerns(root, bad.path, filter)),
     }));
-    if (dumpjson) cli.output.out(definedListJson(definitions, { uuidFilter: uuid !== undefined }));
+    if (dumpjson) cli.output.out((await jsonWriter()).definedListJson(definitions, { uuidFilter: uuid !== undefined }));
     else printDefinitions(cli.output, definitions, verbose);
     for (const bad of unreadable) cli.output.err(`vgpu: unreadable definition ${bad.message.includes(bad.path) ? bad.message : `${bad.path}: ${bad.message}`}`);
     return unreadable.length === 0 ? 0 : 1;
   }
   const devices = await withLiveHost(cli, (host) => host.list(filter));
-  if (dumpjson) cli.output.out(liveListJson(devices, { uuidFilter: uuid !== undefined }));
+  if (dumpjson) cli.output.out((await jsonWriter()).liveListJson(devices, { uuidFilter: uuid !== undefined }));
   else printDevices(cli.output, devices, verbose);
   return 0;
+}
+
+/** mdevctl's JSON, loaded only for --dumpjson: the lines need no JSON writer (nor the name checks it imports). */
+function jsonWriter(): Promise<typeof import('../../host/mdevctl-json.js')> {
+  return import('../../host/mdevctl-json.js');
 }
 
 type Out = Output;

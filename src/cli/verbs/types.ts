@@ -1,13 +1,14 @@
 // `vgpu types [-p PARENT] [--dumpjson]`: every parent's types and how many more fit.
 import { flag, stringValue, type Parsed } from '../args.js';
 import { withLiveHost, type Cli } from '../context.js';
-import { typesJson } from '../../host/mdevctl-json.js';
 import { table } from '../output.js';
 
 export async function run({ values }: Parsed, cli: Cli): Promise<number> {
   const parent = stringValue(values, 'parent');
   const types = await withLiveHost(cli, (host) => host.types(parent === undefined ? {} : { parent }));
   if (flag(values, 'dumpjson')) {
+    // Loaded only here: the table needs no JSON writer (nor the name checks it imports).
+    const { typesJson } = await import('../../host/mdevctl-json.js');
     cli.output.out(typesJson(types));
     return 0;
   }
