@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { reportSpread, spread, title } from './report.js';
 
 const ROUNDS = 21;
-const vgpu = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const vgpu = fileURLToPath(new URL('../src/cli/vgpu.js', import.meta.url));
 
 interface Command {
   name: string;

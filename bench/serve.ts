@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const vgpuJs = fileURLToPath(new URL('../src/cli/vgpu.js', import.meta.url));
 
 export interface ServedVgpu {
   /** The vGPU's vfio-user socket. */
@@ -17,7 +17,7 @@ export interface ServedVgpu {
 export async function serveSimgpu(dir: string, type: string, uuid?: string): Promise<ServedVgpu> {
   const env = { ...process.env, VGPU_SYS: 'mock', VGPU_SOCKET: join(dir, 'vgpu.sock'), VGPU_DEFINITIONS_ROOT: join(dir, 'defs') };
   const runDir = join(dir, 'run');
-  const child = spawn(process.execPath, [mainJs, 'serve', '--run-dir', runDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [vgpuJs, 'serve', '--run-dir', runDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
   const deadline = Date.now() + 15_000;
@@ -28,7 +28,7 @@ export async function serveSimgpu(dir: string, type: string, uuid?: string): Pro
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  const started = spawnSync(process.execPath, [mainJs, 'start', ...(uuid ? ['-u', uuid] : []), '-p', 'simgpu0', '-t', type], { env, encoding: 'utf8' });
+  const started = spawnSync(process.execPath, [vgpuJs, 'start', ...(uuid ? ['-u', uuid] : []), '-p', 'simgpu0', '-t', type], { env, encoding: 'utf8' });
   if (started.status !== 0) {
     child.kill('SIGKILL');
     throw new Error(`vgpu start failed: ${started.stderr.trim()}`);

@@ -6,7 +6,7 @@ import { splitGlobal, parseVerbArgs, stringValue } from './args.js';
 import { defaultRoot, defaultSocket, type Cli, type HostProvider } from './context.js';
 import { connectDaemon, createLocalHost } from './definitions-link.js';
 import type { Output } from './output.js';
-import { UsageError } from './usage.js';
+import { isUsageError, UsageError } from './usage.js';
 import { defineVerb, demoVerb, infoVerb, kubevirtVerb, listVerb, migrateVerb, modifyVerb, replVerb, screenshotVerb, serveVerb, startVerb, stopVerb, typesVerb, undefineVerb, helpText } from './verbs/index.js';
 import type { VerbSpec } from './verbs/verb.js';
 
@@ -65,7 +65,7 @@ export async function runCli(argv: string[], options: RunOptions): Promise<numbe
 }
 
 function report(err: unknown, output: Output, env: NodeJS.ProcessEnv): number {
-  if (err instanceof UsageError) {
+  if (isUsageError(err)) {
     output.err(`vgpu: ${err.message}`);
     output.err(err.hint());
     return 2;

@@ -15,3 +15,12 @@ export class UsageError extends Error {
     return this.verb ? `try 'vgpu ${this.verb} --help'` : "try 'vgpu --help'";
   }
 }
+
+/**
+ * Whether `err` is a UsageError. By name, not instanceof: the command is one bundled file
+ * (dist/src/cli/vgpu.js) for the verbs that need no host, and the others are loaded from
+ * the compiled tree, with a UsageError class of their own.
+ */
+export function isUsageError(err: unknown): err is UsageError {
+  return err instanceof Error && err.name === 'UsageError' && typeof (err as Partial<UsageError>).hint === 'function';
+}

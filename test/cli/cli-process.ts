@@ -1,11 +1,11 @@
-// Runs the built `vgpu` command as a user would (node dist/src/cli/main.js), and a
+// Runs the built `vgpu` command as a user would (node dist/src/cli/vgpu.js), and a
 // daemon of it, for the CLI tests. Every child is bounded in time and killed on exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** dist/src/cli/main.js, next to this file's dist/test/cli/. */
-export const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** dist/src/cli/vgpu.js (the bundled command, package.json "bin"), next to this file's dist/test/cli/. */
+export const vgpuJs = fileURLToPath(new URL('../../src/cli/vgpu.js', import.meta.url));
 
 export interface RunResult {
   code: number | null;
@@ -25,7 +25,7 @@ export function vgpuEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** Runs `vgpu args...` to its end (killed after timeoutMs). */
 export function runVgpu(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [mainJs, ...args], { env: options.env ?? vgpuEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [vgpuJs, ...args], { env: options.env ?? vgpuEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
@@ -49,7 +49,7 @@ export interface DaemonProcess {
 }
 
 export async function startDaemon(socket: string, root: string, env = vgpuEnv(), timeoutMs = 10_000): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [mainJs, 'serve', '--socket', socket, '--root', root], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [vgpuJs, 'serve', '--socket', socket, '--root', root], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { mainJs, vgpuEnv } from './cli-process.js';
+import { vgpuJs, vgpuEnv } from './cli-process.js';
 
 const PROMPT = 'vgpu> ';
 
 it('vgpu repl: guide, host calls, client objects, errors with code and errno', { timeout: 20_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vgpu-repl-'));
-  const child = spawn(process.execPath, [mainJs, 'repl', '--root', join(dir, 'defs'), '--socket', join(dir, 'none.sock')], { env: vgpuEnv({ NO_COLOR: '1' }) });
+  const child = spawn(process.execPath, [vgpuJs, 'repl', '--root', join(dir, 'defs'), '--socket', join(dir, 'none.sock')], { env: vgpuEnv({ NO_COLOR: '1' }) });
   const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   try {
     const inputs = [

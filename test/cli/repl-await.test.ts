@@ -15,7 +15,7 @@ import { serve } from '../../src/host/daemon.js';
 import { createMockSys } from '../../src/sys/mock.js';
 import { FakeHost } from '../host/fixtures/fake-host.js';
 import { tempSocket } from '../host/fixtures/sockets.js';
-import { mainJs, vgpuEnv } from './cli-process.js';
+import { vgpuJs, vgpuEnv } from './cli-process.js';
 
 /** A REPL on a fake terminal: keys in, text out. */
 function terminalRepl(): { type(keys: string): void; output(): string; until(pattern: RegExp): Promise<void>; exited: Promise<void> } {
@@ -64,7 +64,7 @@ test('Ctrl-D typed during a pending await takes effect once Ctrl-C has interrupt
 test('piped lines run in order: an awaited line finishes before the next starts', { timeout: 20_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vgpu-repl-pipe-'));
   try {
-    const child = spawn(process.execPath, [mainJs, 'repl', '--root', join(dir, 'defs'), '--socket', join(dir, 'none.sock')], { env: vgpuEnv({ NO_COLOR: '1' }) });
+    const child = spawn(process.execPath, [vgpuJs, 'repl', '--root', join(dir, 'defs'), '--socket', join(dir, 'none.sock')], { env: vgpuEnv({ NO_COLOR: '1' }) });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
     child.stdin.end([

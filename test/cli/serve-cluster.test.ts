@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { FakeKubelet } from '../host/cluster/fake-kubelet.js';
 import { FakeApiServer } from '../host/cluster/fake-apiserver.js';
 import { assignHostDevices } from '../host/cluster/virt-launcher.js';
-import { mainJs, runVgpu, vgpuEnv } from './cli-process.js';
+import { vgpuJs, runVgpu, vgpuEnv } from './cli-process.js';
 
 const R4Q = 'vfio-vgpu.io/GRID_M60-4Q';
 
@@ -57,7 +57,7 @@ describe('vgpu serve with the Kubernetes node agents', () => {
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'node' } }],
     }));
     const socket = join(dir, 'vgpu.sock');
-    const child = spawn(process.execPath, [mainJs, 'serve', '--socket', socket, '--root', join(dir, 'defs'), '--run-dir', join(dir, 'run'),
+    const child = spawn(process.execPath, [vgpuJs, 'serve', '--socket', socket, '--root', join(dir, 'defs'), '--run-dir', join(dir, 'run'),
       '--device-plugin', '--device-plugin-dir', join(dir, 'dp'), '--state-dir', join(dir, 'state'),
       '--dra', '--kubeconfig', kubeconfig, '--node-name', 'node-a', '--plugins-registry', join(dir, 'reg'),
       '--dra-plugin-dir', join(dir, 'plugin'), '--cdi-dir', join(dir, 'cdi')], { env: vgpuEnv(), stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,8 +1,10 @@
 // Each verb loads what it uses and no more (issue 14: a command that answers at once):
 // the definition verbs without a daemon load neither the addon, nor the vGPU core, nor
 // the mock kernel, nor any package; through a daemon, list and types load its client and
-// the addon (for SO_PEERCRED) but still no host of their own. Read from the ES modules
-// each process loaded (loads/hooks.ts).
+// the addon (for SO_PEERCRED) but still no host of their own. The command is one bundled
+// file for the verbs that need no host (package.json "bundle:cli"): what it holds is read
+// from esbuild's metafile, what each process loads besides it from the ES modules it
+// loaded (loads/hooks.ts).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { killDaemon, mainJs, startDaemon, vgpuEnv, type DaemonProcess } from './cli-process.js';
+import { killDaemon, vgpuJs, startDaemon, vgpuEnv, type DaemonProcess } from './cli-process.js';
+
+/** The parts of esbuild's metafile read here. */
+interface EsbuildMetafile {
+  inputs: Record<string, unknown>;
+  outputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[] }>;
+}
 
 const preload = fileURLToPath(new URL('./loads/preload.js', import.meta.url));
 const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -19,7 +27,7 @@ const UUID = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 /** Runs `vgpu args` (exit 0 expected) and returns the package files it loaded, relative to the package. */
 function loads(dir: string, args: string[], env: NodeJS.ProcessEnv): string[] {
   const record = join(dir, `loads-${Math.random().toString(36).slice(2)}`);
-  const result = spawnSync(process.execPath, ['--import', preload, mainJs, ...args], { env: { ...env, VGPU_TEST_LOADS: record }, encoding: 'utf8', timeout: 20_000 });
+  const result = spawnSync(process.execPath, ['--import', preload, vgpuJs, ...args], { env: { ...env, VGPU_TEST_LOADS: record }, encoding: 'utf8', timeout: 20_000 });
   assert.equal(result.status, 0, `vgpu ${args.join(' ')}: ${result.stderr}`);
   return readFileSync(record, 'utf8').split('\n').filter((url) => url.startsWith('file:'))
     .map((url) => fileURLToPath(url).slice(packageRoot.length)).filter((path) => !path.startsWith('dist/test/'));
@@ -45,9 +53,30 @@ describe('what each verb loads', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the recorder sees what a verb loads', () => {
+  it('the bundle holds no heavy module (the addon loader aside) and imports nothing at load but a few builtins', () => {
+    const meta = JSON.parse(readFileSync(join(packageRoot, 'dist/src/cli/vgpu.meta.json'), 'utf8')) as EsbuildMetafile;
+    const inputs = Object.keys(meta.inputs);
+    for (const path of ['dist/src/cli/verbs/list.js', 'dist/src/host/definitions.js', 'dist/src/host/daemon-client.js']) assert.ok(inputs.includes(path), `${path} in ${inputs.join(' ')}`);
+    // addon.js only defines addon(): nothing loads the .node file until a daemon verb calls it.
+    assert.deepEqual(inputs.filter((path) => heavy(path) && path !== 'dist/src/addon/addon.js'), []);
+    const imports = meta.outputs['dist/src/cli/vgpu.js']!.imports;
+    const atLoad = imports.filter((i) => i.kind === 'import-statement').map((i) => i.path);
+    // node:net is Node's own stdout/stderr stream on a pipe or terminal; node:module and
+    // node:url load the addon (for the daemon's SO_PEERCRED) when a daemon verb asks for it.
+    assert.deepEqual([...new Set(atLoad)].sort(), ['node:fs', 'node:module', 'node:net', 'node:os', 'node:path', 'node:url', 'node:util']);
+  });
+
+  it('list -d loads the bundle alone; a verb left out of it loads from the compiled tree', () => {
     const loaded = loads(dir, ['--socket', join(dir, 'none.sock'), '--root', join(dir, 'defs'), 'list', '-d'], env);
-    for (const path of ['dist/src/cli/main.js', 'dist/src/cli/verbs/list.js', 'dist/src/host/definitions.js']) assert.ok(loaded.includes(path), `${path} in ${loaded.join(' ')}`);
+    assert.deepEqual(loaded, ['dist/src/cli/vgpu.js']);
+    const start = loads(dir, ['--socket', join(dir, 'vgpu.sock'), 'start', '-p', 'simgpu0', '-t', 'simgpu-1Q'], env);
+    assert.ok(start.includes('dist/src/cli/verbs/start.js'), start.join(' '));
+  });
+
+  it('a usage error from a verb of the compiled tree (a UsageError class of its own) still exits 2 with the hint', () => {
+    const result = spawnSync(process.execPath, [vgpuJs, '--socket', join(dir, 'vgpu.sock'), 'info'], { env, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(result.stderr, "vgpu: info needs a UUID, a PCI address or a socket path\ntry 'vgpu info --help'\n");
   });
 
   const definitionVerbs: [string, string[]][] = [
@@ -66,10 +95,10 @@ describe('what each verb loads', () => {
 
   for (const verb of ['list', 'types']) {
     it(`${verb} through the daemon: its client and the addon, no host of its own`, () => {
+      // The daemon's client is in the bundle; the addon (bindings, then the .node file)
+      // loads through CommonJS, which these ES module hooks do not see.
       const loaded = loads(dir, ['--socket', join(dir, 'vgpu.sock'), verb], env);
-      assert.ok(loaded.includes('dist/src/host/daemon-client.js'), loaded.join(' '));
-      assert.deepEqual(loaded.filter((path) => heavy(path) && path !== 'dist/src/addon/addon.js'), []);
-      assert.deepEqual(loaded.filter((path) => path.startsWith('dist/src/host/definition')), []);
+      assert.deepEqual(loaded, ['dist/src/cli/vgpu.js']);
     });
   }
 });

@@ -116,7 +116,7 @@ async function daemonRig(dir: string): Promise<Rig> {
 }
 
 async function vfioUserRig(dir: string): Promise<Rig> {
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../../src/cli/vgpu.js', import.meta.url));
   const socketPath = join(dir, 'vgpu.sock');
   const child: ChildProcess = spawn(process.execPath, [main, 'serve', '--socket', socketPath, '--root', join(dir, 'defs'), '--run-dir', join(dir, 'run')], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VGPU_SYS: 'mock' },

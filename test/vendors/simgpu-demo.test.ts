@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const main = fileURLToPath(new URL('../../src/cli/vgpu.js', import.meta.url));
 
 test('vgpu demo: types, create, open, a command batch with its MSI, remove', { timeout: 60_000 }, () => {
   const run = spawnSync(process.execPath, [main, 'demo'], { env: { ...process.env, VGPU_SYS: 'mock' }, encoding: 'utf8', timeout: 50_000 });
