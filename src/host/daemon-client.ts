@@ -12,6 +12,7 @@ import {
   fromWireError, sysErrorSaying, type HelloResult, type Method, type MethodParams, type MethodResults, type Response,
 } from './protocol.js';
 import { LineReader } from './line-reader.js';
+import { boundByRootOrUs } from './socket-owner.js';
 
 export interface DaemonClientOptions {
   /** How long connecting and "hello" may take (default 5 s). */
@@ -68,6 +69,7 @@ function fdOf(socket: Socket): number | undefined {
  * Refuses a daemon that is neither root nor this user: whoever binds the socket path first
  * (a world-writable folder) would otherwise get our requests and choose our answers.
  * SO_PEERCRED is the listener's uid as the kernel saw it, which the peer cannot fake.
+ * Asked only where the file system does not already vouch for the listener (socket-owner.ts).
  */
 function checkPeer(path: string, socket: Socket): void {
   const fd = fdOf(socket);
@@ -108,7 +110,7 @@ export class DaemonClient implements HostApi {
     checkSocketPath(socketPath, 'connect');
     const socket = await openSocket(socketPath, connectTimeoutMs);
     try {
-      checkPeer(socketPath, socket);
+      if (!boundByRootOrUs(socketPath)) checkPeer(socketPath, socket);
     } catch (err) {
       socket.destroy();
       throw err;
