@@ -1,10 +1,10 @@
 // Each verb loads what it uses and no more (issue 14: a command that answers at once):
 // the definition verbs without a daemon load neither the addon, nor the vGPU core, nor
-// the mock kernel, nor any package; through a daemon, list and types load its client and
-// the addon (for SO_PEERCRED) but still no host of their own. The command is one bundled
-// file for the verbs that need no host (package.json "bundle:cli"): what it holds is read
-// from esbuild's metafile, what each process loads besides it from the ES modules it
-// loaded (loads/hooks.ts).
+// the mock kernel, nor any package; through a daemon, list and types load its client (and
+// the addon only where SO_PEERCRED must be asked) but still no host of their own. The
+// command is one bundled file for the verbs that need no host (package.json "bundle:cli"):
+// what it holds is read from esbuild's metafile, what each process loads besides it from
+// the ES and CommonJS modules it loaded (loads/preload.ts).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,7 +34,7 @@ function loads(dir: string, args: string[], env: NodeJS.ProcessEnv): string[] {
 }
 
 /** What no definition verb may load: the addon, the layers below the host, the full Host, any package. */
-const heavy = (path: string): boolean => path === 'dist/src/addon/addon.js' || path.startsWith('node_modules/') ||
+const heavy = (path: string): boolean => path === 'dist/src/addon/addon.js' || path.startsWith('node_modules/') || path.startsWith('build/') ||
   /^dist\/src\/(sys\/mock|vfio|device|uapi)\//.test(path) || path === 'dist/src/sys/index.js' ||
   (path.startsWith('dist/src/vgpu/') && path !== 'dist/src/vgpu/uuid.js') ||
   ['dist/src/host/host.js', 'dist/src/host/daemon.js', 'dist/src/cli/host-link.js'].includes(path);
@@ -71,6 +71,9 @@ describe('what each verb loads', () => {
     assert.deepEqual(loaded, ['dist/src/cli/vgpu.js']);
     const start = loads(dir, ['--socket', join(dir, 'vgpu.sock'), 'start', '-p', 'simgpu0', '-t', 'simgpu-1Q'], env);
     assert.ok(start.includes('dist/src/cli/verbs/start.js'), start.join(' '));
+    // The recorder sees CommonJS too: a host in this process loads the addon through bindings.
+    const local = loads(dir, ['--socket', join(dir, 'none.sock'), '--root', join(dir, 'defs'), 'types'], env);
+    for (const path of ['node_modules/bindings/bindings.js', 'build/Release/vfio_vgpu.node']) assert.ok(local.includes(path), `${path} in ${local.join(' ')}`);
   });
 
   it('a usage error from a verb of the compiled tree (a UsageError class of its own) still exits 2 with the hint', () => {
@@ -94,9 +97,10 @@ describe('what each verb loads', () => {
   }
 
   for (const verb of ['list', 'types']) {
-    it(`${verb} through the daemon: its client and the addon, no host of its own`, () => {
-      // The daemon's client is in the bundle; the addon (bindings, then the .node file)
-      // loads through CommonJS, which these ES module hooks do not see.
+    it(`${verb} through the daemon: its client alone, no addon where the file system vouches for the socket, no host of its own`, () => {
+      // The daemon's client is in the bundle. The socket is ours, in a folder of ours, so
+      // the file system vouches for the listener: no SO_PEERCRED, so neither bindings nor
+      // the addon's .node file load (socket-owner.ts).
       const loaded = loads(dir, ['--socket', join(dir, 'vgpu.sock'), verb], env);
       assert.deepEqual(loaded, ['dist/src/cli/vgpu.js']);
     });
