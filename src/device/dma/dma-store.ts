@@ -10,9 +10,9 @@ export interface IovaRange {
 
 /** What translate() answers: valid until the store's next translate(). */
 export interface Translation<M extends IovaRange = IovaRange> {
-  mapping: M;
+  readonly mapping: M;
   /** The IOVA's offset in the mapping (exact below 2^53 bytes). */
-  offset: number;
+  readonly offset: number;
 }
 
 /** The store's unit: 4 KiB, the smallest page an IOMMU maps. Any larger page size is a multiple. */
@@ -88,8 +88,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
   // mapping); emptied by every insert and remove.
   private hitFirst = 0;
   private hitEnd = 0;
-  private hitNumber = -1;
-  private readonly translation: Translation<M> = { mapping: undefined as unknown as M, offset: 0 };
+  private readonly translation: { mapping: M; offset: number } = { mapping: undefined as unknown as M, offset: 0 };
 
   get count(): number {
     return this.total;
@@ -169,15 +168,14 @@ export class DmaStore<M extends IovaRange = IovaRange> {
     scratch[0] = iova;
     const low = halves[LOW]!;
     const page = halves[HIGH]! * 2 ** (32 - PAGE_SHIFT) + (low >>> PAGE_SHIFT);
-    let n = this.hitNumber;
     if (!(page >= this.hitFirst && page < this.hitEnd)) {
-      n = this.numberAt(page);
+      const n = this.numberAt(page);
       if (n < 0) return undefined;
-      this.hitNumber = n;
       this.hitFirst = this.firstPages[n]!;
       this.hitEnd = this.endPages[n]!;
+      // Set on a miss only: a hit's mapping is already there (stores are what cost here).
+      this.translation.mapping = this.items[n]!;
     }
-    this.translation.mapping = this.items[n]!;
     this.translation.offset = (page - this.hitFirst) * (PAGE_MASK + 1) + (low & PAGE_MASK);
     return this.translation;
   }
@@ -210,6 +208,7 @@ export class DmaStore<M extends IovaRange = IovaRange> {
     if (n < 0 || this.items[n] !== mapping) throw new Error('DMA mapping is not in the store');
     this.clear(this.root, this.height - 1, 0, this.firstPages[n]!, this.endPages[n]!);
     this.items[n] = undefined; // no reference kept to a removed mapping
+    if (this.translation.mapping === mapping) this.translation.mapping = undefined as unknown as M;
     this.freeNumbers.push(n);
     this.total--;
     this.hitEnd = 0;
