@@ -1,9 +1,9 @@
 /* The B-tree tracker of dma-tracker-baseline.c: sorted leaves of up to 64 mappings
  * (start, end, pointer) under a sorted array of each leaf's last end, binary searched at
  * both levels, with exact 64-bit keys. use_finger also keeps a finger (the last search's
- * place, checked before searching); without it every call searches from the top, as a
- * plain B-tree (libvfio-user's kind) does. Overlap checks and walks judge by the leaf's
- * keys, never visiting a mapping outside the range. */
+ * place, checked before searching, as libvfio-user checks its last region before its
+ * B-tree); without it every call searches from the top. Overlap checks and walks judge
+ * by the leaf's keys, never visiting a mapping outside the range. */
 typedef struct chunk {
   int len;
   uint64_t start[CHUNK_MAX + 1], end[CHUNK_MAX + 1];

@@ -11,12 +11,14 @@
 //   bytes in C).
 // DmaStore is a page table (a radix tree of 512-entry tables, as the IOMMU keeps). The C
 // tracker is a B-tree (a flat two-level tree of sorted leaves, 64-bit keys), run twice:
-// searching from the top on every call (a plain B-tree, as libvfio-user's), and with a
-// finger (the last search's place checked first: the stronger C baseline); and DmaStore's
-// own algorithm in C (how far the language is from it, not a competitor). Then the
-// real paths beside the raw structure: MAP_DMA + UNMAP_DMA through the
-// mock kernel's ioctls (an in-process call stands in for the syscall) and the vfio-user
-// server's DMA_MAP + DMA_UNMAP handlers (message decode, checks, DmaRegions; no socket).
+// searching from the top on every call, and with a finger (the last search's place
+// checked first, as libvfio-user checks its last region before its B-tree: the stronger
+// C baseline); and DmaStore's own algorithm in C (how far the language is from it, not a
+// competitor). Beside the warm lookups of one mapping, the JS floor: a translate with
+// nothing behind it, what any tracker in JS pays to take a bigint IOVA and answer. Then
+// the real paths beside the raw structure: MAP_DMA + UNMAP_DMA through the mock kernel's
+// ioctls (an in-process call stands in for the syscall) and the vfio-user server's
+// DMA_MAP + DMA_UNMAP handlers (message decode, checks, DmaRegions; no socket).
 //
 // Rounds alternate the three C runs and ours; each figure is min / median / max over
 // the rounds, and a ratio is of the medians.
@@ -110,6 +112,38 @@ function timeLookups(store: DmaStore<Mapping>, iovas: readonly bigint[], n: numb
   });
 }
 
+/**
+ * The least any tracker in JS does per lookup, with no structure behind it: check that the
+ * bigint IOVA is a u64, take it apart, answer through a shared object. Its own loop below,
+ * so that DmaStore's call sites stay monomorphic.
+ */
+class FloorTranslate {
+  private readonly answer = { mapping: new Mapping(0n, PAGE, VADDR, 3), offset: 0 };
+
+  translate(iova: bigint): { mapping: Mapping; offset: number } | undefined {
+    if (BigInt.asUintN(64, iova) !== iova) return undefined; // DmaStore's check
+    floorScratch[0] = iova;
+    this.answer.offset = floorHalves[0]! & 4095;
+    return this.answer;
+  }
+}
+// Module-level, as DmaStore's: V8 embeds them in the code (class fields cost a load each).
+const floorScratch = new BigUint64Array(1);
+const floorHalves = new Uint32Array(floorScratch.buffer);
+
+function timeFloor(floor: FloorTranslate, iovas: readonly bigint[], n: number): number {
+  const mask = iovas.length - 1;
+  return nsPerCall(n, (count) => {
+    let acc = 0;
+    for (let i = 0; i < count; i++) {
+      const t = floor.translate(iovas[i & mask]!);
+      if (!t) throw new Error('not mapped');
+      acc += t.offset;
+    }
+    sink += acc;
+  });
+}
+
 /** The workload, built the way the C program builds it. */
 function workload(): { gaps: bigint[]; cold: bigint[]; warm16: bigint[]; warm1: bigint[]; hugeGaps: bigint[]; hugeLookups: bigint[] } {
   const slots = randomSlots(LIVE, 12345, LIVE);
@@ -183,8 +217,10 @@ export async function run(): Promise<void> {
       timeLookups(store, w.warm1, LOOKUPS), timePairs(huge, w.hugeGaps, GiB, PAIRS), timeLookups(huge, w.hugeLookups, LOOKUPS), 0,
     ];
     const real = dmaRealPaths(LIVE, w.gaps);
+    const floor = new FloorTranslate();
     const rows = alternate(ROUNDS, {
       plain: () => btree(0), finger: () => btree(1), pageTable: () => pageTable(0), ours, ioctl: real.ioctlPair, vfioUser: real.vfioUserPair,
+      floor: () => timeFloor(floor, w.warm1, LOOKUPS),
     });
     real.close();
     if (store.count !== LIVE || huge.count !== 8) throw new Error('the stores lost mappings');
@@ -210,6 +246,7 @@ export async function run(): Promise<void> {
       reportSpread('  DmaStore', mine, unit, 'C B-tree', plain);
       reportSpread('    the same, against C + finger', mine, unit, 'C + finger', finger);
       reportSpread('    the same, against the C page table', mine, unit, 'C table', table);
+      if (k === 3) reportSpread('  JS floor: a lookup that only checks and splits its bigint', spread(rows.floor.map((ns) => 1e9 / ns)), unit, 'C + finger', finger);
     });
     const dense = bytesPerMapping((i) => BigInt(i) * STRIDE);
     const spreadOut = randomSlots(LIVE, 4242, 1 << 30);

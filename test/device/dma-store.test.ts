@@ -194,6 +194,27 @@ describe('DmaStore', () => {
     assert.equal(store.translate((1n << 64n) - 1n)?.offset, 4 * 4096 - 1);
   });
 
+  it('translate answers from its last hit anywhere in a mapping that spans several 4 GiB (an IOVA high half), and next to it', () => {
+    const store = new DmaStore();
+    const GiB4 = 1n << 32n;
+    // From 12 KiB below a window's end through two whole windows, 8 KiB into the fourth.
+    const big = mapping(GiB4 - 3n * PAGE, 2n * GiB4 + 5n * PAGE);
+    const next = mapping(3n * GiB4 + 2n * PAGE, PAGE);
+    store.insert(big);
+    store.insert(next);
+    const probes = [
+      GiB4 - 3n * PAGE, GiB4 - 1n, GiB4, GiB4 + 5n, 2n * GiB4 - 1n, 2n * GiB4, GiB4 + 7n, 3n * GiB4 + 2n * PAGE - 1n,
+      3n * GiB4, 3n * GiB4 + 2n * PAGE, 3n * GiB4 + 1n, 3n * GiB4 + 3n * PAGE, 3n * GiB4 + 2n * PAGE + 9n, GiB4 - 3n * PAGE - 1n,
+      2n * GiB4 + 123n, 0n, 3n * GiB4 + 2n * PAGE - 2n,
+    ];
+    for (const iova of probes) {
+      const owner = [big, next].find((m) => iova >= m.iova && iova < m.iova + m.size);
+      const t = store.translate(iova);
+      assert.equal(t?.mapping, owner, `translate(0x${iova.toString(16)})`);
+      if (owner) assert.equal(t!.offset, Number(iova - owner.iova), `offset of 0x${iova.toString(16)}`);
+    }
+  });
+
   it('refuses an insert that overlaps a mapping in the store, and keeps what it has', () => {
     const store = new DmaStore();
     const a = mapping(0x10000n, 4n * PAGE);
