@@ -81,10 +81,11 @@ function compile<F extends FieldSpecs>(name: string, size: number, fields: F): P
   const check = `if (offset + ${size} > buf.byteLength) throw new RangeError(\`${name} needs ${size} bytes at \${offset}, buffer has \${buf.byteLength}\`);`;
   const decode = entries.map(([field, [type, offset]]) => `${field}: r.${type}(buf, offset + ${offset})`).join(', ');
   const write = entries.map(([field, [type, offset]]) => `if (values.${field} !== undefined) w.${type}(buf, offset + ${offset}, values.${field});`);
-  const make = (params: string, body: string[]): unknown => new Function('r', 'w', `return function ${name}(${params}) {\n${body.join('\n')}\n};`)(readers, writers);
+  // Named decode_<struct> and write_<struct>, for stack traces and profiles.
+  const make = (kind: string, params: string, body: string[]): unknown => new Function('r', 'w', `return function ${kind}_${name}(${params}) {\n${body.join('\n')}\n};`)(readers, writers);
   return {
-    decode: make('buf, offset = 0', [check, `return { ${decode} };`]) as StructCodec<F>['decode'],
-    write: make('buf, values, offset = 0', [check, ...write]) as StructCodec<F>['write'],
+    decode: make('decode', 'buf, offset = 0', [check, `return { ${decode} };`]) as StructCodec<F>['decode'],
+    write: make('write', 'buf, values, offset = 0', [check, ...write]) as StructCodec<F>['write'],
   };
 }
 
@@ -93,7 +94,7 @@ export function defineStruct<F extends FieldSpecs>(name: string, size: number, f
   const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/;
   if (!identifier.test(name) || !Number.isInteger(size) || size < 0) throw new Error(`struct ${JSON.stringify(name)} of size ${size}: a name must be an identifier, a size a whole number`);
   for (const [field, [type, offset]] of Object.entries(fields)) {
-    if (!identifier.test(field) || !Object.hasOwn(widths, type) || !Number.isInteger(offset) || offset < 0) {
+    if (!identifier.test(field) || field === '__proto__' || !Object.hasOwn(widths, type) || !Number.isInteger(offset) || offset < 0) {
       throw new Error(`${name}.${JSON.stringify(field)}: a field needs an identifier, a known type and a whole-number offset`);
     }
     if (offset + widths[type] > size) throw new Error(`${name}.${field} lies outside ${size} bytes`);

@@ -43,7 +43,7 @@ describe('defineStruct', () => {
     assert.throws(() => sample.write(new Uint8Array(30), { a: 1 }, 8), { name: 'RangeError', message: 'sample needs 24 bytes at 8, buffer has 30' });
   });
 
-  it('keeps working through methods taken before their first use', () => {
+  it('keeps working through methods taken before their first use, and names them for stack traces', () => {
     const fresh = defineStruct('fresh', 8, { x: ['u64', 0] });
     const { decode, write } = fresh;
     const buf = new Uint8Array(8);
@@ -52,12 +52,17 @@ describe('defineStruct', () => {
     assert.notEqual(fresh.decode, decode); // the codec now holds its compiled form
     write(buf, { x: 6n });
     assert.equal(fresh.decode(buf).x, 6n);
+    assert.equal(fresh.decode.name, 'decode_fresh');
+    assert.equal(fresh.write.name, 'write_fresh');
+    // A struct may be named like a keyword: the compiled functions are prefixed.
+    assert.equal(defineStruct('delete', 1, { default: ['u8', 0] }).decode(new Uint8Array([9])).default, 9);
   });
 
   it('accepts only identifiers, known types and whole numbers, since they become code', () => {
     assert.throws(() => defineStruct('bad name', 4, { x: ['u32', 0] }), /a name must be an identifier/);
     assert.throws(() => defineStruct('s', 4, { 'x: 1 }); globalThis.pwned = 1; ({ y': ['u32', 0] }), /a field needs an identifier/);
     assert.throws(() => defineStruct('s', 4, { x: ['u24' as 'u32', 0] }), /a field needs an identifier/);
+    assert.throws(() => defineStruct('s', 4, JSON.parse('{"__proto__": ["u32", 0]}') as { x: ['u32', 0] }), /a field needs an identifier/);
     assert.throws(() => defineStruct('s', 4, { x: ['u8', 0.5] }), /a field needs an identifier/);
     assert.throws(() => defineStruct('s', 4, { x: ['u32', 2] }), /s\.x lies outside 4 bytes/);
     assert.equal((globalThis as { pwned?: number }).pwned, undefined);
