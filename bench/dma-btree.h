@@ -1,9 +1,11 @@
 /* The B-tree tracker of dma-tracker-baseline.c: sorted leaves of up to 64 mappings
  * (start, end, pointer) under a sorted array of each leaf's last end, binary searched at
- * both levels, with exact 64-bit keys. use_finger also keeps a finger (the last search's
- * place, checked before searching, as libvfio-user checks its last region before its
- * B-tree); without it every call searches from the top. Overlap checks and walks judge
- * by the leaf's keys, never visiting a mapping outside the range. */
+ * both levels, with exact 64-bit keys. translate() checks its last hit before searching,
+ * as libvfio-user's dma_addr_to_sgl checks its last region (and as DmaStore does): with
+ * use_finger 0 this is libvfio-user's shape, every other call searching from the top.
+ * use_finger 1 also keeps a finger (the last search's place, checked before searching)
+ * for every call: the stronger C baseline. Overlap checks and walks judge by the leaf's
+ * keys, never visiting a mapping outside the range. */
 typedef struct chunk {
   int len;
   uint64_t start[CHUNK_MAX + 1], end[CHUNK_MAX + 1];
@@ -16,6 +18,7 @@ typedef struct store {
   int n, cap;
   int fc, fi; /* the finger */
   int use_finger;
+  mapping *hit; /* translate()'s last hit; NULL after any insert or remove */
   long total;
 } store;
 
@@ -69,11 +72,15 @@ static mapping *find(store *s, uint64_t start, uint64_t size) {
 }
 
 static mapping *translate(store *s, uint64_t q, uint64_t *offset) {
-  if (!seek(s, q)) return NULL;
-  chunk *ch = s->chunks[s->fc];
-  if (ch->start[s->fi] > q) return NULL;
-  *offset = q - ch->start[s->fi];
-  return ch->m[s->fi];
+  mapping *m = s->hit;
+  if (!m || q < m->iova || q - m->iova >= m->size) {
+    if (!seek(s, q)) return NULL;
+    chunk *ch = s->chunks[s->fc];
+    if (ch->start[s->fi] > q) return NULL;
+    m = s->hit = ch->m[s->fi];
+  }
+  *offset = q - m->iova;
+  return m;
 }
 
 static void split(store *s, int c) {
@@ -109,6 +116,7 @@ static void split(store *s, int c) {
 static void insert(store *s, mapping *m) {
   uint64_t start = m->iova, end = m->iova + m->size;
   int c, at;
+  s->hit = NULL;
   if (seek(s, start)) {
     c = s->fc;
     at = s->fi;
@@ -141,6 +149,7 @@ static void insert(store *s, mapping *m) {
 
 static void remove_mapping(store *s, mapping *m) {
   int c = s->fc, at = s->fi;
+  s->hit = NULL;
   chunk *ch = c < s->n ? s->chunks[c] : NULL;
   if (!s->use_finger || !ch || ch->m[at] != m) {
     if (s->use_finger && ch && at > 0 && ch->m[at - 1] == m) {

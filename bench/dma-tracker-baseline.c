@@ -6,9 +6,10 @@
  * in each mapping), per warm lookup (one mapping), per huge map+unmap pair, per lookup
  * among huge mappings, and bytes allocated per live mapping (glibc mallinfo2).
  *
- * The tracker is built in one of two forms: a B-tree (dma-btree.h; FINGER=1 adds a
- * finger, FINGER=0 searches from the top as a plain B-tree does), or with -DPAGE_TABLE
- * the page table DmaStore is (dma-pagetable.h; FINGER is ignored).
+ * The tracker is built in one of two forms: a B-tree (dma-btree.h; FINGER=0 is
+ * libvfio-user's shape, a search from the top per call but translate's last hit checked
+ * first; FINGER=1 adds a finger to every call), or with -DPAGE_TABLE the page table
+ * DmaStore is (dma-pagetable.h; FINGER is ignored).
  * Mappings are malloc'd at MAP and freed at UNMAP, as the ioctl path allocates one. */
 #define _GNU_SOURCE
 #include <malloc.h>
