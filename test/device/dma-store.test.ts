@@ -188,8 +188,10 @@ describe('DmaStore', () => {
     // 2^64 + 0x1008 wraps onto the last hit modulo 2^64: it must not be taken for it.
     assert.equal(store.translate((1n << 64n) + 0x1008n), undefined);
     assert.equal(store.translate(-1n), undefined);
-    assert.equal(store.translate(0x1008n)?.mapping, low);
+    const held = store.translate(0x1008n)!;
+    assert.equal(held.mapping, low);
     store.remove(low);
+    assert.equal(held.mapping, undefined, 'the shared answer keeps no removed mapping alive');
     assert.equal(store.translate(0x1008n), undefined);
     assert.equal(store.translate((1n << 64n) - 1n)?.offset, 4 * 4096 - 1);
   });
